@@ -1,0 +1,4 @@
+import { InitialSchema1764300000000 } from './1764300000000-InitialSchema';
+
+/** Every migration, in order. Listed here so the same array serves ts-jest and the build. */
+export const MIGRATIONS = [InitialSchema1764300000000];

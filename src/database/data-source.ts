@@ -1,0 +1,49 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DataSource, DataSourceOptions } from 'typeorm';
+import { MIGRATIONS } from '../../migrations';
+import { AppConfig } from '../config/app-config';
+import { ENTITIES } from './entities';
+
+/**
+ * Options for the one data source of a process, from the validated config.
+ * SQLite: better-sqlite3, WAL, foreign keys on, busy timeout. PostgreSQL: pg pool.
+ * The schema comes only from migrations (never synchronize).
+ */
+export function buildDataSourceOptions(config: AppConfig): DataSourceOptions {
+  const common = {
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    migrationsRun: false,
+    synchronize: false,
+    logging: false as const,
+  };
+  if (config.databaseKind === 'postgres') {
+    return {
+      ...common,
+      type: 'postgres',
+      url: config.databaseUrl,
+      poolSize: config.databasePoolSize,
+      extra: { max: config.databasePoolSize, connectionTimeoutMillis: 5000 },
+    };
+  }
+  if (config.sqlitePath !== ':memory:') {
+    mkdirSync(dirname(config.sqlitePath), { recursive: true });
+  }
+  return {
+    ...common,
+    type: 'better-sqlite3',
+    database: config.sqlitePath,
+    enableWAL: config.sqlitePath !== ':memory:',
+    timeout: config.sqliteBusyTimeoutMs,
+    prepareDatabase: (db: { pragma: (sql: string) => unknown }) => {
+      db.pragma('foreign_keys = ON');
+      db.pragma(`busy_timeout = ${config.sqliteBusyTimeoutMs}`);
+      db.pragma('synchronous = NORMAL');
+    },
+  };
+}
+
+export function createDataSource(config: AppConfig): DataSource {
+  return new DataSource(buildDataSourceOptions(config));
+}

@@ -1,0 +1,27 @@
+import { Global, Logger, Module } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { AppConfig } from '../config/app-config';
+import { createDataSource } from './data-source';
+import { DatabaseService } from './database.service';
+import { runMigrations } from './migrate';
+
+/** Opens the database, applies migrations before anything else starts, closes it on shutdown. */
+@Global()
+@Module({
+  providers: [
+    {
+      provide: DataSource,
+      inject: [AppConfig],
+      useFactory: async (config: AppConfig): Promise<DataSource> => {
+        const dataSource = createDataSource(config);
+        await dataSource.initialize();
+        await runMigrations(dataSource);
+        new Logger('Database').log(`ready (${config.databaseKind})`);
+        return dataSource;
+      },
+    },
+    DatabaseService,
+  ],
+  exports: [DataSource, DatabaseService],
+})
+export class DatabaseModule {}

@@ -1,0 +1,142 @@
+import { Injectable, Logger, OnApplicationShutdown, ServiceUnavailableException } from '@nestjs/common';
+import { DataSource, EntityManager } from 'typeorm';
+import { AppConfig } from '../config/app-config';
+import { Mutex } from './mutex';
+
+type ChangeListener = () => void;
+
+const RETRYABLE_PG_CODES = new Set(['40001', '40P01']);
+const MAX_ATTEMPTS = 5;
+
+function errorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** True when the database refused because another writer held a lock too long. */
+export function isBusyError(error: unknown): boolean {
+  const code = errorCode(error) ?? '';
+  return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED');
+}
+
+/**
+ * The one way the services read and write. Writes run in one transaction each
+ * (SQLite: BEGIN IMMEDIATE under an in-process lock, since better-sqlite3 shares one
+ * connection; PostgreSQL: READ COMMITTED, retried on serialization failures and
+ * deadlocks). Every finished write, committed or not, tells the change listeners,
+ * which is how caches learn that the data moved.
+ */
+@Injectable()
+export class DatabaseService implements OnApplicationShutdown {
+  private readonly logger = new Logger(DatabaseService.name);
+  private readonly sqliteLock = new Mutex();
+  private readonly listeners: ChangeListener[] = [];
+  private writesInFlight = 0;
+  private version = 0;
+
+  constructor(
+    readonly dataSource: DataSource,
+    private readonly config: AppConfig,
+  ) {}
+
+  get kind(): 'sqlite' | 'postgres' {
+    return this.config.databaseKind;
+  }
+
+  /** Increases whenever a write starts or ends; readers that cache compare it. */
+  get dataVersion(): number {
+    return this.version;
+  }
+
+  /** True while a write transaction is open in this process. */
+  get writing(): boolean {
+    return this.writesInFlight > 0;
+  }
+
+  onChange(listener: ChangeListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** Tells every listener that data may have changed (also used for changes made elsewhere). */
+  notifyChange(): void {
+    this.version++;
+    for (const listener of this.listeners) {
+      listener();
+    }
+  }
+
+  /** Runs reads that must not see another request's uncommitted SQLite transaction. */
+  async read<T>(fn: (manager: EntityManager) => Promise<T>): Promise<T> {
+    if (this.kind === 'sqlite' && this.sqliteLock.locked) {
+      return this.sqliteLock.run(() => fn(this.dataSource.manager));
+    }
+    return fn(this.dataSource.manager);
+  }
+
+  /** Runs fn in one transaction; commits when it resolves, rolls back when it throws. */
+  async write<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T> {
+    this.writesInFlight++;
+    this.notifyChange();
+    try {
+      return this.kind === 'sqlite'
+        ? await this.sqliteLock.run(() => this.sqliteTransaction(fn))
+        : await this.postgresTransaction(fn);
+    } finally {
+      this.writesInFlight--;
+      this.notifyChange();
+    }
+  }
+
+  private async sqliteTransaction<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T> {
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      await runner.query('BEGIN IMMEDIATE');
+    } catch (error) {
+      await runner.release();
+      throw this.translate(error);
+    }
+    try {
+      const result = await fn(runner.manager);
+      await runner.query('COMMIT');
+      return result;
+    } catch (error) {
+      await runner.query('ROLLBACK').catch((rollbackError: unknown) => {
+        this.logger.error(`rollback failed: ${String(rollbackError)}`);
+      });
+      throw this.translate(error);
+    } finally {
+      await runner.release();
+    }
+  }
+
+  private async postgresTransaction<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.dataSource.transaction('READ COMMITTED', fn);
+      } catch (error) {
+        const code = errorCode(error);
+        if (code && RETRYABLE_PG_CODES.has(code) && attempt < MAX_ATTEMPTS) {
+          await new Promise((resolve) => setTimeout(resolve, attempt * 5 + Math.random() * 10));
+          continue;
+        }
+        throw error;
+      }
+    }
+  }
+
+  private translate(error: unknown): unknown {
+    if (isBusyError(error)) {
+      return new ServiceUnavailableException(
+        'The database is busy with another writer; retry the request.',
+      );
+    }
+    return error;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.dataSource.isInitialized) {
+      await this.dataSource.destroy();
+      this.logger.log('database connection closed');
+    }
+  }
+}
