@@ -1,0 +1,81 @@
+import { Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { randomUUID } from 'node:crypto';
+import { AppModule } from './app.module';
+import { JsonLogger } from './common/json-logger';
+import { createValidationPipe } from './common/validation';
+import { AppConfig } from './config/app-config';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export const API_DESCRIPTION = `Decides which LLM models each person in each client organization may use.
+
+A user may use a model when one of their **active** memberships is in an **active** organization holding an
+**active** grant (an exact model id, or a prefix pattern such as \`openai/*\`) for an **active** catalog model.
+Nothing else grants access: site admins use models through memberships like everyone else.
+
+Authenticate with \`Authorization: Bearer <token>\`: an admin API key (ADMIN_API_KEYS, acts as a site admin) or an
+Open WebUI session token (HS256 JWT signed with WEBUI_SECRET_KEY, user id in claim \`id\`). Every error is
+\`application/problem+json\` (RFC 9457) with a request id. Path ids are URL-encoded (\`openai%2Fgpt-4o\`).`;
+
+/** Builds the application (not yet listening) for the server, the tests and the tools. */
+export async function createApp(config: AppConfig, logger?: JsonLogger): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
+    genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    routerOptions: { maxParamLength: 1000 },
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
+    logger: logger ?? new JsonLogger(config.logLevel),
+    bufferLogs: false,
+  });
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('onSend', async (request, reply, payload) => {
+    void reply.header('x-request-id', request.id);
+    return payload;
+  });
+  if (config.corsOrigins.length > 0) {
+    app.enableCors({
+      origin: config.corsOrigins.includes('*') ? true : config.corsOrigins,
+      allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
+      exposedHeaders: ['X-Request-Id', 'Retry-After'],
+    });
+  }
+  app.useGlobalPipes(createValidationPipe());
+  app.enableShutdownHooks();
+  setupSwagger(app);
+  return app;
+}
+
+export function setupSwagger(app: NestFastifyApplication): void {
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Model access service')
+      .setDescription(API_DESCRIPTION)
+      .setVersion('1.0')
+      .addBearerAuth({
+        type: 'http',
+        scheme: 'bearer',
+        description: 'Admin API key, or Open WebUI session token (JWT HS256).',
+      })
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, {
+    jsonDocumentUrl: 'docs-json',
+    customSiteTitle: 'Model access service — API console',
+    swaggerOptions: { persistAuthorization: true },
+  });
+}
+
+export function startupLogger(): Logger {
+  return new Logger('Bootstrap');
+}

@@ -1,0 +1,59 @@
+import { applyDecorators, SetMetadata } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiForbiddenResponse,
+  ApiNotFoundResponse,
+  ApiTooManyRequestsResponse,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
+import { ProblemResponse } from '../common/problem.dto';
+
+export type AccessLevel = 'public' | 'user' | 'org_admin' | 'site_admin';
+export const ACCESS_LEVEL_KEY = 'access_level';
+
+const authResponses = () => [
+  ApiBearerAuth(),
+  ApiUnauthorizedResponse({ description: 'No, malformed or unknown credentials.', type: ProblemResponse }),
+  ApiTooManyRequestsResponse({
+    description: 'Too many failed authentications from this address.',
+    type: ProblemResponse,
+  }),
+];
+
+/** Anyone, without credentials. */
+export const Public = () => SetMetadata(ACCESS_LEVEL_KEY, 'public');
+
+/** A web UI user with a session token (role user or admin); acts on their own data. */
+export const Authenticated = () =>
+  applyDecorators(
+    SetMetadata(ACCESS_LEVEL_KEY, 'user'),
+    ...authResponses(),
+    ApiForbiddenResponse({
+      description: 'Called with an API key: this route answers for a web UI user.',
+      type: ProblemResponse,
+    }),
+  );
+
+/**
+ * A site admin, or an admin of the organization named by the `orgId` path parameter
+ * (of at least one organization on routes without it). Callers who cannot see the
+ * organization get 404, members who can see it but not manage it get 403.
+ */
+export const OrgAdmin = () =>
+  applyDecorators(
+    SetMetadata(ACCESS_LEVEL_KEY, 'org_admin'),
+    ...authResponses(),
+    ApiForbiddenResponse({ description: 'Not an admin of this organization.', type: ProblemResponse }),
+    ApiNotFoundResponse({
+      description: 'No such organization, or one the caller cannot see.',
+      type: ProblemResponse,
+    }),
+  );
+
+/** An admin API key or a web UI user whose role is admin. */
+export const SiteAdmin = () =>
+  applyDecorators(
+    SetMetadata(ACCESS_LEVEL_KEY, 'site_admin'),
+    ...authResponses(),
+    ApiForbiddenResponse({ description: 'Only site admins may call this.', type: ProblemResponse }),
+  );

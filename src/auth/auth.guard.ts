@@ -1,0 +1,120 @@
+import {
+  CanActivate,
+  ExecutionContext,
+  ForbiddenException,
+  HttpException,
+  HttpStatus,
+  Injectable,
+  NotFoundException,
+  UnauthorizedException,
+} from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { FastifyReply, FastifyRequest } from 'fastify';
+import { AccessLevel, ACCESS_LEVEL_KEY } from './access-level.decorators';
+import { AuthFailureLimiter } from './auth-failure-limiter';
+import { AuthService } from './auth.service';
+import { PRINCIPAL_KEY } from './current-principal.decorator';
+import { adminOrganizationIds, Principal } from './principal';
+
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+
+/**
+ * The one guard. Reads the access level set by @Public, @Authenticated, @OrgAdmin
+ * or @SiteAdmin (routes without one are site-admin only) and decides.
+ */
+@Injectable()
+export class AuthGuard implements CanActivate {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly auth: AuthService,
+    private readonly limiter: AuthFailureLimiter,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const level =
+      this.reflector.getAllAndOverride<AccessLevel | undefined>(ACCESS_LEVEL_KEY, [
+        context.getHandler(),
+        context.getClass(),
+      ]) ?? 'site_admin';
+    if (level === 'public') {
+      return true;
+    }
+    const http = context.switchToHttp();
+    const request = http.getRequest<FastifyRequest & Record<string, unknown>>();
+    const principal = await this.authenticate(request, http.getResponse<FastifyReply>());
+    request[PRINCIPAL_KEY] = principal;
+    authorize(level, principal, request.params as Record<string, string> | undefined);
+    return true;
+  }
+
+  private async authenticate(request: FastifyRequest, reply: FastifyReply): Promise<Principal> {
+    const address = request.ip;
+    const retryAfter = this.limiter.blockedFor(address);
+    if (retryAfter > 0) {
+      reply.header('Retry-After', String(retryAfter));
+      throw new HttpException(
+        `Too many failed authentications from this address; retry in ${retryAfter} s.`,
+        HttpStatus.TOO_MANY_REQUESTS,
+      );
+    }
+    const header = request.headers.authorization;
+    const match = typeof header === 'string' ? BEARER.exec(header) : null;
+    if (!match) {
+      reply.header('WWW-Authenticate', 'Bearer');
+      throw new UnauthorizedException(
+        header === undefined
+          ? 'Authorization: Bearer <token> is required.'
+          : 'The Authorization header must be "Bearer <token>".',
+      );
+    }
+    const result = await this.auth.authenticate(match[1]);
+    if (!result.ok) {
+      this.limiter.recordFailure(address);
+      reply.header('WWW-Authenticate', 'Bearer error="invalid_token"');
+      throw new UnauthorizedException(`Invalid credentials: ${result.problem}.`);
+    }
+    return result.principal;
+  }
+}
+
+/** Applies an access level to an authenticated principal; throws 403 or 404. */
+export function authorize(
+  level: AccessLevel,
+  principal: Principal,
+  params: Record<string, string> | undefined,
+): void {
+  switch (level) {
+    case 'public':
+      return;
+    case 'user':
+      if (principal.kind !== 'user') {
+        throw new ForbiddenException('This route answers for a web UI user; call it with a session token.');
+      }
+      return;
+    case 'site_admin':
+      if (!principal.siteAdmin) {
+        throw new ForbiddenException('Only site admins may call this route.');
+      }
+      return;
+    case 'org_admin': {
+      if (principal.siteAdmin) {
+        return;
+      }
+      const orgId = params?.orgId;
+      const administered = adminOrganizationIds(principal);
+      if (orgId === undefined) {
+        if (administered.length === 0) {
+          throw new ForbiddenException('Only site admins and organization admins may call this route.');
+        }
+        return;
+      }
+      if (administered.includes(orgId)) {
+        return;
+      }
+      if (principal.memberships.some((m) => m.organizationId === orgId && m.isActive)) {
+        throw new ForbiddenException('Only admins of this organization may call this route.');
+      }
+      throw new NotFoundException(`Organization "${orgId}" was not found.`);
+    }
+  }
+}

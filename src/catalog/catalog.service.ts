@@ -1,0 +1,189 @@
+import { Injectable, NotFoundException } from '@nestjs/common';
+import { EntityManager } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
+import { Principal } from '../auth/principal';
+import { Page } from '../common/pagination.dto';
+import { now } from '../common/time';
+import { ValidationFailedException } from '../common/validation';
+import { idProblems, MODEL_ID_RULE } from '../common/validators';
+import { DatabaseService } from '../database/database.service';
+import { GrantEntity } from '../model-access/entities/grant.entity';
+import { OrganizationEntity } from '../organizations/entities/organization.entity';
+import { likePattern } from '../users/users.service';
+import {
+  ImportModelItem,
+  ImportModelsBody,
+  ImportModelsResponse,
+  ListModelsQuery,
+  ModelResponse,
+  UpsertModelBody,
+} from './dto/model.dto';
+import { ModelEntity } from './entities/model.entity';
+
+export function toModelResponse(m: ModelEntity): ModelResponse {
+  return {
+    id: m.id,
+    name: m.name,
+    base_model_id: m.baseModelId,
+    is_active: m.isActive,
+    created_at: m.createdAt,
+    updated_at: m.updatedAt,
+  };
+}
+
+type UpsertOutcome = 'created' | 'updated' | 'unchanged';
+
+/** The model catalog. A model new to the catalog is granted to every auto-grant organization. */
+@Injectable()
+export class CatalogService {
+  constructor(
+    private readonly db: DatabaseService,
+    private readonly audit: AuditService,
+  ) {}
+
+  async upsert(
+    actor: Principal,
+    id: string,
+    body: UpsertModelBody,
+  ): Promise<{ model: ModelResponse; created: boolean }> {
+    return this.db.write(async (tx) => {
+      const before = await tx.getRepository(ModelEntity).findOne({ where: { id } });
+      const { entity, outcome, autoGranted } = await this.upsertOne(tx, { id, ...body });
+      const model = toModelResponse(entity);
+      await this.audit.record(tx, actor, {
+        action: outcome === 'created' ? 'model.create' : 'model.update',
+        targetType: 'model',
+        targetId: id,
+        before: before ? toModelResponse(before) : null,
+        after: { ...model, auto_granted_to: autoGranted },
+      });
+      return { model, created: outcome === 'created' };
+    });
+  }
+
+  /** Upserts many models in one transaction; all or nothing. */
+  async import(actor: Principal, body: ImportModelsBody): Promise<ImportModelsResponse> {
+    const problems = body.models.flatMap((m, i) =>
+      idProblems(m.id, MODEL_ID_RULE).map((message) => ({ field: `models.${i}.id`, message })),
+    );
+    const seen = new Set<string>();
+    body.models.forEach((m, i) => {
+      if (seen.has(m.id)) {
+        problems.push({ field: `models.${i}.id`, message: `model_id "${m.id}" appears twice` });
+      }
+      seen.add(m.id);
+    });
+    if (problems.length > 0) {
+      throw new ValidationFailedException(problems);
+    }
+    return this.db.write(async (tx) => {
+      const result: ImportModelsResponse = { created: 0, updated: 0, unchanged: 0, auto_granted: 0 };
+      for (const item of body.models) {
+        const { outcome, autoGranted } = await this.upsertOne(tx, item);
+        result[outcome]++;
+        result.auto_granted += autoGranted.length;
+      }
+      await this.audit.record(tx, actor, {
+        action: 'model.import',
+        targetType: 'model',
+        targetId: `${body.models.length} models`,
+        after: { ...result, ids: body.models.map((m) => m.id) },
+      });
+      return result;
+    });
+  }
+
+  /** Inserts or updates one model inside tx; grants a new model to auto-grant organizations. */
+  async upsertOne(
+    tx: EntityManager,
+    item: ImportModelItem,
+    at = now(),
+  ): Promise<{ entity: ModelEntity; outcome: UpsertOutcome; autoGranted: string[] }> {
+    const repo = tx.getRepository(ModelEntity);
+    const existing = await repo.findOne({ where: { id: item.id } });
+    const fields = {
+      name: item.name,
+      baseModelId: item.base_model_id ?? null,
+      isActive: item.is_active ?? true,
+    };
+    if (existing) {
+      const same =
+        existing.name === fields.name &&
+        existing.baseModelId === fields.baseModelId &&
+        existing.isActive === fields.isActive;
+      if (same) {
+        return { entity: existing, outcome: 'unchanged', autoGranted: [] };
+      }
+      await repo.update({ id: item.id }, { ...fields, updatedAt: at });
+      return { entity: { ...existing, ...fields, updatedAt: at }, outcome: 'updated', autoGranted: [] };
+    }
+    const entity = repo.create({ id: item.id, ...fields, createdAt: at, updatedAt: at });
+    await repo.insert(entity);
+    const autoOrgs = await tx
+      .getRepository(OrganizationEntity)
+      .find({ where: { autoGrantNewModels: true }, select: { id: true } });
+    const grants = tx.getRepository(GrantEntity);
+    const autoGranted: string[] = [];
+    for (const org of autoOrgs) {
+      const grant = await grants.findOne({ where: { organizationId: org.id, modelId: item.id } });
+      if (!grant) {
+        await grants.insert({ organizationId: org.id, modelId: item.id, isActive: true, createdAt: at, updatedAt: at });
+        autoGranted.push(org.id);
+      }
+    }
+    return { entity, outcome: 'created', autoGranted };
+  }
+
+  async get(id: string): Promise<ModelResponse> {
+    return toModelResponse(await this.db.read((m) => this.findOrFail(m, id)));
+  }
+
+  async list(query: ListModelsQuery): Promise<Page<ModelResponse>> {
+    return this.db.read(async (m) => {
+      const qb = m.getRepository(ModelEntity).createQueryBuilder('m');
+      if (query.search !== undefined && query.search !== '') {
+        qb.andWhere("(LOWER(m.id) LIKE :q ESCAPE '\\' OR LOWER(m.name) LIKE :q ESCAPE '\\')", {
+          q: likePattern(query.search),
+        });
+      }
+      if (query.is_active !== undefined) {
+        qb.andWhere('m.is_active = :active', { active: query.is_active });
+      }
+      if (query.kind === 'provider') {
+        qb.andWhere('m.base_model_id IS NULL');
+      } else if (query.kind === 'custom') {
+        qb.andWhere('m.base_model_id IS NOT NULL');
+      }
+      const [rows, total] = await qb
+        .orderBy('m.id', 'ASC')
+        .skip(query.offset)
+        .take(query.limit)
+        .getManyAndCount();
+      return { data: rows.map(toModelResponse), limit: query.limit, offset: query.offset, total };
+    });
+  }
+
+  /** Removes a model from the catalog together with the grants that name it exactly. */
+  async remove(actor: Principal, id: string): Promise<void> {
+    await this.db.write(async (tx) => {
+      const model = await this.findOrFail(tx, id);
+      const grants = await tx.getRepository(GrantEntity).find({ where: { modelId: id } });
+      await tx.getRepository(GrantEntity).delete({ modelId: id });
+      await tx.getRepository(ModelEntity).delete({ id });
+      await this.audit.record(tx, actor, {
+        action: 'model.delete',
+        targetType: 'model',
+        targetId: id,
+        before: { ...toModelResponse(model), granted_to: grants.map((g) => g.organizationId) },
+      });
+    });
+  }
+
+  async findOrFail(manager: EntityManager, id: string): Promise<ModelEntity> {
+    const model = await manager.getRepository(ModelEntity).findOne({ where: { id } });
+    if (!model) {
+      throw new NotFoundException(`Model "${id}" was not found in the catalog.`);
+    }
+    return model;
+  }
+}

@@ -1,0 +1,106 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform, Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsOptional,
+  IsString,
+  MaxLength,
+  MinLength,
+  ValidateNested,
+} from 'class-validator';
+import { PageInfo, PageQuery } from '../../common/pagination.dto';
+import { NoControlCharacters } from '../../common/validators';
+
+export class UpsertModelBody {
+  @ApiProperty({ example: 'Claude 3.5 Sonnet (beta)', maxLength: 255 })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(255)
+  @NoControlCharacters()
+  name: string;
+
+  @ApiPropertyOptional({
+    nullable: true,
+    example: null,
+    description: 'The model this one is built on; null (default) for a provider model.',
+  })
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(255)
+  @NoControlCharacters()
+  base_model_id?: string | null;
+
+  @ApiPropertyOptional({ default: true })
+  @IsOptional()
+  @IsBoolean()
+  is_active?: boolean;
+}
+
+export class ImportModelItem extends UpsertModelBody {
+  @ApiProperty({ example: 'openai/gpt-4o', maxLength: 255 })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(255)
+  @NoControlCharacters()
+  id: string;
+}
+
+export const MAX_BULK = 1000;
+
+export class ImportModelsBody {
+  @ApiProperty({ type: [ImportModelItem], maxItems: MAX_BULK })
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(MAX_BULK)
+  @ValidateNested({ each: true })
+  @Type(() => ImportModelItem)
+  models: ImportModelItem[];
+}
+
+export class ImportModelsResponse {
+  @ApiProperty() created: number;
+  @ApiProperty() updated: number;
+  @ApiProperty() unchanged: number;
+  @ApiProperty({ description: 'Grants added to organizations that auto-grant new models.' })
+  auto_granted: number;
+}
+
+const toBool = ({ value }: { value: unknown }) =>
+  value === 'true' ? true : value === 'false' ? false : value;
+
+export class ListModelsQuery extends PageQuery {
+  @ApiPropertyOptional({ description: 'Case-insensitive substring of id or name.' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(255)
+  search?: string;
+
+  @ApiPropertyOptional({ type: Boolean })
+  @IsOptional()
+  @Transform(toBool)
+  @IsBoolean()
+  is_active?: boolean;
+
+  @ApiPropertyOptional({ enum: ['provider', 'custom'], description: 'provider: base_model_id is null.' })
+  @IsOptional()
+  @IsIn(['provider', 'custom'])
+  kind?: 'provider' | 'custom';
+}
+
+export class ModelResponse {
+  @ApiProperty({ example: 'anthropic/claude-3.5-sonnet:beta' }) id: string;
+  @ApiProperty() name: string;
+  @ApiProperty({ nullable: true, type: String }) base_model_id: string | null;
+  @ApiProperty() is_active: boolean;
+  @ApiProperty() created_at: string;
+  @ApiProperty() updated_at: string;
+}
+
+export class ModelPage extends PageInfo {
+  @ApiProperty({ type: [ModelResponse] }) data: ModelResponse[];
+}

@@ -1,0 +1,119 @@
+import {
+  ArgumentMetadata,
+  Injectable,
+  PipeTransform,
+} from '@nestjs/common';
+import { registerDecorator, ValidationOptions } from 'class-validator';
+import { ValidationFailedException } from './validation';
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+export function hasControlCharacters(value: string): boolean {
+  return CONTROL.test(value);
+}
+
+/** Rejects strings holding control characters (tabs and newlines included). */
+export function NoControlCharacters(options?: ValidationOptions): PropertyDecorator {
+  return (target: object, propertyName: string | symbol) =>
+    registerDecorator({
+      name: 'noControlCharacters',
+      target: target.constructor,
+      propertyName: String(propertyName),
+      options: { message: `${String(propertyName)} must not contain control characters`, ...options },
+      validator: {
+        validate: (value: unknown) => typeof value !== 'string' || !hasControlCharacters(value),
+      },
+    });
+}
+
+export const ORGANIZATION_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+export const ORGANIZATION_ID_RULE =
+  '1-64 lowercase letters, digits, _ or -, starting with a letter or digit';
+
+export interface IdRule {
+  field: string;
+  maxLength: number;
+  pattern?: RegExp;
+  patternText?: string;
+}
+
+/** Problems with one identifier, or an empty list. */
+export function idProblems(value: unknown, rule: IdRule): string[] {
+  if (typeof value !== 'string' || value.length === 0) {
+    return [`${rule.field} must be a non-empty string`];
+  }
+  if (value.length > rule.maxLength) {
+    return [`${rule.field} must be at most ${rule.maxLength} characters`];
+  }
+  if (hasControlCharacters(value)) {
+    return [`${rule.field} must not contain control characters`];
+  }
+  if (value.trim() !== value) {
+    return [`${rule.field} must not start or end with whitespace`];
+  }
+  if (rule.pattern && !rule.pattern.test(value)) {
+    return [`${rule.field} must be ${rule.patternText}`];
+  }
+  return [];
+}
+
+/** Validates an identifier taken from the path (already URL-decoded by the router). */
+@Injectable()
+export class IdPipe implements PipeTransform<unknown, string> {
+  constructor(private readonly rule: IdRule) {}
+
+  transform(value: unknown, _metadata: ArgumentMetadata): string {
+    const problems = idProblems(value, this.rule);
+    if (problems.length > 0) {
+      throw new ValidationFailedException(problems.map((message) => ({ field: this.rule.field, message })));
+    }
+    return value as string;
+  }
+}
+
+export const USER_ID_RULE: IdRule = { field: 'user_id', maxLength: 255 };
+export const MODEL_ID_RULE: IdRule = {
+  field: 'model_id',
+  maxLength: 255,
+  pattern: /^[^*]+$/,
+  patternText: 'a model id without * (patterns are for grants only)',
+};
+export const ORGANIZATION_ID_RULE_SPEC: IdRule = {
+  field: 'organization_id',
+  maxLength: 64,
+  pattern: ORGANIZATION_ID_PATTERN,
+  patternText: ORGANIZATION_ID_RULE,
+};
+
+export const UserIdPipe = new IdPipe(USER_ID_RULE);
+export const ModelIdPipe = new IdPipe(MODEL_ID_RULE);
+export const OrganizationIdPipe = new IdPipe(ORGANIZATION_ID_RULE_SPEC);
+
+/** A grant target: a catalog model id, or a prefix pattern ending in a single `*`. */
+export function grantTargetProblems(value: unknown, field = 'model_id'): string[] {
+  const problems = idProblems(value, { field, maxLength: 255 });
+  if (problems.length > 0) {
+    return problems;
+  }
+  const text = value as string;
+  const stars = text.split('*').length - 1;
+  if (stars > 1 || (stars === 1 && !text.endsWith('*'))) {
+    return [`${field} may hold one * and only at the end (a prefix pattern such as openai/*)`];
+  }
+  if (text === '*') {
+    return [`${field} "*" would grant every model; name a prefix such as openai/*`];
+  }
+  return [];
+}
+
+@Injectable()
+export class GrantTargetPipe implements PipeTransform<unknown, string> {
+  transform(value: unknown): string {
+    const problems = grantTargetProblems(value);
+    if (problems.length > 0) {
+      throw new ValidationFailedException(problems.map((message) => ({ field: 'model_id', message })));
+    }
+    return value as string;
+  }
+}

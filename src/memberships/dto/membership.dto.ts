@@ -1,0 +1,92 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsOptional,
+  IsString,
+} from 'class-validator';
+import { PageInfo, PageQuery } from '../../common/pagination.dto';
+import { MEMBER_ROLES, MemberRole } from '../entities/membership.entity';
+
+export class PutMemberBody {
+  @ApiPropertyOptional({ enum: MEMBER_ROLES, description: 'Default member for a new membership; kept when omitted.' })
+  @IsOptional()
+  @IsIn(MEMBER_ROLES)
+  role?: MemberRole;
+
+  @ApiPropertyOptional({ description: 'false suspends the membership without deleting it. Default true.' })
+  @IsOptional()
+  @IsBoolean()
+  is_active?: boolean;
+}
+
+export const MAX_BULK_MEMBERS = 1000;
+
+export class BulkAddMembersBody {
+  @ApiProperty({ type: [String], maxItems: MAX_BULK_MEMBERS, example: ['u-1', 'u-2'] })
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(MAX_BULK_MEMBERS)
+  @IsString({ each: true })
+  user_ids: string[];
+
+  @ApiPropertyOptional({ enum: MEMBER_ROLES, default: 'member' })
+  @IsOptional()
+  @IsIn(MEMBER_ROLES)
+  role?: MemberRole;
+}
+
+export class BulkAddMembersResponse {
+  @ApiProperty({ description: 'New memberships.' }) added: number;
+  @ApiProperty({ description: 'Existing memberships changed (reactivated or role changed).' }) updated: number;
+  @ApiProperty() unchanged: number;
+}
+
+const toBool = ({ value }: { value: unknown }) =>
+  value === 'true' ? true : value === 'false' ? false : value;
+
+export class ListMembersQuery extends PageQuery {
+  @ApiPropertyOptional({ type: Boolean })
+  @IsOptional()
+  @Transform(toBool)
+  @IsBoolean()
+  is_active?: boolean;
+
+  @ApiPropertyOptional({ enum: MEMBER_ROLES })
+  @IsOptional()
+  @IsIn(MEMBER_ROLES)
+  role?: MemberRole;
+}
+
+export class MemberResponse {
+  @ApiProperty({ example: 'acme' }) organization_id: string;
+  @ApiProperty() user_id: string;
+  @ApiProperty() user_name: string;
+  @ApiProperty() user_email: string;
+  @ApiProperty({ enum: MEMBER_ROLES }) role: MemberRole;
+  @ApiProperty() is_active: boolean;
+  @ApiProperty() joined_at: string;
+  @ApiProperty() updated_at: string;
+}
+
+export class MemberPage extends PageInfo {
+  @ApiProperty({ type: [MemberResponse] }) data: MemberResponse[];
+}
+
+export class UserOrganizationResponse {
+  @ApiProperty({ example: 'acme' }) organization_id: string;
+  @ApiProperty() organization_name: string;
+  @ApiProperty({ description: 'false when the organization is archived.' }) organization_active: boolean;
+  @ApiProperty({ enum: MEMBER_ROLES }) role: MemberRole;
+  @ApiProperty({ description: 'false when the membership is suspended.' }) is_active: boolean;
+  @ApiProperty({ description: 'This user\'s OpenRouter `user` value through this organization.' })
+  openrouter_user: string;
+}
+
+export class UserOrganizationList {
+  @ApiProperty({ type: [UserOrganizationResponse] }) data: UserOrganizationResponse[];
+}

@@ -1,0 +1,177 @@
+import { Injectable, NotFoundException } from '@nestjs/common';
+import { EntityManager } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
+import { Principal } from '../auth/principal';
+import { ModelEntity } from '../catalog/entities/model.entity';
+import { Page } from '../common/pagination.dto';
+import { now } from '../common/time';
+import { ValidationFailedException } from '../common/validation';
+import { grantTargetProblems } from '../common/validators';
+import { DatabaseService } from '../database/database.service';
+import { OrganizationsService } from '../organizations/organizations.service';
+import { AccessCacheService } from './access-cache.service';
+import { Catalog, isPattern } from './access-rule';
+import { BulkGrantsBody, BulkGrantsResponse, GrantResponse, ListGrantsQuery, PutGrantBody } from './dto/grant.dto';
+import { GrantEntity } from './entities/grant.entity';
+
+function toGrantResponse(g: GrantEntity, catalog: Catalog): GrantResponse {
+  return {
+    organization_id: g.organizationId,
+    model_id: g.modelId,
+    is_pattern: isPattern(g.modelId),
+    is_active: g.isActive,
+    covers: catalog.covered(g.modelId).length,
+    created_at: g.createdAt,
+    updated_at: g.updatedAt,
+  };
+}
+
+/** Which models an organization holds: exact catalog ids and prefix patterns. */
+@Injectable()
+export class GrantsService {
+  constructor(
+    private readonly db: DatabaseService,
+    private readonly audit: AuditService,
+    private readonly organizations: OrganizationsService,
+    private readonly cache: AccessCacheService,
+  ) {}
+
+  async list(orgId: string, query: ListGrantsQuery): Promise<Page<GrantResponse>> {
+    return this.db.read(async (m) => {
+      await this.organizations.findOrFail(m, orgId);
+      const where = { organizationId: orgId, ...(query.is_active === undefined ? {} : { isActive: query.is_active }) };
+      const [rows, total] = await m.getRepository(GrantEntity).findAndCount({
+        where,
+        order: { modelId: 'ASC' },
+        skip: query.offset,
+        take: query.limit,
+      });
+      const catalog = await this.cache.getCatalog(m);
+      return { data: rows.map((g) => toGrantResponse(g, catalog)), limit: query.limit, offset: query.offset, total };
+    });
+  }
+
+  async put(
+    actor: Principal,
+    orgId: string,
+    modelId: string,
+    body: PutGrantBody,
+  ): Promise<{ grant: GrantResponse; created: boolean }> {
+    return this.db.write(async (tx) => {
+      await this.organizations.findOrFail(tx, orgId, true);
+      await this.requireCatalogModels(tx, [modelId], (id) => {
+        throw new NotFoundException(`Model "${id}" is not in the catalog; add it first or grant a pattern.`);
+      });
+      const repo = tx.getRepository(GrantEntity);
+      const existing = await repo.findOne({ where: { organizationId: orgId, modelId } });
+      const at = now();
+      const isActive = body.is_active ?? true;
+      const entity: GrantEntity = existing
+        ? { ...existing, isActive, updatedAt: at }
+        : { organizationId: orgId, modelId, isActive, createdAt: at, updatedAt: at };
+      if (existing) {
+        await repo.update({ organizationId: orgId, modelId }, { isActive, updatedAt: at });
+      } else {
+        await repo.insert(entity);
+      }
+      await this.audit.record(tx, actor, {
+        action: existing ? 'grant.update' : 'grant.create',
+        targetType: 'grant',
+        targetId: `${orgId}/${modelId}`,
+        before: existing ? { is_active: existing.isActive } : null,
+        after: { is_active: isActive },
+      });
+      const catalog = await this.cache.getCatalog(tx);
+      return { grant: toGrantResponse(entity, catalog), created: !existing };
+    });
+  }
+
+  async revoke(actor: Principal, orgId: string, modelId: string): Promise<void> {
+    await this.db.write(async (tx) => {
+      await this.organizations.findOrFail(tx, orgId, true);
+      const repo = tx.getRepository(GrantEntity);
+      const existing = await repo.findOne({ where: { organizationId: orgId, modelId } });
+      if (!existing) {
+        throw new NotFoundException(`Organization "${orgId}" holds no grant for "${modelId}".`);
+      }
+      await repo.delete({ organizationId: orgId, modelId });
+      await this.audit.record(tx, actor, {
+        action: 'grant.delete',
+        targetType: 'grant',
+        targetId: `${orgId}/${modelId}`,
+        before: { is_active: existing.isActive },
+      });
+    });
+  }
+
+  /** Grants and revokes many ids and patterns in one transaction; all or nothing. */
+  async bulk(actor: Principal, orgId: string, body: BulkGrantsBody): Promise<BulkGrantsResponse> {
+    const grant = body.grant ?? [];
+    const revoke = body.revoke ?? [];
+    const problems = [
+      ...grant.flatMap((id, i) => grantTargetProblems(id).map((message) => ({ field: `grant.${i}`, message }))),
+      ...revoke.flatMap((id, i) => grantTargetProblems(id).map((message) => ({ field: `revoke.${i}`, message }))),
+    ];
+    const both = grant.filter((id) => revoke.includes(id));
+    if (both.length > 0) {
+      problems.push({ field: 'revoke', message: `"${both[0]}" is both granted and revoked` });
+    }
+    if (grant.length === 0 && revoke.length === 0) {
+      problems.push({ field: 'grant', message: 'send at least one model id in grant or revoke' });
+    }
+    if (problems.length > 0) {
+      throw new ValidationFailedException(problems);
+    }
+    return this.db.write(async (tx) => {
+      await this.organizations.findOrFail(tx, orgId, true);
+      await this.requireCatalogModels(tx, grant, (id, i) => {
+        throw new ValidationFailedException([
+          { field: `grant.${i}`, message: `model "${id}" is not in the catalog; nothing was changed` },
+        ]);
+      });
+      const repo = tx.getRepository(GrantEntity);
+      const at = now();
+      const result: BulkGrantsResponse = { granted: 0, reactivated: 0, unchanged: 0, revoked: 0, not_granted: 0 };
+      for (const modelId of new Set(grant)) {
+        const existing = await repo.findOne({ where: { organizationId: orgId, modelId } });
+        if (!existing) {
+          await repo.insert({ organizationId: orgId, modelId, isActive: true, createdAt: at, updatedAt: at });
+          result.granted++;
+        } else if (!existing.isActive) {
+          await repo.update({ organizationId: orgId, modelId }, { isActive: true, updatedAt: at });
+          result.reactivated++;
+        } else {
+          result.unchanged++;
+        }
+      }
+      for (const modelId of new Set(revoke)) {
+        const deleted = await repo.delete({ organizationId: orgId, modelId });
+        if ((deleted.affected ?? 0) > 0) {
+          result.revoked++;
+        } else {
+          result.not_granted++;
+        }
+      }
+      await this.audit.record(tx, actor, {
+        action: 'grant.bulk',
+        targetType: 'organization',
+        targetId: orgId,
+        after: { ...result, grant, revoke },
+      });
+      return result;
+    });
+  }
+
+  /** Exact ids must name catalog models; patterns may cover models added later. */
+  private async requireCatalogModels(
+    tx: EntityManager,
+    ids: string[],
+    onMissing: (id: string, index: number) => never,
+  ): Promise<void> {
+    for (const [i, id] of ids.entries()) {
+      if (!isPattern(id) && !(await tx.getRepository(ModelEntity).exists({ where: { id } }))) {
+        onMissing(id, i);
+      }
+    }
+  }
+}

@@ -1,0 +1,91 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
+import { IsBoolean, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
+import { PageInfo, PageQuery } from '../../common/pagination.dto';
+import { NoControlCharacters, ORGANIZATION_ID_PATTERN, ORGANIZATION_ID_RULE } from '../../common/validators';
+import { EXTERNAL_USER_PATTERN } from '../../config/load-config';
+
+export const EXTERNAL_USER_RULE = '1-64 letters, digits, _ or -, starting with a letter or digit';
+
+export class CreateOrganizationBody {
+  @ApiProperty({ example: 'acme', description: `Slug: ${ORGANIZATION_ID_RULE}.` })
+  @IsString()
+  @Matches(ORGANIZATION_ID_PATTERN, { message: `id must be ${ORGANIZATION_ID_RULE}` })
+  id: string;
+
+  @ApiProperty({ example: 'Acme Sp. z o.o.', maxLength: 255 })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(255)
+  @NoControlCharacters()
+  name: string;
+
+  @ApiProperty({
+    example: 'mai_client_acme',
+    description: `OpenRouter external-user prefix, unique: ${EXTERNAL_USER_RULE}.`,
+  })
+  @IsString()
+  @Matches(EXTERNAL_USER_PATTERN, { message: `external_user must be ${EXTERNAL_USER_RULE}` })
+  external_user: string;
+
+  @ApiPropertyOptional({ default: false, description: 'Grant every model added to the catalog later.' })
+  @IsOptional()
+  @IsBoolean()
+  auto_grant_new_models?: boolean;
+}
+
+export class UpdateOrganizationBody {
+  @ApiPropertyOptional({ maxLength: 255 })
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(255)
+  @NoControlCharacters()
+  name?: string;
+
+  @ApiPropertyOptional({ description: 'false archives the organization: its members lose its models.' })
+  @IsOptional()
+  @IsBoolean()
+  is_active?: boolean;
+
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsBoolean()
+  auto_grant_new_models?: boolean;
+}
+
+export class DeleteOrganizationQuery {
+  @ApiPropertyOptional({
+    type: Boolean,
+    default: false,
+    description: 'Also remove its members and grants; without it, 409 while any exist.',
+  })
+  @IsOptional()
+  @Transform(({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value))
+  @IsBoolean()
+  cascade?: boolean;
+}
+
+export class ListOrganizationsQuery extends PageQuery {
+  @ApiPropertyOptional({ type: Boolean })
+  @IsOptional()
+  @Transform(({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value))
+  @IsBoolean()
+  is_active?: boolean;
+}
+
+export class OrganizationResponse {
+  @ApiProperty({ example: 'acme' }) id: string;
+  @ApiProperty({ example: 'Acme Sp. z o.o.' }) name: string;
+  @ApiProperty({ example: 'mai_client_acme' }) external_user: string;
+  @ApiProperty() is_active: boolean;
+  @ApiProperty() auto_grant_new_models: boolean;
+  @ApiProperty({ description: 'Memberships, active or not.' }) member_count: number;
+  @ApiProperty({ description: 'Grants (ids and patterns), active or not.' }) grant_count: number;
+  @ApiProperty() created_at: string;
+  @ApiProperty() updated_at: string;
+}
+
+export class OrganizationPage extends PageInfo {
+  @ApiProperty({ type: [OrganizationResponse] }) data: OrganizationResponse[];
+}

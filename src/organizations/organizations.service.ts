@@ -1,0 +1,257 @@
+import {
+  BadRequestException,
+  ConflictException,
+  Injectable,
+  Logger,
+  NotFoundException,
+  OnApplicationBootstrap,
+} from '@nestjs/common';
+import { EntityManager, In } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
+import { adminOrganizationIds, Principal, SYSTEM_ACTOR } from '../auth/principal';
+import { Page } from '../common/pagination.dto';
+import { now } from '../common/time';
+import { AppConfig } from '../config/app-config';
+import { DatabaseService } from '../database/database.service';
+import { withSchemaLock } from '../database/migrate';
+import { MembershipEntity } from '../memberships/entities/membership.entity';
+import { GrantEntity } from '../model-access/entities/grant.entity';
+import {
+  CreateOrganizationBody,
+  ListOrganizationsQuery,
+  OrganizationResponse,
+  UpdateOrganizationBody,
+} from './dto/organization.dto';
+import { OrganizationEntity } from './entities/organization.entity';
+
+interface Counts {
+  members: number;
+  grants: number;
+}
+
+export function toOrganizationResponse(o: OrganizationEntity, counts: Counts): OrganizationResponse {
+  return {
+    id: o.id,
+    name: o.name,
+    external_user: o.externalUser,
+    is_active: o.isActive,
+    auto_grant_new_models: o.autoGrantNewModels,
+    member_count: counts.members,
+    grant_count: counts.grants,
+    created_at: o.createdAt,
+    updated_at: o.updatedAt,
+  };
+}
+
+@Injectable()
+export class OrganizationsService implements OnApplicationBootstrap {
+  private readonly logger = new Logger(OrganizationsService.name);
+
+  constructor(
+    private readonly db: DatabaseService,
+    private readonly audit: AuditService,
+    private readonly config: AppConfig,
+  ) {}
+
+  /** Creates the default organization from OPENROUTER_EXTERNAL_USER once, however many processes boot. */
+  async onApplicationBootstrap(): Promise<void> {
+    const externalUser = this.config.openrouterExternalUser;
+    if (!externalUser) {
+      return;
+    }
+    const id = externalUser.toLowerCase();
+    const created = await withSchemaLock(this.db.dataSource, () =>
+      this.db.write(async (tx) => {
+        const repo = tx.getRepository(OrganizationEntity);
+        if (await repo.findOne({ where: { id } })) {
+          return false;
+        }
+        if (await repo.findOne({ where: { externalUser } })) {
+          this.logger.warn(`external_user "${externalUser}" belongs to another organization; not seeding "${id}"`);
+          return false;
+        }
+        const at = now();
+        const entity = repo.create({
+          id,
+          name: this.config.organizationName,
+          externalUser,
+          isActive: true,
+          autoGrantNewModels: false,
+          createdAt: at,
+          updatedAt: at,
+        });
+        await repo.insert(entity);
+        await this.audit.record(tx, SYSTEM_ACTOR, {
+          action: 'organization.create',
+          targetType: 'organization',
+          targetId: id,
+          after: toOrganizationResponse(entity, { members: 0, grants: 0 }),
+        });
+        return true;
+      }),
+    );
+    this.logger.log(created ? `created default organization "${id}"` : `default organization "${id}" present`);
+  }
+
+  async create(actor: Principal, body: CreateOrganizationBody): Promise<OrganizationResponse> {
+    return this.db.write(async (tx) => {
+      const repo = tx.getRepository(OrganizationEntity);
+      if (await repo.findOne({ where: { id: body.id } })) {
+        throw new ConflictException(`Organization "${body.id}" already exists.`);
+      }
+      if (await repo.findOne({ where: { externalUser: body.external_user } })) {
+        throw new ConflictException(`external_user "${body.external_user}" is used by another organization.`);
+      }
+      const at = now();
+      const entity = repo.create({
+        id: body.id,
+        name: body.name,
+        externalUser: body.external_user,
+        isActive: true,
+        autoGrantNewModels: body.auto_grant_new_models ?? false,
+        createdAt: at,
+        updatedAt: at,
+      });
+      await repo.insert(entity);
+      const response = toOrganizationResponse(entity, { members: 0, grants: 0 });
+      await this.audit.record(tx, actor, {
+        action: 'organization.create',
+        targetType: 'organization',
+        targetId: body.id,
+        after: response,
+      });
+      return response;
+    });
+  }
+
+  async get(id: string): Promise<OrganizationResponse> {
+    return this.db.read(async (m) => {
+      const org = await this.findOrFail(m, id);
+      const counts = await this.counts(m, [id]);
+      return toOrganizationResponse(org, counts.get(id)!);
+    });
+  }
+
+  /** Site admins see every organization; organization admins see those they administer. */
+  async list(actor: Principal, query: ListOrganizationsQuery): Promise<Page<OrganizationResponse>> {
+    return this.db.read(async (m) => {
+      const qb = m.getRepository(OrganizationEntity).createQueryBuilder('o');
+      if (!actor.siteAdmin) {
+        qb.andWhere('o.id IN (:...ids)', { ids: adminOrganizationIds(actor) });
+      }
+      if (query.is_active !== undefined) {
+        qb.andWhere('o.is_active = :active', { active: query.is_active });
+      }
+      const [rows, total] = await qb
+        .orderBy('o.id', 'ASC')
+        .skip(query.offset)
+        .take(query.limit)
+        .getManyAndCount();
+      const counts = await this.counts(m, rows.map((o) => o.id));
+      return {
+        data: rows.map((o) => toOrganizationResponse(o, counts.get(o.id)!)),
+        limit: query.limit,
+        offset: query.offset,
+        total,
+      };
+    });
+  }
+
+  async update(actor: Principal, id: string, body: UpdateOrganizationBody): Promise<OrganizationResponse> {
+    if (body.name === undefined && body.is_active === undefined && body.auto_grant_new_models === undefined) {
+      throw new BadRequestException('Send at least one of name, is_active, auto_grant_new_models.');
+    }
+    return this.db.write(async (tx) => {
+      const org = await this.findOrFail(tx, id, true);
+      const counts = (await this.counts(tx, [id])).get(id)!;
+      const before = toOrganizationResponse(org, counts);
+      const changes: Partial<OrganizationEntity> = { updatedAt: now() };
+      if (body.name !== undefined) {
+        changes.name = body.name;
+      }
+      if (body.is_active !== undefined) {
+        changes.isActive = body.is_active;
+      }
+      if (body.auto_grant_new_models !== undefined) {
+        changes.autoGrantNewModels = body.auto_grant_new_models;
+      }
+      await tx.getRepository(OrganizationEntity).update({ id }, changes);
+      const after = toOrganizationResponse({ ...org, ...changes }, counts);
+      await this.audit.record(tx, actor, {
+        action: 'organization.update',
+        targetType: 'organization',
+        targetId: id,
+        before,
+        after,
+      });
+      return after;
+    });
+  }
+
+  async remove(actor: Principal, id: string, cascade: boolean): Promise<void> {
+    await this.db.write(async (tx) => {
+      const org = await this.findOrFail(tx, id, true);
+      const counts = (await this.counts(tx, [id])).get(id)!;
+      if (!cascade && (counts.members > 0 || counts.grants > 0)) {
+        throw new ConflictException(
+          `Organization "${id}" still has ${counts.members} members and ${counts.grants} grants; remove them or delete with ?cascade=true.`,
+        );
+      }
+      await tx.getRepository(MembershipEntity).delete({ organizationId: id });
+      await tx.getRepository(GrantEntity).delete({ organizationId: id });
+      await tx.getRepository(OrganizationEntity).delete({ id });
+      await this.audit.record(tx, actor, {
+        action: 'organization.delete',
+        targetType: 'organization',
+        targetId: id,
+        before: { ...toOrganizationResponse(org, counts), cascade },
+      });
+    });
+  }
+
+  /**
+   * Loads an organization or throws 404. With lock (inside a write), PostgreSQL holds the
+   * row until commit so concurrent writes to one organization queue instead of racing;
+   * SQLite writers are already serialized.
+   */
+  async findOrFail(manager: EntityManager, id: string, lock = false): Promise<OrganizationEntity> {
+    const org = await manager.getRepository(OrganizationEntity).findOne({
+      where: { id },
+      ...(lock && this.db.kind === 'postgres' ? { lock: { mode: 'pessimistic_write' as const } } : {}),
+    });
+    if (!org) {
+      throw new NotFoundException(`Organization "${id}" was not found.`);
+    }
+    return org;
+  }
+
+  private async counts(manager: EntityManager, ids: string[]): Promise<Map<string, Counts>> {
+    const result = new Map<string, Counts>(ids.map((id) => [id, { members: 0, grants: 0 }]));
+    if (ids.length === 0) {
+      return result;
+    }
+    const members = await manager
+      .getRepository(MembershipEntity)
+      .createQueryBuilder('m')
+      .select('m.organization_id', 'id')
+      .addSelect('COUNT(*)', 'n')
+      .where({ organizationId: In(ids) })
+      .groupBy('m.organization_id')
+      .getRawMany<{ id: string; n: string | number }>();
+    const grants = await manager
+      .getRepository(GrantEntity)
+      .createQueryBuilder('g')
+      .select('g.organization_id', 'id')
+      .addSelect('COUNT(*)', 'n')
+      .where({ organizationId: In(ids) })
+      .groupBy('g.organization_id')
+      .getRawMany<{ id: string; n: string | number }>();
+    for (const row of members) {
+      result.get(row.id)!.members = Number(row.n);
+    }
+    for (const row of grants) {
+      result.get(row.id)!.grants = Number(row.n);
+    }
+    return result;
+  }
+}
