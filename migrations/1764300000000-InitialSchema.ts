@@ -37,7 +37,9 @@ export class InitialSchema1764300000000 implements MigrationInterface {
           ts('created_at'),
           ts('updated_at'),
         ],
-        indices: [new TableIndex({ name: 'idx_models_base_model_id', columnNames: ['base_model_id'] })],
+        indices: [
+          new TableIndex({ name: 'idx_models_base_model_id', columnNames: ['base_model_id'] }),
+        ],
       }),
     );
 

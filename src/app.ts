@@ -21,7 +21,10 @@ Open WebUI session token (HS256 JWT signed with WEBUI_SECRET_KEY, user id in cla
 \`application/problem+json\` (RFC 9457) with a request id. Path ids are URL-encoded (\`openai%2Fgpt-4o\`).`;
 
 /** Builds the application (not yet listening) for the server, the tests and the tools. */
-export async function createApp(config: AppConfig, logger?: JsonLogger): Promise<NestFastifyApplication> {
+export async function createApp(
+  config: AppConfig,
+  logger?: JsonLogger,
+): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,

@@ -9,7 +9,9 @@ async function main(): Promise<void> {
     config = loadConfig();
   } catch (error) {
     if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\nSee .env.example for every variable and its default.\n`);
+      process.stderr.write(
+        `${error.message}\nSee .env.example for every variable and its default.\n`,
+      );
       process.exit(2);
     }
     throw error;
@@ -18,12 +20,19 @@ async function main(): Promise<void> {
   const app = await createApp(config, logger);
   await app.listen({ port: config.port, host: config.host });
   logger.log(
-    { msg: 'listening', url: `http://${config.host}:${config.port}`, docs: '/docs', database: config.databaseKind },
+    {
+      msg: 'listening',
+      url: `http://${config.host}:${config.port}`,
+      docs: '/docs',
+      database: config.databaseKind,
+    },
     'Bootstrap',
   );
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(
+    `fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
   process.exit(1);
 });

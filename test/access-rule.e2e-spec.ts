@@ -33,14 +33,20 @@ describe('access rule (DESIGN section 2)', () => {
   it('refuses a suspended member', async () => {
     const { user, org, model } = await grantedWorld();
     await w.member(org, user, { is_active: false });
-    expect(await w.check(user, model)).toMatchObject({ allowed: false, reason: 'membership_inactive' });
+    expect(await w.check(user, model)).toMatchObject({
+      allowed: false,
+      reason: 'membership_inactive',
+    });
     expect(await w.modelsOf(user)).toEqual([]);
   });
 
   it('refuses a member of an archived organization', async () => {
     const { user, org, model } = await grantedWorld();
     await w.archive(org);
-    expect(await w.check(user, model)).toMatchObject({ allowed: false, reason: 'organization_inactive' });
+    expect(await w.check(user, model)).toMatchObject({
+      allowed: false,
+      reason: 'organization_inactive',
+    });
     expect(await w.modelsOf(user)).toEqual([]);
     await w.archive(org, false);
     expect(await w.check(user, model)).toMatchObject({ allowed: true });
@@ -63,8 +69,14 @@ describe('access rule (DESIGN section 2)', () => {
   it('explains unknown users, unknown models and missing grants', async () => {
     const { user } = await grantedWorld();
     const other = await w.model();
-    expect(await w.check('nobody-at-all', other)).toMatchObject({ allowed: false, reason: 'user_not_found' });
-    expect(await w.check(user, 'no/such-model')).toMatchObject({ allowed: false, reason: 'model_not_found' });
+    expect(await w.check('nobody-at-all', other)).toMatchObject({
+      allowed: false,
+      reason: 'user_not_found',
+    });
+    expect(await w.check(user, 'no/such-model')).toMatchObject({
+      allowed: false,
+      reason: 'model_not_found',
+    });
     expect(await w.check(user, other)).toMatchObject({ allowed: false, reason: 'no_grant' });
     const loner = await w.user();
     expect(await w.check(loner, other)).toMatchObject({ allowed: false, reason: 'no_membership' });

@@ -14,7 +14,9 @@ export class AuditController {
 
   @Get()
   @SiteAdmin()
-  @ApiOperation({ summary: 'List audit events, newest first, filtered by actor, target, action and time' })
+  @ApiOperation({
+    summary: 'List audit events, newest first, filtered by actor, target, action and time',
+  })
   @ApiOkResponse({ type: AuditEventPage })
   @ApiBadRequestResponse({ type: ProblemResponse })
   list(@Query() query: AuditQuery): Promise<Page<AuditEventResponse>> {

@@ -27,8 +27,12 @@ export class AuditService {
       action: record.action,
       targetType: record.targetType,
       targetId: record.targetId,
-      before: record.before === undefined || record.before === null ? null : JSON.stringify(record.before),
-      after: record.after === undefined || record.after === null ? null : JSON.stringify(record.after),
+      before:
+        record.before === undefined || record.before === null
+          ? null
+          : JSON.stringify(record.before),
+      after:
+        record.after === undefined || record.after === null ? null : JSON.stringify(record.after),
       createdAt: now(),
     });
   }
@@ -59,7 +63,12 @@ export class AuditService {
         .skip(query.offset)
         .take(query.limit)
         .getManyAndCount();
-      return { data: rows.map(toAuditEventResponse), limit: query.limit, offset: query.offset, total };
+      return {
+        data: rows.map(toAuditEventResponse),
+        limit: query.limit,
+        offset: query.offset,
+        total,
+      };
     });
   }
 }

@@ -13,7 +13,10 @@ export const ACCESS_LEVEL_KEY = 'access_level';
 
 const authResponses = () => [
   ApiBearerAuth(),
-  ApiUnauthorizedResponse({ description: 'No, malformed or unknown credentials.', type: ProblemResponse }),
+  ApiUnauthorizedResponse({
+    description: 'No, malformed or unknown credentials.',
+    type: ProblemResponse,
+  }),
   ApiTooManyRequestsResponse({
     description: 'Too many failed authentications from this address.',
     type: ProblemResponse,
@@ -43,7 +46,10 @@ export const OrgAdmin = () =>
   applyDecorators(
     SetMetadata(ACCESS_LEVEL_KEY, 'org_admin'),
     ...authResponses(),
-    ApiForbiddenResponse({ description: 'Not an admin of this organization.', type: ProblemResponse }),
+    ApiForbiddenResponse({
+      description: 'Not an admin of this organization.',
+      type: ProblemResponse,
+    }),
     ApiNotFoundResponse({
       description: 'No such organization, or one the caller cannot see.',
       type: ProblemResponse,

@@ -88,7 +88,9 @@ export function authorize(
       return;
     case 'user':
       if (principal.kind !== 'user') {
-        throw new ForbiddenException('This route answers for a web UI user; call it with a session token.');
+        throw new ForbiddenException(
+          'This route answers for a web UI user; call it with a session token.',
+        );
       }
       return;
     case 'site_admin':
@@ -104,7 +106,9 @@ export function authorize(
       const administered = adminOrganizationIds(principal);
       if (orgId === undefined) {
         if (administered.length === 0) {
-          throw new ForbiddenException('Only site admins and organization admins may call this route.');
+          throw new ForbiddenException(
+            'Only site admins and organization admins may call this route.',
+          );
         }
         return;
       }

@@ -31,12 +31,26 @@ export class AuthService {
     if (apiKeyActor) {
       return {
         ok: true,
-        principal: { kind: 'api_key', actor: apiKeyActor, userId: null, siteAdmin: true, memberships: [] },
+        principal: {
+          kind: 'api_key',
+          actor: apiKeyActor,
+          userId: null,
+          siteAdmin: true,
+          memberships: [],
+        },
       };
     }
-    const verified = verifyWebUiToken(token, this.config.webuiSecretKey, Math.floor(Date.now() / 1000));
+    const verified = verifyWebUiToken(
+      token,
+      this.config.webuiSecretKey,
+      Math.floor(Date.now() / 1000),
+    );
     if (!verified.ok) {
-      return { ok: false, problem: this.keys.length > 0 && !token.includes('.') ? 'unknown API key' : verified.problem };
+      return {
+        ok: false,
+        problem:
+          this.keys.length > 0 && !token.includes('.') ? 'unknown API key' : verified.problem,
+      };
     }
     const view = await this.cache.view(verified.userId);
     if (!view.user) {

@@ -26,7 +26,9 @@ describe('verifyWebUiToken', () => {
       ok: false,
       problem: 'token expired',
     });
-    expect(verifyWebUiToken(signWebUiToken({ id: 'u', nbf: now + 10 }, secret), secret, now)).toEqual({
+    expect(
+      verifyWebUiToken(signWebUiToken({ id: 'u', nbf: now + 10 }, secret), secret, now),
+    ).toEqual({
       ok: false,
       problem: 'token not yet valid',
     });

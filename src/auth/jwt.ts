@@ -55,7 +55,11 @@ export function verifyWebUiToken(token: string, secret: string, nowSeconds: numb
 }
 
 /** Signs a token the way Open WebUI does; used by tests and tools. */
-export function signWebUiToken(claims: Record<string, unknown>, secret: string, alg = 'HS256'): string {
+export function signWebUiToken(
+  claims: Record<string, unknown>,
+  secret: string,
+  alg = 'HS256',
+): string {
   const header = Buffer.from(JSON.stringify({ alg, typ: 'JWT' })).toString('base64url');
   const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
   const signature = createHmac('sha256', secret).update(`${header}.${payload}`).digest('base64url');

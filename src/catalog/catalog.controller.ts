@@ -1,4 +1,15 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query, Res } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Param,
+  Post,
+  Put,
+  Query,
+  Res,
+} from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiCreatedResponse,
@@ -45,14 +56,18 @@ export class CatalogController {
   })
   @ApiOkResponse({ type: ImportModelsResponse })
   @ApiBadRequestResponse({ type: ProblemResponse })
-  import(@CurrentPrincipal() actor: Principal, @Body() body: ImportModelsBody): Promise<ImportModelsResponse> {
+  import(
+    @CurrentPrincipal() actor: Principal,
+    @Body() body: ImportModelsBody,
+  ): Promise<ImportModelsResponse> {
     return this.catalog.import(actor, body);
   }
 
   @Put(':id')
   @ApiOperation({
     summary: 'Create or replace a catalog model (idempotent)',
-    description: 'A model new to the catalog is granted to every organization with auto_grant_new_models.',
+    description:
+      'A model new to the catalog is granted to every organization with auto_grant_new_models.',
   })
   @ApiParam(MODEL_ID)
   @ApiOkResponse({ type: ModelResponse, description: 'Replaced.' })
@@ -92,7 +107,10 @@ export class CatalogController {
   @ApiParam(MODEL_ID)
   @ApiNoContentResponse({ description: 'Deleted.' })
   @ApiNotFoundResponse({ type: ProblemResponse })
-  remove(@CurrentPrincipal() actor: Principal, @Param('id', ModelIdPipe) id: string): Promise<void> {
+  remove(
+    @CurrentPrincipal() actor: Principal,
+    @Param('id', ModelIdPipe) id: string,
+  ): Promise<void> {
     return this.catalog.remove(actor, id);
   }
 }

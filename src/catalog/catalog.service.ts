@@ -77,7 +77,12 @@ export class CatalogService {
       throw new ValidationFailedException(problems);
     }
     return this.db.write(async (tx) => {
-      const result: ImportModelsResponse = { created: 0, updated: 0, unchanged: 0, auto_granted: 0 };
+      const result: ImportModelsResponse = {
+        created: 0,
+        updated: 0,
+        unchanged: 0,
+        auto_granted: 0,
+      };
       for (const item of body.models) {
         const { outcome, autoGranted } = await this.upsertOne(tx, item);
         result[outcome]++;
@@ -115,7 +120,11 @@ export class CatalogService {
         return { entity: existing, outcome: 'unchanged', autoGranted: [] };
       }
       await repo.update({ id: item.id }, { ...fields, updatedAt: at });
-      return { entity: { ...existing, ...fields, updatedAt: at }, outcome: 'updated', autoGranted: [] };
+      return {
+        entity: { ...existing, ...fields, updatedAt: at },
+        outcome: 'updated',
+        autoGranted: [],
+      };
     }
     const entity = repo.create({ id: item.id, ...fields, createdAt: at, updatedAt: at });
     await repo.insert(entity);
@@ -127,7 +136,13 @@ export class CatalogService {
     for (const org of autoOrgs) {
       const grant = await grants.findOne({ where: { organizationId: org.id, modelId: item.id } });
       if (!grant) {
-        await grants.insert({ organizationId: org.id, modelId: item.id, isActive: true, createdAt: at, updatedAt: at });
+        await grants.insert({
+          organizationId: org.id,
+          modelId: item.id,
+          isActive: true,
+          createdAt: at,
+          updatedAt: at,
+        });
         autoGranted.push(org.id);
       }
     }

@@ -2,7 +2,11 @@
 export function databaseErrorKind(error: unknown): 'unique' | 'foreign_key' | 'busy' | null {
   const e = error as { code?: unknown; driverError?: { code?: unknown } } | null;
   const code = String(e?.code ?? e?.driverError?.code ?? '');
-  if (code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+  if (
+    code === '23505' ||
+    code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
+  ) {
     return 'unique';
   }
   if (code === '23503' || code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {

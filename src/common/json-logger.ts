@@ -11,7 +11,10 @@ const NEST_TO_LEVEL: Record<string, LogLevel> = {
 };
 
 /** Never let a credential reach the log. */
-const SECRET_PATTERNS: RegExp[] = [/(Bearer\s+)[^\s"']+/gi, /(eyJ[A-Za-z0-9_-]{5,}\.)[A-Za-z0-9._-]+/g];
+const SECRET_PATTERNS: RegExp[] = [
+  /(Bearer\s+)[^\s"']+/gi,
+  /(eyJ[A-Za-z0-9_-]{5,}\.)[A-Za-z0-9._-]+/g,
+];
 
 export function redact(text: string): string {
   return SECRET_PATTERNS.reduce((t, p) => t.replace(p, '$1[redacted]'), text);

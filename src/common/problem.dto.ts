@@ -25,7 +25,10 @@ export class ProblemResponse {
   @ApiProperty({ example: '/api/v1/users/u-1' })
   instance: string;
 
-  @ApiProperty({ example: '0c7b5f0e-5a3e-4f7a-9d51-2b1e6f3c9a10', description: 'Also in X-Request-Id.' })
+  @ApiProperty({
+    example: '0c7b5f0e-5a3e-4f7a-9d51-2b1e6f3c9a10',
+    description: 'Also in X-Request-Id.',
+  })
   request_id: string;
 
   @ApiPropertyOptional({ type: [FieldProblem], description: 'Per-field validation messages.' })

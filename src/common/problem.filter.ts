@@ -1,4 +1,11 @@
-import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import {
+  ArgumentsHost,
+  Catch,
+  ExceptionFilter,
+  HttpException,
+  HttpStatus,
+  Logger,
+} from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
 import { FastifyReply, FastifyRequest } from 'fastify';
 import { databaseErrorKind } from './database-errors';
@@ -25,15 +32,13 @@ export class ProblemFilter implements ExceptionFilter {
     const request = ctx.getRequest<FastifyRequest>();
     const problem = this.toProblem(exception, request);
     if (problem.status >= 500) {
-      this.logger.error(
-        {
-          msg: 'request failed',
-          request_id: request.id,
-          method: request.method,
-          route: request.routeOptions?.url,
-          error: exception instanceof Error ? exception.stack : String(exception),
-        },
-      );
+      this.logger.error({
+        msg: 'request failed',
+        request_id: request.id,
+        method: request.method,
+        route: request.routeOptions?.url,
+        error: exception instanceof Error ? exception.stack : String(exception),
+      });
     }
     void reply
       .status(problem.status)
@@ -84,7 +89,7 @@ export class ProblemFilter implements ExceptionFilter {
     const message =
       typeof response === 'string'
         ? response
-        : (response as { message?: unknown }).message ?? exception.message;
+        : ((response as { message?: unknown }).message ?? exception.message);
     const text = Array.isArray(message) ? message.join('; ') : String(message);
     if (status === 404 && text.startsWith('Cannot ')) {
       return 'No route matches this method and path.';

@@ -1,8 +1,4 @@
-import {
-  ArgumentMetadata,
-  Injectable,
-  PipeTransform,
-} from '@nestjs/common';
+import { ArgumentMetadata, Injectable, PipeTransform } from '@nestjs/common';
 import { registerDecorator, ValidationOptions } from 'class-validator';
 import { ValidationFailedException } from './validation';
 
@@ -20,7 +16,10 @@ export function NoControlCharacters(options?: ValidationOptions): PropertyDecora
       name: 'noControlCharacters',
       target: target.constructor,
       propertyName: String(propertyName),
-      options: { message: `${String(propertyName)} must not contain control characters`, ...options },
+      options: {
+        message: `${String(propertyName)} must not contain control characters`,
+        ...options,
+      },
       validator: {
         validate: (value: unknown) => typeof value !== 'string' || !hasControlCharacters(value),
       },
@@ -66,7 +65,9 @@ export class IdPipe implements PipeTransform<unknown, string> {
   transform(value: unknown, _metadata: ArgumentMetadata): string {
     const problems = idProblems(value, this.rule);
     if (problems.length > 0) {
-      throw new ValidationFailedException(problems.map((message) => ({ field: this.rule.field, message })));
+      throw new ValidationFailedException(
+        problems.map((message) => ({ field: this.rule.field, message })),
+      );
     }
     return value as string;
   }
@@ -112,7 +113,9 @@ export class GrantTargetPipe implements PipeTransform<unknown, string> {
   transform(value: unknown): string {
     const problems = grantTargetProblems(value);
     if (problems.length > 0) {
-      throw new ValidationFailedException(problems.map((message) => ({ field: 'model_id', message })));
+      throw new ValidationFailedException(
+        problems.map((message) => ({ field: 'model_id', message })),
+      );
     }
     return value as string;
   }

@@ -31,7 +31,6 @@ export class AppConfig {
   bodyLimitBytes: number;
   authFailureLimit: number;
   authFailureWindowSeconds: number;
-  maxPageSize: number;
   accessCacheSize: number;
   healthDiskPath: string;
   healthDiskThreshold: number;

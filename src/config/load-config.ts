@@ -69,7 +69,6 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
     default: '60',
     description: 'Window of the failed-authentication limit, in seconds.',
   },
-  { name: 'MAX_PAGE_SIZE', default: '500', description: 'Hard maximum of `limit` on lists.' },
   {
     name: 'ACCESS_CACHE_SIZE',
     default: '100000',
@@ -170,10 +169,7 @@ class Reader {
 
 export const EXTERNAL_USER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
-function parseDatabaseUrl(
-  reader: Reader,
-  url: string,
-): { kind: DatabaseKind; sqlitePath: string } {
+function parseDatabaseUrl(reader: Reader, url: string): { kind: DatabaseKind; sqlitePath: string } {
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
     try {
       new URL(url);
@@ -210,7 +206,9 @@ export function loadConfig(env: Env = process.env): AppConfig {
   config.adminApiKeys = r.list('ADMIN_API_KEYS');
   for (const [i, key] of config.adminApiKeys.entries()) {
     if (key.length < 16) {
-      r.problems.push(`ADMIN_API_KEYS entry ${i + 1} is ${key.length} characters; at least 16 are required`);
+      r.problems.push(
+        `ADMIN_API_KEYS entry ${i + 1} is ${key.length} characters; at least 16 are required`,
+      );
     }
   }
   config.webuiSecretKey = r.raw('WEBUI_SECRET_KEY');
@@ -237,7 +235,6 @@ export function loadConfig(env: Env = process.env): AppConfig {
   config.bodyLimitBytes = r.int('BODY_LIMIT_BYTES', 1024, 100 * 1024 * 1024);
   config.authFailureLimit = r.int('AUTH_FAILURE_LIMIT', 1, 1_000_000);
   config.authFailureWindowSeconds = r.int('AUTH_FAILURE_WINDOW_SECONDS', 1, 86400);
-  config.maxPageSize = r.int('MAX_PAGE_SIZE', 1, 10000);
   config.accessCacheSize = r.int('ACCESS_CACHE_SIZE', 0, 10_000_000);
   config.healthDiskPath = r.raw('HEALTH_DISK_PATH');
   config.healthDiskThreshold = r.fraction('HEALTH_DISK_THRESHOLD');

@@ -1,4 +1,15 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query, Res } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Param,
+  Post,
+  Put,
+  Query,
+  Res,
+} from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiCreatedResponse,
@@ -51,7 +62,9 @@ export class MembershipsController {
   @Post('organizations/:orgId/members/bulk')
   @OrgAdmin()
   @HttpCode(200)
-  @ApiOperation({ summary: 'Add (or reactivate) many users at once; unknown user ids change nothing' })
+  @ApiOperation({
+    summary: 'Add (or reactivate) many users at once; unknown user ids change nothing',
+  })
   @ApiParam(ORG_ID_PARAM)
   @ApiOkResponse({ type: BulkAddMembersResponse })
   @ApiBadRequestResponse({ type: ProblemResponse })

@@ -22,7 +22,10 @@ import {
 } from './dto/membership.dto';
 import { MembershipEntity } from './entities/membership.entity';
 
-function toMemberResponse(m: MembershipEntity, user: Pick<UserEntity, 'name' | 'email'>): MemberResponse {
+function toMemberResponse(
+  m: MembershipEntity,
+  user: Pick<UserEntity, 'name' | 'email'>,
+): MemberResponse {
   return {
     organization_id: m.organizationId,
     user_id: m.userId,
@@ -71,7 +74,9 @@ export class MembershipsService {
         .limit(query.limit)
         .getRawAndEntities<{ user_name: string; user_email: string }>();
       return {
-        data: entities.map((e, i) => toMemberResponse(e, { name: raw[i].user_name, email: raw[i].user_email })),
+        data: entities.map((e, i) =>
+          toMemberResponse(e, { name: raw[i].user_name, email: raw[i].user_email }),
+        ),
         limit: query.limit,
         offset: query.offset,
         total,
@@ -108,7 +113,10 @@ export class MembershipsService {
             updatedAt: at,
           };
       if (existing) {
-        await repo.update({ organizationId: orgId, userId }, { role: entity.role, isActive: entity.isActive, updatedAt: at });
+        await repo.update(
+          { organizationId: orgId, userId },
+          { role: entity.role, isActive: entity.isActive, updatedAt: at },
+        );
       } else {
         await repo.insert(entity);
       }
@@ -142,7 +150,11 @@ export class MembershipsService {
   }
 
   /** Adds many users at once (active, with one role); all or nothing. */
-  async bulkAdd(actor: Principal, orgId: string, body: BulkAddMembersBody): Promise<BulkAddMembersResponse> {
+  async bulkAdd(
+    actor: Principal,
+    orgId: string,
+    body: BulkAddMembersBody,
+  ): Promise<BulkAddMembersResponse> {
     const problems = body.user_ids.flatMap((id, i) =>
       idProblems(id, USER_ID_RULE).map((message) => ({ field: `user_ids.${i}`, message })),
     );
@@ -154,31 +166,48 @@ export class MembershipsService {
     return this.db.write(async (tx) => {
       await this.organizations.findOrFail(tx, orgId, true);
       const found = new Set(
-        (await this.inChunks(ids, (chunk) => tx.getRepository(UserEntity).find({ where: { id: In(chunk) }, select: { id: true } }))).map(
-          (u) => u.id,
-        ),
+        (
+          await this.inChunks(ids, (chunk) =>
+            tx.getRepository(UserEntity).find({ where: { id: In(chunk) }, select: { id: true } }),
+          )
+        ).map((u) => u.id),
       );
       const missing = ids.filter((id) => !found.has(id));
       if (missing.length > 0) {
         throw new BadRequestException(
-          `No change made: ${missing.length} user ids are unknown: ${missing.slice(0, 20).map((id) => JSON.stringify(id)).join(', ')}${missing.length > 20 ? ', ...' : ''}.`,
+          `No change made: ${missing.length} user ids are unknown: ${missing
+            .slice(0, 20)
+            .map((id) => JSON.stringify(id))
+            .join(', ')}${missing.length > 20 ? ', ...' : ''}.`,
         );
       }
       const repo = tx.getRepository(MembershipEntity);
       const existing = new Map(
-        (await this.inChunks(ids, (chunk) => repo.find({ where: { organizationId: orgId, userId: In(chunk) } }))).map(
-          (m) => [m.userId, m],
-        ),
+        (
+          await this.inChunks(ids, (chunk) =>
+            repo.find({ where: { organizationId: orgId, userId: In(chunk) } }),
+          )
+        ).map((m) => [m.userId, m]),
       );
       const at = now();
       const result: BulkAddMembersResponse = { added: 0, updated: 0, unchanged: 0 };
       for (const userId of ids) {
         const current = existing.get(userId);
         if (!current) {
-          await repo.insert({ organizationId: orgId, userId, role, isActive: true, joinedAt: at, updatedAt: at });
+          await repo.insert({
+            organizationId: orgId,
+            userId,
+            role,
+            isActive: true,
+            joinedAt: at,
+            updatedAt: at,
+          });
           result.added++;
         } else if (current.role !== role || !current.isActive) {
-          await repo.update({ organizationId: orgId, userId }, { role, isActive: true, updatedAt: at });
+          await repo.update(
+            { organizationId: orgId, userId },
+            { role, isActive: true, updatedAt: at },
+          );
           result.updated++;
         } else {
           result.unchanged++;

@@ -75,15 +75,13 @@ export class AccessCacheService {
     const version = this.db.dataVersion;
     const rows = await manager.getRepository(ModelEntity).find();
     const catalog = new Catalog(
-      rows.map(
-        (r): CatalogModel => ({
-          id: r.id,
-          name: r.name,
-          baseModelId: r.baseModelId,
-          isActive: r.isActive,
-          createdAt: r.createdAt,
-        }),
-      ),
+      rows.map((r): CatalogModel => ({
+        id: r.id,
+        name: r.name,
+        baseModelId: r.baseModelId,
+        isActive: r.isActive,
+        createdAt: r.createdAt,
+      })),
     );
     if (version === this.db.dataVersion && !this.db.writing) {
       this.catalog = catalog;
@@ -128,7 +126,11 @@ export class AccessCacheService {
               .createQueryBuilder(GrantEntity, 'g')
               .where('g.organization_id IN (:...orgIds)', { orgIds })
               .getMany()
-          ).map((g) => ({ organizationId: g.organizationId, modelId: g.modelId, isActive: g.isActive }));
+          ).map((g) => ({
+            organizationId: g.organizationId,
+            modelId: g.modelId,
+            isActive: g.isActive,
+          }));
     const catalog = await this.getCatalog(manager);
     return {
       user: user ? { id: user.id, name: user.name, email: user.email, role: user.role } : null,

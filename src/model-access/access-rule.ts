@@ -179,7 +179,12 @@ export class UserAccess {
         reason: 'granted',
       };
     }
-    return { allowed: false, organizationId: null, openrouterUser: null, reason: this.refusal(modelId) };
+    return {
+      allowed: false,
+      organizationId: null,
+      openrouterUser: null,
+      reason: this.refusal(modelId),
+    };
   }
 
   private refusal(modelId: string): RefusalReason {
@@ -202,7 +207,9 @@ export class UserAccess {
       return 'organization_inactive';
     }
     const covering = this.grants.filter(
-      (g) => usable.has(g.organizationId) && this.catalog.covered(g.modelId).some((m) => m.id === modelId),
+      (g) =>
+        usable.has(g.organizationId) &&
+        this.catalog.covered(g.modelId).some((m) => m.id === modelId),
     );
     if (covering.length > 0) {
       return 'grant_inactive';

@@ -13,7 +13,12 @@ import { Principal } from '../auth/principal';
 import { ProblemResponse } from '../common/problem.dto';
 import { UserIdPipe } from '../common/validators';
 import { AccessService } from './access.service';
-import { AccessCheckQuery, AccessCheckResponse, OpenAiModelList, UserModelsResponse } from './dto/access.dto';
+import {
+  AccessCheckQuery,
+  AccessCheckResponse,
+  OpenAiModelList,
+  UserModelsResponse,
+} from './dto/access.dto';
 
 @ApiTags('access')
 @Controller()
@@ -41,7 +46,8 @@ export class AccessController {
   @Get('api/v1/access/check')
   @SiteAdmin()
   @ApiOperation({
-    summary: 'May this user use this model? With the organization, the OpenRouter user value, and the reason',
+    summary:
+      'May this user use this model? With the organization, the OpenRouter user value, and the reason',
   })
   @ApiOkResponse({ type: AccessCheckResponse })
   @ApiBadRequestResponse({ type: ProblemResponse })

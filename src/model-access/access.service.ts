@@ -79,7 +79,11 @@ export class AccessService {
         name: model.name,
         base_model_id: model.baseModelId,
         openrouter_user: orgs[0].openrouterUser,
-        organizations: orgs.map((o) => ({ id: o.id, name: o.name, openrouter_user: o.openrouterUser })),
+        organizations: orgs.map((o) => ({
+          id: o.id,
+          name: o.name,
+          openrouter_user: o.openrouterUser,
+        })),
       };
     });
   }

@@ -1,4 +1,15 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query, Res } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Param,
+  Post,
+  Put,
+  Query,
+  Res,
+} from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiCreatedResponse,
@@ -69,7 +80,8 @@ export class GrantsController {
   @Put(':modelId')
   @ApiOperation({
     summary: 'Grant a model or pattern, or suspend / reactivate a grant (idempotent)',
-    description: 'An exact id must be in the catalog; a pattern (openai/*) covers models added later. 201 when new.',
+    description:
+      'An exact id must be in the catalog; a pattern (openai/*) covers models added later. 201 when new.',
   })
   @ApiParam(ORG_ID_PARAM)
   @ApiParam(GRANT_PARAM)

@@ -11,7 +11,13 @@ import { DatabaseService } from '../database/database.service';
 import { OrganizationsService } from '../organizations/organizations.service';
 import { AccessCacheService } from './access-cache.service';
 import { Catalog, isPattern } from './access-rule';
-import { BulkGrantsBody, BulkGrantsResponse, GrantResponse, ListGrantsQuery, PutGrantBody } from './dto/grant.dto';
+import {
+  BulkGrantsBody,
+  BulkGrantsResponse,
+  GrantResponse,
+  ListGrantsQuery,
+  PutGrantBody,
+} from './dto/grant.dto';
 import { GrantEntity } from './entities/grant.entity';
 
 function toGrantResponse(g: GrantEntity, catalog: Catalog): GrantResponse {
@@ -39,7 +45,10 @@ export class GrantsService {
   async list(orgId: string, query: ListGrantsQuery): Promise<Page<GrantResponse>> {
     return this.db.read(async (m) => {
       await this.organizations.findOrFail(m, orgId);
-      const where = { organizationId: orgId, ...(query.is_active === undefined ? {} : { isActive: query.is_active }) };
+      const where = {
+        organizationId: orgId,
+        ...(query.is_active === undefined ? {} : { isActive: query.is_active }),
+      };
       const [rows, total] = await m.getRepository(GrantEntity).findAndCount({
         where,
         order: { modelId: 'ASC' },
@@ -47,7 +56,12 @@ export class GrantsService {
         take: query.limit,
       });
       const catalog = await this.cache.getCatalog(m);
-      return { data: rows.map((g) => toGrantResponse(g, catalog)), limit: query.limit, offset: query.offset, total };
+      return {
+        data: rows.map((g) => toGrantResponse(g, catalog)),
+        limit: query.limit,
+        offset: query.offset,
+        total,
+      };
     });
   }
 
@@ -60,7 +74,9 @@ export class GrantsService {
     return this.db.write(async (tx) => {
       await this.organizations.findOrFail(tx, orgId, true);
       await this.requireCatalogModels(tx, [modelId], (id) => {
-        throw new NotFoundException(`Model "${id}" is not in the catalog; add it first or grant a pattern.`);
+        throw new NotFoundException(
+          `Model "${id}" is not in the catalog; add it first or grant a pattern.`,
+        );
       });
       const repo = tx.getRepository(GrantEntity);
       const existing = await repo.findOne({ where: { organizationId: orgId, modelId } });
@@ -109,8 +125,12 @@ export class GrantsService {
     const grant = body.grant ?? [];
     const revoke = body.revoke ?? [];
     const problems = [
-      ...grant.flatMap((id, i) => grantTargetProblems(id).map((message) => ({ field: `grant.${i}`, message }))),
-      ...revoke.flatMap((id, i) => grantTargetProblems(id).map((message) => ({ field: `revoke.${i}`, message }))),
+      ...grant.flatMap((id, i) =>
+        grantTargetProblems(id).map((message) => ({ field: `grant.${i}`, message })),
+      ),
+      ...revoke.flatMap((id, i) =>
+        grantTargetProblems(id).map((message) => ({ field: `revoke.${i}`, message })),
+      ),
     ];
     const both = grant.filter((id) => revoke.includes(id));
     if (both.length > 0) {
@@ -126,16 +146,31 @@ export class GrantsService {
       await this.organizations.findOrFail(tx, orgId, true);
       await this.requireCatalogModels(tx, grant, (id, i) => {
         throw new ValidationFailedException([
-          { field: `grant.${i}`, message: `model "${id}" is not in the catalog; nothing was changed` },
+          {
+            field: `grant.${i}`,
+            message: `model "${id}" is not in the catalog; nothing was changed`,
+          },
         ]);
       });
       const repo = tx.getRepository(GrantEntity);
       const at = now();
-      const result: BulkGrantsResponse = { granted: 0, reactivated: 0, unchanged: 0, revoked: 0, not_granted: 0 };
+      const result: BulkGrantsResponse = {
+        granted: 0,
+        reactivated: 0,
+        unchanged: 0,
+        revoked: 0,
+        not_granted: 0,
+      };
       for (const modelId of new Set(grant)) {
         const existing = await repo.findOne({ where: { organizationId: orgId, modelId } });
         if (!existing) {
-          await repo.insert({ organizationId: orgId, modelId, isActive: true, createdAt: at, updatedAt: at });
+          await repo.insert({
+            organizationId: orgId,
+            modelId,
+            isActive: true,
+            createdAt: at,
+            updatedAt: at,
+          });
           result.granted++;
         } else if (!existing.isActive) {
           await repo.update({ organizationId: orgId, modelId }, { isActive: true, updatedAt: at });

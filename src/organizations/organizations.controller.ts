@@ -26,7 +26,11 @@ import {
 } from './dto/organization.dto';
 import { OrganizationsService } from './organizations.service';
 
-export const ORG_ID_PARAM = { name: 'orgId', description: 'Organization id (slug).', example: 'acme' };
+export const ORG_ID_PARAM = {
+  name: 'orgId',
+  description: 'Organization id (slug).',
+  example: 'acme',
+};
 
 @ApiTags('organizations')
 @Controller('api/v1/organizations')
@@ -39,16 +43,24 @@ export class OrganizationsController {
   @ApiCreatedResponse({ type: OrganizationResponse })
   @ApiBadRequestResponse({ type: ProblemResponse })
   @ApiConflictResponse({ type: ProblemResponse, description: 'The id or external_user is taken.' })
-  create(@CurrentPrincipal() actor: Principal, @Body() body: CreateOrganizationBody): Promise<OrganizationResponse> {
+  create(
+    @CurrentPrincipal() actor: Principal,
+    @Body() body: CreateOrganizationBody,
+  ): Promise<OrganizationResponse> {
     return this.organizations.create(actor, body);
   }
 
   @Get()
   @OrgAdmin()
-  @ApiOperation({ summary: 'List organizations (site admins: all; organization admins: their own)' })
+  @ApiOperation({
+    summary: 'List organizations (site admins: all; organization admins: their own)',
+  })
   @ApiOkResponse({ type: OrganizationPage })
   @ApiBadRequestResponse({ type: ProblemResponse })
-  list(@CurrentPrincipal() actor: Principal, @Query() query: ListOrganizationsQuery): Promise<Page<OrganizationResponse>> {
+  list(
+    @CurrentPrincipal() actor: Principal,
+    @Query() query: ListOrganizationsQuery,
+  ): Promise<Page<OrganizationResponse>> {
     return this.organizations.list(actor, query);
   }
 
@@ -79,7 +91,9 @@ export class OrganizationsController {
   @Delete(':orgId')
   @SiteAdmin()
   @HttpCode(204)
-  @ApiOperation({ summary: 'Delete an organization (409 while it has members or grants, unless cascade=true)' })
+  @ApiOperation({
+    summary: 'Delete an organization (409 while it has members or grants, unless cascade=true)',
+  })
   @ApiParam(ORG_ID_PARAM)
   @ApiNoContentResponse({ description: 'Deleted.' })
   @ApiNotFoundResponse({ type: ProblemResponse })

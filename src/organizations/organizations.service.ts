@@ -29,7 +29,10 @@ interface Counts {
   grants: number;
 }
 
-export function toOrganizationResponse(o: OrganizationEntity, counts: Counts): OrganizationResponse {
+export function toOrganizationResponse(
+  o: OrganizationEntity,
+  counts: Counts,
+): OrganizationResponse {
   return {
     id: o.id,
     name: o.name,
@@ -67,7 +70,9 @@ export class OrganizationsService implements OnApplicationBootstrap {
           return false;
         }
         if (await repo.findOne({ where: { externalUser } })) {
-          this.logger.warn(`external_user "${externalUser}" belongs to another organization; not seeding "${id}"`);
+          this.logger.warn(
+            `external_user "${externalUser}" belongs to another organization; not seeding "${id}"`,
+          );
           return false;
         }
         const at = now();
@@ -90,7 +95,9 @@ export class OrganizationsService implements OnApplicationBootstrap {
         return true;
       }),
     );
-    this.logger.log(created ? `created default organization "${id}"` : `default organization "${id}" present`);
+    this.logger.log(
+      created ? `created default organization "${id}"` : `default organization "${id}" present`,
+    );
   }
 
   async create(actor: Principal, body: CreateOrganizationBody): Promise<OrganizationResponse> {
@@ -100,7 +107,9 @@ export class OrganizationsService implements OnApplicationBootstrap {
         throw new ConflictException(`Organization "${body.id}" already exists.`);
       }
       if (await repo.findOne({ where: { externalUser: body.external_user } })) {
-        throw new ConflictException(`external_user "${body.external_user}" is used by another organization.`);
+        throw new ConflictException(
+          `external_user "${body.external_user}" is used by another organization.`,
+        );
       }
       const at = now();
       const entity = repo.create({
@@ -147,7 +156,10 @@ export class OrganizationsService implements OnApplicationBootstrap {
         .skip(query.offset)
         .take(query.limit)
         .getManyAndCount();
-      const counts = await this.counts(m, rows.map((o) => o.id));
+      const counts = await this.counts(
+        m,
+        rows.map((o) => o.id),
+      );
       return {
         data: rows.map((o) => toOrganizationResponse(o, counts.get(o.id)!)),
         limit: query.limit,
@@ -157,8 +169,16 @@ export class OrganizationsService implements OnApplicationBootstrap {
     });
   }
 
-  async update(actor: Principal, id: string, body: UpdateOrganizationBody): Promise<OrganizationResponse> {
-    if (body.name === undefined && body.is_active === undefined && body.auto_grant_new_models === undefined) {
+  async update(
+    actor: Principal,
+    id: string,
+    body: UpdateOrganizationBody,
+  ): Promise<OrganizationResponse> {
+    if (
+      body.name === undefined &&
+      body.is_active === undefined &&
+      body.auto_grant_new_models === undefined
+    ) {
       throw new BadRequestException('Send at least one of name, is_active, auto_grant_new_models.');
     }
     return this.db.write(async (tx) => {
@@ -217,7 +237,9 @@ export class OrganizationsService implements OnApplicationBootstrap {
   async findOrFail(manager: EntityManager, id: string, lock = false): Promise<OrganizationEntity> {
     const org = await manager.getRepository(OrganizationEntity).findOne({
       where: { id },
-      ...(lock && this.db.kind === 'postgres' ? { lock: { mode: 'pessimistic_write' as const } } : {}),
+      ...(lock && this.db.kind === 'postgres'
+        ? { lock: { mode: 'pessimistic_write' as const } }
+        : {}),
     });
     if (!org) {
       throw new NotFoundException(`Organization "${id}" was not found.`);

@@ -47,8 +47,16 @@ export class UsersService {
       const at = now();
       if (existing) {
         const before = toUserResponse(existing);
-        Object.assign(existing, { name: body.name, email: body.email, role: body.role, updatedAt: at });
-        await repo.update({ id }, { name: body.name, email: body.email, role: body.role, updatedAt: at });
+        Object.assign(existing, {
+          name: body.name,
+          email: body.email,
+          role: body.role,
+          updatedAt: at,
+        });
+        await repo.update(
+          { id },
+          { name: body.name, email: body.email, role: body.role, updatedAt: at },
+        );
         const user = toUserResponse(existing);
         await this.audit.record(tx, actor, {
           action: 'user.update',
@@ -128,7 +136,10 @@ export class UsersService {
         action: 'user.delete',
         targetType: 'user',
         targetId: id,
-        before: { ...toUserResponse(user), organizations: memberships.map((m) => m.organizationId) },
+        before: {
+          ...toUserResponse(user),
+          organizations: memberships.map((m) => m.organizationId),
+        },
       });
     });
   }

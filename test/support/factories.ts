@@ -6,7 +6,11 @@ export function uniqueId(prefix: string): string {
   return `${prefix}-${sequence}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
-function expectStatus(res: { status: number; text: string }, allowed: number[], what: string): void {
+function expectStatus(
+  res: { status: number; text: string },
+  allowed: number[],
+  what: string,
+): void {
   if (!allowed.includes(res.status)) {
     throw new Error(`${what} answered ${res.status}: ${res.text}`);
   }
@@ -29,8 +33,14 @@ export class World {
     return id;
   }
 
-  async model(id = uniqueId('provider/model'), fields: Partial<{ name: string; is_active: boolean; base_model_id: string | null }> = {}): Promise<string> {
-    const res = await this.t.put(`/api/v1/models/${enc(id)}`, { name: fields.name ?? `Model ${id}`, ...fields });
+  async model(
+    id = uniqueId('provider/model'),
+    fields: Partial<{ name: string; is_active: boolean; base_model_id: string | null }> = {},
+  ): Promise<string> {
+    const res = await this.t.put(`/api/v1/models/${enc(id)}`, {
+      name: fields.name ?? `Model ${id}`,
+      ...fields,
+    });
     expectStatus(res, [200, 201], `PUT model ${id}`);
     return id;
   }
@@ -43,19 +53,30 @@ export class World {
       id,
       name: fields.name ?? `Org ${id}`,
       external_user: fields.external_user ?? `ext_${id.replace(/[^A-Za-z0-9]/g, '_')}`,
-      ...(fields.auto_grant_new_models === undefined ? {} : { auto_grant_new_models: fields.auto_grant_new_models }),
+      ...(fields.auto_grant_new_models === undefined
+        ? {}
+        : { auto_grant_new_models: fields.auto_grant_new_models }),
     });
     expectStatus(res, [201], `POST organization ${id}`);
     return id;
   }
 
-  async member(orgId: string, userId: string, fields: { role?: 'member' | 'admin'; is_active?: boolean } = {}): Promise<void> {
-    const res = await this.t.put(`/api/v1/organizations/${enc(orgId)}/members/${enc(userId)}`, fields);
+  async member(
+    orgId: string,
+    userId: string,
+    fields: { role?: 'member' | 'admin'; is_active?: boolean } = {},
+  ): Promise<void> {
+    const res = await this.t.put(
+      `/api/v1/organizations/${enc(orgId)}/members/${enc(userId)}`,
+      fields,
+    );
     expectStatus(res, [200, 201], `PUT member ${orgId}/${userId}`);
   }
 
   async grant(orgId: string, modelId: string, isActive = true): Promise<void> {
-    const res = await this.t.put(`/api/v1/organizations/${enc(orgId)}/models/${enc(modelId)}`, { is_active: isActive });
+    const res = await this.t.put(`/api/v1/organizations/${enc(orgId)}/models/${enc(modelId)}`, {
+      is_active: isActive,
+    });
     expectStatus(res, [200, 201], `PUT grant ${orgId}/${modelId}`);
   }
 
@@ -80,8 +101,18 @@ export class World {
     return (res.body.data as { id: string }[]).map((m) => m.id);
   }
 
-  async check(userId: string, modelId: string): Promise<{ allowed: boolean; reason: string; organization_id: string | null; openrouter_user: string | null }> {
-    const res = await this.t.get(`/api/v1/access/check?user_id=${enc(userId)}&model_id=${enc(modelId)}`);
+  async check(
+    userId: string,
+    modelId: string,
+  ): Promise<{
+    allowed: boolean;
+    reason: string;
+    organization_id: string | null;
+    openrouter_user: string | null;
+  }> {
+    const res = await this.t.get(
+      `/api/v1/access/check?user_id=${enc(userId)}&model_id=${enc(modelId)}`,
+    );
     expectStatus(res, [200], `GET check ${userId} ${modelId}`);
     return res.body;
   }

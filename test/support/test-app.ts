@@ -32,7 +32,12 @@ export class TestApp {
   async request(
     method: string,
     url: string,
-    options: { token?: string | null; body?: unknown; headers?: Record<string, string>; rawBody?: string } = {},
+    options: {
+      token?: string | null;
+      body?: unknown;
+      headers?: Record<string, string>;
+      rawBody?: string;
+    } = {},
   ): Promise<Reply> {
     const headers: Record<string, string> = { ...(options.headers ?? {}) };
     const token = options.token === undefined ? ADMIN_KEY : options.token;
@@ -80,7 +85,10 @@ export class TestApp {
 }
 
 /** Boots the real AppModule through migrations on a fresh database. */
-export async function startTestApp(env: Record<string, string> = {}, database?: TestDatabase): Promise<TestApp> {
+export async function startTestApp(
+  env: Record<string, string> = {},
+  database?: TestDatabase,
+): Promise<TestApp> {
   const db = database ?? (await createTestDatabase());
   const config = loadConfig({
     DATABASE_URL: db.url,

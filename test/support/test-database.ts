@@ -22,7 +22,9 @@ export function onPostgres(): boolean {
   return POSTGRES_URL.startsWith('postgres');
 }
 
-export async function createTestDatabase(kind: 'sqlite' | 'postgres' = onPostgres() ? 'postgres' : 'sqlite'): Promise<TestDatabase> {
+export async function createTestDatabase(
+  kind: 'sqlite' | 'postgres' = onPostgres() ? 'postgres' : 'sqlite',
+): Promise<TestDatabase> {
   if (kind === 'postgres') {
     const base = new URL(POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test');
     const name = `mas_test_${Date.now()}_${randomBytes(4).toString('hex')}`;

@@ -16,7 +16,9 @@ export class AuditQuery extends PageQuery {
   @IsIn(AUDIT_TARGET_TYPES)
   target_type?: string;
 
-  @ApiPropertyOptional({ description: 'Target id; memberships are `<org>/<user>`, grants `<org>/<model>`.' })
+  @ApiPropertyOptional({
+    description: 'Target id; memberships are `<org>/<user>`, grants `<org>/<model>`.',
+  })
   @IsOptional()
   @IsString()
   @MaxLength(600)
@@ -28,7 +30,10 @@ export class AuditQuery extends PageQuery {
   @MaxLength(64)
   action?: string;
 
-  @ApiPropertyOptional({ description: 'Events at or after this ISO 8601 time.', example: '2026-01-01T00:00:00Z' })
+  @ApiPropertyOptional({
+    description: 'Events at or after this ISO 8601 time.',
+    example: '2026-01-01T00:00:00Z',
+  })
   @IsOptional()
   @IsISO8601({ strict: true })
   since?: string;

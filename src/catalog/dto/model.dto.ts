@@ -86,7 +86,10 @@ export class ListModelsQuery extends PageQuery {
   @IsBoolean()
   is_active?: boolean;
 
-  @ApiPropertyOptional({ enum: ['provider', 'custom'], description: 'provider: base_model_id is null.' })
+  @ApiPropertyOptional({
+    enum: ['provider', 'custom'],
+    description: 'provider: base_model_id is null.',
+  })
   @IsOptional()
   @IsIn(['provider', 'custom'])
   kind?: 'provider' | 'custom';

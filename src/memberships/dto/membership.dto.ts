@@ -13,12 +13,17 @@ import { PageInfo, PageQuery } from '../../common/pagination.dto';
 import { MEMBER_ROLES, MemberRole } from '../entities/membership.entity';
 
 export class PutMemberBody {
-  @ApiPropertyOptional({ enum: MEMBER_ROLES, description: 'Default member for a new membership; kept when omitted.' })
+  @ApiPropertyOptional({
+    enum: MEMBER_ROLES,
+    description: 'Default member for a new membership; kept when omitted.',
+  })
   @IsOptional()
   @IsIn(MEMBER_ROLES)
   role?: MemberRole;
 
-  @ApiPropertyOptional({ description: 'false suspends the membership without deleting it. Default true.' })
+  @ApiPropertyOptional({
+    description: 'false suspends the membership without deleting it. Default true.',
+  })
   @IsOptional()
   @IsBoolean()
   is_active?: boolean;
@@ -42,7 +47,8 @@ export class BulkAddMembersBody {
 
 export class BulkAddMembersResponse {
   @ApiProperty({ description: 'New memberships.' }) added: number;
-  @ApiProperty({ description: 'Existing memberships changed (reactivated or role changed).' }) updated: number;
+  @ApiProperty({ description: 'Existing memberships changed (reactivated or role changed).' })
+  updated: number;
   @ApiProperty() unchanged: number;
 }
 
@@ -80,10 +86,11 @@ export class MemberPage extends PageInfo {
 export class UserOrganizationResponse {
   @ApiProperty({ example: 'acme' }) organization_id: string;
   @ApiProperty() organization_name: string;
-  @ApiProperty({ description: 'false when the organization is archived.' }) organization_active: boolean;
+  @ApiProperty({ description: 'false when the organization is archived.' })
+  organization_active: boolean;
   @ApiProperty({ enum: MEMBER_ROLES }) role: MemberRole;
   @ApiProperty({ description: 'false when the membership is suspended.' }) is_active: boolean;
-  @ApiProperty({ description: 'This user\'s OpenRouter `user` value through this organization.' })
+  @ApiProperty({ description: "This user's OpenRouter `user` value through this organization." })
   openrouter_user: string;
 }
 

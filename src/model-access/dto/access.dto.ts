@@ -12,9 +12,14 @@ export class AccessibleModelResponse {
   @ApiProperty({ example: 'openai/gpt-4o' }) id: string;
   @ApiProperty({ example: 'GPT-4o' }) name: string;
   @ApiProperty({ nullable: true, type: String }) base_model_id: string | null;
-  @ApiProperty({ description: 'The OpenRouter user value through the first granting organization.' })
+  @ApiProperty({
+    description: 'The OpenRouter user value through the first granting organization.',
+  })
   openrouter_user: string;
-  @ApiProperty({ type: [GrantingOrganizationResponse], description: 'Every organization that grants it, by id.' })
+  @ApiProperty({
+    type: [GrantingOrganizationResponse],
+    description: 'Every organization that grants it, by id.',
+  })
   organizations: GrantingOrganizationResponse[];
 }
 
@@ -37,10 +42,17 @@ export class AccessCheckResponse {
   @ApiProperty() user_id: string;
   @ApiProperty() model_id: string;
   @ApiProperty() allowed: boolean;
-  @ApiProperty({ nullable: true, type: String, description: 'The granting organization (first by id).' })
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    description: 'The granting organization (first by id).',
+  })
   organization_id: string | null;
   @ApiProperty({ nullable: true, type: String }) openrouter_user: string | null;
-  @ApiProperty({ enum: ['granted', ...REFUSAL_REASONS], description: 'Why, especially when refused.' })
+  @ApiProperty({
+    enum: ['granted', ...REFUSAL_REASONS],
+    description: 'Why, especially when refused.',
+  })
   reason: string;
 }
 

@@ -4,7 +4,10 @@ import { ArrayMaxSize, IsArray, IsBoolean, IsOptional, IsString } from 'class-va
 import { PageInfo, PageQuery } from '../../common/pagination.dto';
 
 export class PutGrantBody {
-  @ApiPropertyOptional({ default: true, description: 'false suspends the grant without deleting it.' })
+  @ApiPropertyOptional({
+    default: true,
+    description: 'false suspends the grant without deleting it.',
+  })
   @IsOptional()
   @IsBoolean()
   is_active?: boolean;
@@ -24,7 +27,11 @@ export class BulkGrantsBody {
   @IsString({ each: true })
   grant?: string[];
 
-  @ApiPropertyOptional({ type: [String], example: ['mistralai/*'], description: 'Grants to remove.' })
+  @ApiPropertyOptional({
+    type: [String],
+    example: ['mistralai/*'],
+    description: 'Grants to remove.',
+  })
   @IsOptional()
   @IsArray()
   @ArrayMaxSize(MAX_BULK_GRANTS)
@@ -43,18 +50,24 @@ export class BulkGrantsResponse {
 export class ListGrantsQuery extends PageQuery {
   @ApiPropertyOptional({ type: Boolean })
   @IsOptional()
-  @Transform(({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value))
+  @Transform(({ value }: { value: unknown }) =>
+    value === 'true' ? true : value === 'false' ? false : value,
+  )
   @IsBoolean()
   is_active?: boolean;
 }
 
 export class GrantResponse {
   @ApiProperty({ example: 'acme' }) organization_id: string;
-  @ApiProperty({ example: 'openai/*', description: 'A catalog model id or a prefix pattern ending in *.' })
+  @ApiProperty({
+    example: 'openai/*',
+    description: 'A catalog model id or a prefix pattern ending in *.',
+  })
   model_id: string;
   @ApiProperty() is_pattern: boolean;
   @ApiProperty() is_active: boolean;
-  @ApiProperty({ description: 'Catalog models this grant covers now (active or not).' }) covers: number;
+  @ApiProperty({ description: 'Catalog models this grant covers now (active or not).' })
+  covers: number;
   @ApiProperty() created_at: string;
   @ApiProperty() updated_at: string;
 }

@@ -2,7 +2,11 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsBoolean, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
 import { PageInfo, PageQuery } from '../../common/pagination.dto';
-import { NoControlCharacters, ORGANIZATION_ID_PATTERN, ORGANIZATION_ID_RULE } from '../../common/validators';
+import {
+  NoControlCharacters,
+  ORGANIZATION_ID_PATTERN,
+  ORGANIZATION_ID_RULE,
+} from '../../common/validators';
 import { EXTERNAL_USER_PATTERN } from '../../config/load-config';
 
 export const EXTERNAL_USER_RULE = '1-64 letters, digits, _ or -, starting with a letter or digit';
@@ -28,7 +32,10 @@ export class CreateOrganizationBody {
   @Matches(EXTERNAL_USER_PATTERN, { message: `external_user must be ${EXTERNAL_USER_RULE}` })
   external_user: string;
 
-  @ApiPropertyOptional({ default: false, description: 'Grant every model added to the catalog later.' })
+  @ApiPropertyOptional({
+    default: false,
+    description: 'Grant every model added to the catalog later.',
+  })
   @IsOptional()
   @IsBoolean()
   auto_grant_new_models?: boolean;
@@ -43,7 +50,9 @@ export class UpdateOrganizationBody {
   @NoControlCharacters()
   name?: string;
 
-  @ApiPropertyOptional({ description: 'false archives the organization: its members lose its models.' })
+  @ApiPropertyOptional({
+    description: 'false archives the organization: its members lose its models.',
+  })
   @IsOptional()
   @IsBoolean()
   is_active?: boolean;
@@ -61,7 +70,9 @@ export class DeleteOrganizationQuery {
     description: 'Also remove its members and grants; without it, 409 while any exist.',
   })
   @IsOptional()
-  @Transform(({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value))
+  @Transform(({ value }: { value: unknown }) =>
+    value === 'true' ? true : value === 'false' ? false : value,
+  )
   @IsBoolean()
   cascade?: boolean;
 }
@@ -69,7 +80,9 @@ export class DeleteOrganizationQuery {
 export class ListOrganizationsQuery extends PageQuery {
   @ApiPropertyOptional({ type: Boolean })
   @IsOptional()
-  @Transform(({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value))
+  @Transform(({ value }: { value: unknown }) =>
+    value === 'true' ? true : value === 'false' ? false : value,
+  )
   @IsBoolean()
   is_active?: boolean;
 }
