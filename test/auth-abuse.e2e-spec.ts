@@ -1,0 +1,158 @@
+import { createHmac } from 'node:crypto';
+import { signWebUiToken } from '../src/auth/jwt';
+import { World } from './support/factories';
+import { ADMIN_KEY, startTestApp, TestApp, WEBUI_SECRET } from './support/test-app';
+
+/** Header and payload encoded as a JWT would be, with the given signature part. */
+function rawJwt(header: object, payload: object, signature: string): string {
+  const h = Buffer.from(JSON.stringify(header)).toString('base64url');
+  const p = Buffer.from(JSON.stringify(payload)).toString('base64url');
+  return `${h}.${p}.${signature}`;
+}
+
+function hs256(header: object, payload: object, secret: string): string {
+  const h = Buffer.from(JSON.stringify(header)).toString('base64url');
+  const p = Buffer.from(JSON.stringify(payload)).toString('base64url');
+  return `${h}.${p}.${createHmac('sha256', secret).update(`${h}.${p}`).digest('base64url')}`;
+}
+
+/** The same string with the character at index replaced by a different one. */
+function flip(text: string, index: number): string {
+  const c = text[index];
+  const replacement = c === 'a' ? 'b' : 'a';
+  return `${text.slice(0, index)}${replacement}${text.slice(index + 1)}`;
+}
+
+describe('authentication abuse', () => {
+  let t: TestApp;
+  let w: World;
+  let userId: string;
+  let pendingId: string;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    w = new World(t);
+    userId = await w.user();
+    pendingId = await w.user(undefined, { role: 'pending' });
+  });
+  afterAll(async () => t.close());
+
+  const now = () => Math.floor(Date.now() / 1000);
+
+  function cases(): [string, Record<string, string>][] {
+    const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+    const half = Math.floor(ADMIN_KEY.length / 2);
+    return [
+      ['no Authorization header', {}],
+      ['alg none, no signature', bearer(rawJwt({ alg: 'none', typ: 'JWT' }, { id: userId }, ''))],
+      [
+        'alg none with a signature part',
+        bearer(rawJwt({ alg: 'none', typ: 'JWT' }, { id: userId }, 'AAAA')),
+      ],
+      [
+        'alg HS512 signed with the right secret',
+        bearer(signWebUiToken({ id: userId }, WEBUI_SECRET, 'HS512')),
+      ],
+      ['wrong secret', bearer(signWebUiToken({ id: userId }, `${WEBUI_SECRET}x`))],
+      ['expired', bearer(t.tokenFor(userId, { exp: now() - 10 }))],
+      ['expired exactly now', bearer(t.tokenFor(userId, { exp: now() }))],
+      ['exp as a string', bearer(t.tokenFor(userId, { exp: String(now() + 3600) }))],
+      ['nbf in the future', bearer(t.tokenFor(userId, { nbf: now() + 3600 }))],
+      ['no id claim', bearer(hs256({ alg: 'HS256', typ: 'JWT' }, { sub: userId }, WEBUI_SECRET))],
+      ['empty id claim', bearer(hs256({ alg: 'HS256', typ: 'JWT' }, { id: '' }, WEBUI_SECRET))],
+      ['numeric id claim', bearer(hs256({ alg: 'HS256', typ: 'JWT' }, { id: 42 }, WEBUI_SECRET))],
+      ['id of an unknown user', bearer(t.tokenFor('nobody-knows-this-user'))],
+      ['id of a pending user', bearer(t.tokenFor(pendingId))],
+      [
+        'signature of another token',
+        bearer(
+          `${t.tokenFor(userId).split('.').slice(0, 2).join('.')}.${t.tokenFor('x').split('.')[2]}`,
+        ),
+      ],
+      ['truncated token', bearer(t.tokenFor(userId).slice(0, -3))],
+      ['API key with first char changed', bearer(flip(ADMIN_KEY, 0))],
+      ['API key with middle char changed', bearer(flip(ADMIN_KEY, half))],
+      ['API key with last char changed', bearer(flip(ADMIN_KEY, ADMIN_KEY.length - 1))],
+      ['API key with one char more', bearer(`${ADMIN_KEY}0`)],
+      ['API key with one char less', bearer(ADMIN_KEY.slice(0, -1))],
+      ['API key in other case', bearer(ADMIN_KEY.toUpperCase())],
+      ['empty bearer', { authorization: 'Bearer ' }],
+      ['bearer with only spaces', { authorization: 'Bearer    ' }],
+      [
+        'Basic scheme with the key',
+        { authorization: `Basic ${Buffer.from(`admin:${ADMIN_KEY}`).toString('base64')}` },
+      ],
+      ['no scheme, just the key', { authorization: ADMIN_KEY }],
+      ['two tokens', { authorization: `Bearer ${ADMIN_KEY} ${ADMIN_KEY}` }],
+    ];
+  }
+
+  it('refuses every bad credential with 401 problem+json, on an admin route and a user route', async () => {
+    const seen: string[] = [];
+    for (const [name, headers] of cases()) {
+      for (const url of ['/api/v1/users', '/v1/models']) {
+        const res = await t.app.inject({ method: 'GET', url, headers, remoteAddress: '10.0.0.1' });
+        seen.push(`${res.statusCode} ${name} ${url}`);
+        expect({ name, url, status: res.statusCode }).toEqual({ name, url, status: 401 });
+        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+        const body = JSON.parse(res.body);
+        expect(body).toMatchObject({ status: 401, title: 'Unauthorized' });
+        expect(res.body).not.toContain(ADMIN_KEY);
+        expect(res.body).not.toContain(WEBUI_SECRET);
+      }
+    }
+    // The good credentials still work, so the refusals above are about the credential.
+    expect((await t.get('/api/v1/users')).status).toBe(200);
+    expect((await t.get('/v1/models', t.tokenFor(userId))).status).toBe(200);
+    expect(
+      (await t.get('/v1/models', t.tokenFor(userId, { exp: now() + 3600, nbf: now() - 5 }))).status,
+    ).toBe(200);
+    process.stdout.write(`auth abuse: ${seen.length} refused requests checked\n`);
+  });
+});
+
+describe('authentication failure rate limit', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await startTestApp({ AUTH_FAILURE_LIMIT: '5', AUTH_FAILURE_WINDOW_SECONDS: '60' });
+  });
+  afterAll(async () => t.close());
+
+  const call = (token: string, remoteAddress: string) =>
+    t.app.inject({
+      method: 'GET',
+      url: '/api/v1/users',
+      headers: { authorization: `Bearer ${token}` },
+      remoteAddress,
+    });
+
+  it('answers 429 with Retry-After after repeated failures from one address, for good credentials too', async () => {
+    const attacker = '192.0.2.7';
+    for (let i = 0; i < 5; i++) {
+      const res = await call(flip(ADMIN_KEY, i), attacker);
+      expect(res.statusCode).toBe(401);
+    }
+    const blocked = await call(flip(ADMIN_KEY, 9), attacker);
+    expect(blocked.statusCode).toBe(429);
+    expect(blocked.headers['content-type']).toMatch(/^application\/problem\+json/);
+    const retryAfter = Number(blocked.headers['retry-after']);
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    // Documented behaviour: while an address is blocked, even a valid credential from it is
+    // refused (the limiter runs before the credential is checked, so it is no oracle).
+    const valid = await call(ADMIN_KEY, attacker);
+    expect(valid.statusCode).toBe(429);
+    expect(valid.headers['retry-after']).toBeDefined();
+    // Another address is not affected.
+    expect((await call(ADMIN_KEY, '192.0.2.8')).statusCode).toBe(200);
+    expect((await call(flip(ADMIN_KEY, 3), '192.0.2.8')).statusCode).toBe(401);
+  });
+
+  it('does not count successful authentications as failures', async () => {
+    const address = '192.0.2.20';
+    for (let i = 0; i < 20; i++) {
+      expect((await call(ADMIN_KEY, address)).statusCode).toBe(200);
+    }
+  });
+});
