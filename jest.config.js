@@ -19,6 +19,7 @@ module.exports = {
       moduleFileExtensions: ['js', 'json', 'ts'],
       rootDir: '.',
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
+      globalSetup: '<rootDir>/test/support/global-setup.js',
       transform,
     },
   ],

@@ -1,6 +1,7 @@
 import { Global, Logger, Module } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
+import { ChangeFeedService } from './change-feed.service';
 import { createDataSource } from './data-source';
 import { DatabaseService } from './database.service';
 import { runMigrations } from './migrate';
@@ -21,7 +22,8 @@ import { runMigrations } from './migrate';
       },
     },
     DatabaseService,
+    ChangeFeedService,
   ],
-  exports: [DataSource, DatabaseService],
+  exports: [DataSource, DatabaseService, ChangeFeedService],
 })
 export class DatabaseModule {}

@@ -4,11 +4,15 @@ import {
   OnApplicationShutdown,
   ServiceUnavailableException,
 } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { Mutex } from './mutex';
 
 type ChangeListener = () => void;
+
+/** PostgreSQL NOTIFY channel on which every committed write is announced to all replicas. */
+export const CHANGE_CHANNEL = 'model_access_changes';
 
 const RETRYABLE_PG_CODES = new Set(['40001', '40P01']);
 const MAX_ATTEMPTS = 5;
@@ -38,6 +42,9 @@ export class DatabaseService implements OnApplicationShutdown {
   private readonly listeners: ChangeListener[] = [];
   private writesInFlight = 0;
   private version = 0;
+  private changeFeedHealthy = true;
+  /** Identifies this process in change notifications sent to other replicas. */
+  readonly instanceId = randomUUID();
 
   constructor(
     readonly dataSource: DataSource,
@@ -53,9 +60,19 @@ export class DatabaseService implements OnApplicationShutdown {
     return this.version;
   }
 
-  /** True while a write transaction is open in this process. */
+  /**
+   * True while a write transaction is open in this process, or while changes made by
+   * other replicas could go unnoticed (the PostgreSQL change feed is down): in both
+   * cases a freshly computed answer may be served but must not be cached.
+   */
   get writing(): boolean {
-    return this.writesInFlight > 0;
+    return this.writesInFlight > 0 || !this.changeFeedHealthy;
+  }
+
+  /** Set by the change feed: false while it cannot hear other replicas' writes. */
+  setChangeFeedHealthy(healthy: boolean): void {
+    this.changeFeedHealthy = healthy;
+    this.notifyChange();
   }
 
   onChange(listener: ChangeListener): void {
@@ -117,7 +134,12 @@ export class DatabaseService implements OnApplicationShutdown {
   private async postgresTransaction<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.dataSource.transaction('READ COMMITTED', fn);
+        return await this.dataSource.transaction('READ COMMITTED', async (tx) => {
+          const result = await fn(tx);
+          // Delivered to every listening replica when (and only if) this transaction commits.
+          await tx.query('SELECT pg_notify($1, $2)', [CHANGE_CHANNEL, this.instanceId]);
+          return result;
+        });
       } catch (error) {
         const code = errorCode(error);
         if (code && RETRYABLE_PG_CODES.has(code) && attempt < MAX_ATTEMPTS) {

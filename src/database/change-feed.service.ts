@@ -1,0 +1,103 @@
+import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Client } from 'pg';
+import { AppConfig } from '../config/app-config';
+import { CHANGE_CHANNEL, DatabaseService } from './database.service';
+
+const RECONNECT_DELAY_MS = 250;
+const KEEPALIVE_MS = 5000;
+
+/**
+ * Hears the writes of other replicas on PostgreSQL (LISTEN/NOTIFY) and tells the
+ * DatabaseService, which empties the caches. Every write commits a pg_notify in its
+ * own transaction, so a replica learns of it within the notification latency
+ * (milliseconds; the documented bound is one second). While the listening connection
+ * is down, caching is switched off, and everything is dropped again on reconnect,
+ * so a lost notification can never leave a stale answer behind.
+ */
+@Injectable()
+export class ChangeFeedService implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(ChangeFeedService.name);
+  private client: Client | null = null;
+  private keepalive: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private received = 0;
+  private readonly dead = new WeakSet<Client>();
+
+  constructor(
+    private readonly db: DatabaseService,
+    private readonly config: AppConfig,
+  ) {}
+
+  /** Notifications received from other replicas since boot. */
+  get notificationsReceived(): number {
+    return this.received;
+  }
+
+  async onModuleInit(): Promise<void> {
+    if (this.config.databaseKind !== 'postgres') {
+      return;
+    }
+    await this.connect();
+  }
+
+  private async connect(): Promise<void> {
+    this.db.setChangeFeedHealthy(false);
+    const client = new Client({ connectionString: this.config.databaseUrl });
+    client.on('notification', (message) => {
+      if (message.channel === CHANGE_CHANNEL && message.payload !== this.db.instanceId) {
+        this.received++;
+        this.db.notifyChange();
+      }
+    });
+    client.on('error', (error) => this.lost(client, error));
+    client.on('end', () => this.lost(client, new Error('connection ended')));
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANGE_CHANNEL}`);
+    } catch (error) {
+      this.lost(client, error);
+      return;
+    }
+    this.client = client;
+    this.db.setChangeFeedHealthy(true);
+    this.keepalive = setInterval(() => {
+      client.query('SELECT 1').catch((error: unknown) => this.lost(client, error));
+    }, KEEPALIVE_MS);
+    this.keepalive.unref();
+  }
+
+  private lost(client: Client, error: unknown): void {
+    if (this.stopped || this.dead.has(client)) {
+      return;
+    }
+    this.dead.add(client);
+    this.logger.warn(`change feed lost (${String(error)}); caching is off until it reconnects`);
+    this.client = null;
+    this.db.setChangeFeedHealthy(false);
+    if (this.keepalive) {
+      clearInterval(this.keepalive);
+      this.keepalive = null;
+    }
+    client.removeAllListeners('end');
+    client.end().catch(() => undefined);
+    setTimeout(() => {
+      if (!this.stopped && this.client === null) {
+        void this.connect();
+      }
+    }, RECONNECT_DELAY_MS).unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    if (this.keepalive) {
+      clearInterval(this.keepalive);
+    }
+    const client = this.client;
+    this.client = null;
+    if (client) {
+      client.removeAllListeners();
+      client.on('error', () => undefined);
+      await client.end().catch(() => undefined);
+    }
+  }
+}
