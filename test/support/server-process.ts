@@ -1,0 +1,93 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+
+const ROOT = join(__dirname, '..', '..');
+
+/** A free TCP port on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** The built service (dist/src/main.js, built by the jest global setup) as a child process. */
+export class ServerProcess {
+  readonly output: string[] = [];
+  private exited: Promise<number | null>;
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly port: number,
+  ) {
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  static async start(env: Record<string, string>): Promise<ServerProcess> {
+    const port = await freePort();
+    const child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'main.js')], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        LOG_LEVEL: 'info',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const server = new ServerProcess(child, port);
+    const collect = (chunk: Buffer) => server.output.push(chunk.toString('utf8'));
+    child.stdout?.on('data', collect);
+    child.stderr?.on('data', collect);
+    return server;
+  }
+
+  /** Resolves when the server logs that it listens; rejects if it exits first. */
+  async ready(timeoutMs = 30000): Promise<void> {
+    const listening = new Promise<void>((resolve) => {
+      const check = (chunk: Buffer) => {
+        if (
+          chunk.toString('utf8').includes('"msg":"listening"') ||
+          this.output.join('').includes('"msg":"listening"')
+        ) {
+          this.child.stdout?.off('data', check);
+          resolve();
+        }
+      };
+      this.child.stdout?.on('data', check);
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(new Error(`server did not start in ${timeoutMs} ms:\n${this.output.join('')}`)),
+        timeoutMs,
+      );
+    });
+    const exit = this.exited.then((code) => {
+      throw new Error(`server exited with ${code} before listening:\n${this.output.join('')}`);
+    });
+    try {
+      await Promise.race([listening, timeout, exit]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill(signal);
+    }
+    return this.exited;
+  }
+}
