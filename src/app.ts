@@ -53,7 +53,6 @@ export async function createApp(
     });
   }
   app.useGlobalPipes(createValidationPipe());
-  app.enableShutdownHooks();
   setupSwagger(app);
   return app;
 }

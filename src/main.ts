@@ -18,6 +18,32 @@ async function main(): Promise<void> {
   }
   const logger = new JsonLogger(config.logLevel);
   const app = await createApp(config, logger);
+  // On SIGTERM/SIGINT: stop accepting connections, drain in-flight requests, close the
+  // database (Nest's shutdown hooks), then exit 0; the timer bounds how long that may take.
+  let closing = false;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      if (closing) {
+        return;
+      }
+      closing = true;
+      logger.log({ msg: 'shutting down', signal, timeout_ms: config.shutdownTimeoutMs }, 'Bootstrap');
+      setTimeout(() => {
+        logger.error({ msg: 'shutdown timed out; exiting' }, 'Bootstrap');
+        process.exit(1);
+      }, config.shutdownTimeoutMs).unref();
+      app.close().then(
+        () => {
+          logger.log({ msg: 'stopped' }, 'Bootstrap');
+          process.exit(0);
+        },
+        (error: unknown) => {
+          logger.error({ msg: 'shutdown failed', error: String(error) }, 'Bootstrap');
+          process.exit(1);
+        },
+      );
+    });
+  }
   await app.listen({ port: config.port, host: config.host });
   logger.log(
     {
