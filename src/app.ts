@@ -69,6 +69,14 @@ export function setupSwagger(app: NestFastifyApplication): void {
         scheme: 'bearer',
         description: 'Admin API key, or Open WebUI session token (JWT HS256).',
       })
+      .addTag('access', 'Which models a user may use, and why or why not.')
+      .addTag('users', 'Web UI users (site admins).')
+      .addTag('models', 'The model catalog (site admins).')
+      .addTag('organizations', 'Client organizations.')
+      .addTag('members', 'Memberships: site admins and organization admins.')
+      .addTag('grants', 'Models and patterns granted to an organization (site admins).')
+      .addTag('audit', 'Who changed what, when (site admins).')
+      .addTag('health', 'Liveness, readiness and diagnostics.')
       .build(),
   );
   SwaggerModule.setup('docs', app, document, {
