@@ -1,13 +1,30 @@
-import { Controller, Get } from '@nestjs/common';
-import { ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Param, Res, ServiceUnavailableException } from '@nestjs/common';
+import {
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiParam,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import {
   HealthCheck,
   HealthCheckResult,
   HealthCheckService,
+  HealthIndicatorFunction,
+  MemoryHealthIndicator,
   TypeOrmHealthIndicator,
 } from '@nestjs/terminus';
+import { FastifyReply } from 'fastify';
 import { DataSource } from 'typeorm';
-import { Public } from '../auth/access-level.decorators';
+import { Public, SiteAdmin } from '../auth/access-level.decorators';
+import { ProblemResponse } from '../common/problem.dto';
+import { UserIdPipe } from '../common/validators';
+import { AppConfig } from '../config/app-config';
+import { DatabaseDiagnosticsService } from './database-diagnostics.service';
+import { DiskIndicator } from './disk.indicator';
+import { ModelAccessHealthResponse } from './dto/model-access-health.dto';
+import { ModelAccessDiagnosisService } from './model-access-diagnosis.service';
 
 @ApiTags('health')
 @Controller('health')
@@ -15,17 +32,76 @@ export class HealthController {
   constructor(
     private readonly health: HealthCheckService,
     private readonly typeorm: TypeOrmHealthIndicator,
+    private readonly memory: MemoryHealthIndicator,
+    private readonly disk: DiskIndicator,
+    private readonly database: DatabaseDiagnosticsService,
+    private readonly modelAccess: ModelAccessDiagnosisService,
     private readonly dataSource: DataSource,
+    private readonly config: AppConfig,
   ) {}
 
   @Get()
   @Public()
   @HealthCheck()
   @ApiOperation({ summary: 'Liveness and readiness: database ping (public)' })
-  @ApiServiceUnavailableResponse({ description: 'The database did not answer.' })
-  check(): Promise<HealthCheckResult> {
-    return this.health.check([
-      () => this.typeorm.pingCheck('database', { connection: this.dataSource, timeout: 1000 }),
+  @ApiServiceUnavailableResponse({ description: 'The database did not answer (Terminus body).' })
+  check(@Res({ passthrough: true }) reply: FastifyReply): Promise<HealthCheckResult> {
+    return this.run(reply, [this.ping]);
+  }
+
+  @Get('detailed')
+  @SiteAdmin()
+  @HealthCheck()
+  @ApiOperation({
+    summary: 'Database, disk, memory, migrations, indexes, row counts and hot query timings',
+    description:
+      'Thresholds: HEALTH_DISK_PATH / HEALTH_DISK_THRESHOLD, HEALTH_HEAP_LIMIT_MB, HEALTH_RSS_LIMIT_MB. Answers 503 with the same body when any check is down.',
+  })
+  @ApiServiceUnavailableResponse({ description: 'At least one check is down (Terminus body).' })
+  detailed(@Res({ passthrough: true }) reply: FastifyReply): Promise<HealthCheckResult> {
+    return this.run(reply, [
+      this.ping,
+      () => this.disk.check(this.config.healthDiskPath, this.config.healthDiskThreshold),
+      () => this.memory.checkHeap('memory_heap', this.config.healthHeapLimitBytes),
+      () => this.memory.checkRSS('memory_rss', this.config.healthRssLimitBytes),
+      () => this.database.migrations(),
+      () => this.database.indexes(),
+      () => this.database.rowCounts(),
+      () => this.database.hotQueries(),
     ]);
+  }
+
+  @Get('model-access/:userId')
+  @SiteAdmin()
+  @ApiOperation({
+    summary: 'Why a user sees the models they see: status, memberships and models',
+  })
+  @ApiParam({ name: 'userId', description: 'The web UI user id (URL-encoded).' })
+  @ApiOkResponse({ type: ModelAccessHealthResponse })
+  @ApiNotFoundResponse({ description: 'No such user.', type: ProblemResponse })
+  modelAccessOf(@Param('userId', UserIdPipe) userId: string): Promise<ModelAccessHealthResponse> {
+    return this.modelAccess.diagnose(userId);
+  }
+
+  private readonly ping: HealthIndicatorFunction = () =>
+    this.typeorm.pingCheck('database', { connection: this.dataSource, timeout: 1000 });
+
+  /**
+   * Terminus throws a 503 carrying its result; answer that body as it is (the
+   * format load balancers and Terminus clients expect) instead of problem+json.
+   */
+  private async run(
+    reply: FastifyReply,
+    indicators: HealthIndicatorFunction[],
+  ): Promise<HealthCheckResult> {
+    try {
+      return await this.health.check(indicators);
+    } catch (error) {
+      if (error instanceof ServiceUnavailableException) {
+        void reply.status(503);
+        return error.getResponse() as HealthCheckResult;
+      }
+      throw error;
+    }
   }
 }
