@@ -1,5 +1,6 @@
-import { ArgumentMetadata, Injectable, PipeTransform } from '@nestjs/common';
-import { registerDecorator, ValidationOptions } from 'class-validator';
+import { applyDecorators, ArgumentMetadata, Injectable, PipeTransform } from '@nestjs/common';
+import { Transform } from 'class-transformer';
+import { IsBoolean, IsOptional, registerDecorator, ValidationOptions } from 'class-validator';
 import { ValidationFailedException } from './validation';
 
 // eslint-disable-next-line no-control-regex
@@ -119,4 +120,20 @@ export class GrantTargetPipe implements PipeTransform<unknown, string> {
     }
     return value as string;
   }
+}
+
+/**
+ * An optional boolean query parameter: accepts `true` or `false` as text and
+ * refuses anything else with a per-field message.
+ */
+export function OptionalBooleanQuery(): PropertyDecorator {
+  return applyDecorators(
+    IsOptional(),
+    Transform(({ value }: { value: unknown }) =>
+      value === 'true' ? true : value === 'false' ? false : value,
+    ),
+    IsBoolean({
+      message: ({ property }: { property: string }) => `${property} must be true or false`,
+    }),
+  );
 }

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform, Type } from 'class-transformer';
+import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
   ArrayMinSize,
@@ -13,7 +13,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { PageInfo, PageQuery } from '../../common/pagination.dto';
-import { NoControlCharacters } from '../../common/validators';
+import { NoControlCharacters, OptionalBooleanQuery } from '../../common/validators';
 
 export class UpsertModelBody {
   @ApiProperty({ example: 'Claude 3.5 Sonnet (beta)', maxLength: 255 })
@@ -70,9 +70,6 @@ export class ImportModelsResponse {
   auto_granted: number;
 }
 
-const toBool = ({ value }: { value: unknown }) =>
-  value === 'true' ? true : value === 'false' ? false : value;
-
 export class ListModelsQuery extends PageQuery {
   @ApiPropertyOptional({ description: 'Case-insensitive substring of id or name.' })
   @IsOptional()
@@ -81,9 +78,7 @@ export class ListModelsQuery extends PageQuery {
   search?: string;
 
   @ApiPropertyOptional({ type: Boolean })
-  @IsOptional()
-  @Transform(toBool)
-  @IsBoolean()
+  @OptionalBooleanQuery()
   is_active?: boolean;
 
   @ApiPropertyOptional({

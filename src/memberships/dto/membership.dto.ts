@@ -1,5 +1,4 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform } from 'class-transformer';
 import {
   ArrayMaxSize,
   ArrayMinSize,
@@ -10,6 +9,7 @@ import {
   IsString,
 } from 'class-validator';
 import { PageInfo, PageQuery } from '../../common/pagination.dto';
+import { OptionalBooleanQuery } from '../../common/validators';
 import { MEMBER_ROLES, MemberRole } from '../entities/membership.entity';
 
 export class PutMemberBody {
@@ -52,14 +52,9 @@ export class BulkAddMembersResponse {
   @ApiProperty() unchanged: number;
 }
 
-const toBool = ({ value }: { value: unknown }) =>
-  value === 'true' ? true : value === 'false' ? false : value;
-
 export class ListMembersQuery extends PageQuery {
   @ApiPropertyOptional({ type: Boolean })
-  @IsOptional()
-  @Transform(toBool)
-  @IsBoolean()
+  @OptionalBooleanQuery()
   is_active?: boolean;
 
   @ApiPropertyOptional({ enum: MEMBER_ROLES })

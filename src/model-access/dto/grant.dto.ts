@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsBoolean, IsOptional, IsString } from 'class-validator';
 import { PageInfo, PageQuery } from '../../common/pagination.dto';
+import { OptionalBooleanQuery } from '../../common/validators';
 
 export class PutGrantBody {
   @ApiPropertyOptional({
@@ -49,11 +49,7 @@ export class BulkGrantsResponse {
 
 export class ListGrantsQuery extends PageQuery {
   @ApiPropertyOptional({ type: Boolean })
-  @IsOptional()
-  @Transform(({ value }: { value: unknown }) =>
-    value === 'true' ? true : value === 'false' ? false : value,
-  )
-  @IsBoolean()
+  @OptionalBooleanQuery()
   is_active?: boolean;
 }
 

@@ -1,9 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform } from 'class-transformer';
 import { IsBoolean, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
 import { PageInfo, PageQuery } from '../../common/pagination.dto';
 import {
   NoControlCharacters,
+  OptionalBooleanQuery,
   ORGANIZATION_ID_PATTERN,
   ORGANIZATION_ID_RULE,
 } from '../../common/validators';
@@ -69,21 +69,13 @@ export class DeleteOrganizationQuery {
     default: false,
     description: 'Also remove its members and grants; without it, 409 while any exist.',
   })
-  @IsOptional()
-  @Transform(({ value }: { value: unknown }) =>
-    value === 'true' ? true : value === 'false' ? false : value,
-  )
-  @IsBoolean()
+  @OptionalBooleanQuery()
   cascade?: boolean;
 }
 
 export class ListOrganizationsQuery extends PageQuery {
   @ApiPropertyOptional({ type: Boolean })
-  @IsOptional()
-  @Transform(({ value }: { value: unknown }) =>
-    value === 'true' ? true : value === 'false' ? false : value,
-  )
-  @IsBoolean()
+  @OptionalBooleanQuery()
   is_active?: boolean;
 }
 
