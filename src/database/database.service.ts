@@ -14,7 +14,12 @@ type ChangeListener = () => void;
 /** PostgreSQL NOTIFY channel on which every committed write is announced to all replicas. */
 export const CHANGE_CHANNEL = 'model_access_changes';
 
-const RETRYABLE_PG_CODES = new Set(['40001', '40P01']);
+/**
+ * Serialization failures and deadlocks, and unique / foreign-key violations: under READ COMMITTED
+ * two requests can both see "no row" and insert the same key (or refer to a row deleted meanwhile);
+ * the retry sees the committed row, so an idempotent PUT answers 200 and a create answers 409.
+ */
+const RETRYABLE_PG_CODES = new Set(['40001', '40P01', '23505', '23503']);
 const MAX_ATTEMPTS = 5;
 
 function errorCode(error: unknown): string | undefined {

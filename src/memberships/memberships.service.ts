@@ -97,12 +97,17 @@ export class MembershipsService {
       const repo = tx.getRepository(MembershipEntity);
       const existing = await repo.findOne({ where: { organizationId: orgId, userId } });
       const at = now();
+      const unchanged =
+        existing !== null &&
+        (body.role ?? existing.role) === existing.role &&
+        (body.is_active ?? existing.isActive) === existing.isActive;
       const entity: MembershipEntity = existing
         ? {
             ...existing,
             role: body.role ?? existing.role,
             isActive: body.is_active ?? existing.isActive,
-            updatedAt: at,
+            // an identical PUT answers the same representation
+            updatedAt: unchanged ? existing.updatedAt : at,
           }
         : {
             organizationId: orgId,
@@ -113,10 +118,12 @@ export class MembershipsService {
             updatedAt: at,
           };
       if (existing) {
-        await repo.update(
-          { organizationId: orgId, userId },
-          { role: entity.role, isActive: entity.isActive, updatedAt: at },
-        );
+        if (!unchanged) {
+          await repo.update(
+            { organizationId: orgId, userId },
+            { role: entity.role, isActive: entity.isActive, updatedAt: at },
+          );
+        }
       } else {
         await repo.insert(entity);
       }

@@ -82,11 +82,14 @@ export class GrantsService {
       const existing = await repo.findOne({ where: { organizationId: orgId, modelId } });
       const at = now();
       const isActive = body.is_active ?? true;
+      const unchanged = existing !== null && existing.isActive === isActive;
       const entity: GrantEntity = existing
-        ? { ...existing, isActive, updatedAt: at }
+        ? { ...existing, isActive, updatedAt: unchanged ? existing.updatedAt : at }
         : { organizationId: orgId, modelId, isActive, createdAt: at, updatedAt: at };
       if (existing) {
-        await repo.update({ organizationId: orgId, modelId }, { isActive, updatedAt: at });
+        if (!unchanged) {
+          await repo.update({ organizationId: orgId, modelId }, { isActive, updatedAt: at });
+        }
       } else {
         await repo.insert(entity);
       }

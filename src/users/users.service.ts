@@ -47,16 +47,22 @@ export class UsersService {
       const at = now();
       if (existing) {
         const before = toUserResponse(existing);
-        Object.assign(existing, {
-          name: body.name,
-          email: body.email,
-          role: body.role,
-          updatedAt: at,
-        });
-        await repo.update(
-          { id },
-          { name: body.name, email: body.email, role: body.role, updatedAt: at },
-        );
+        const unchanged =
+          existing.name === body.name &&
+          existing.email === body.email &&
+          existing.role === body.role;
+        if (!unchanged) {
+          Object.assign(existing, {
+            name: body.name,
+            email: body.email,
+            role: body.role,
+            updatedAt: at,
+          });
+          await repo.update(
+            { id },
+            { name: body.name, email: body.email, role: body.role, updatedAt: at },
+          );
+        }
         const user = toUserResponse(existing);
         await this.audit.record(tx, actor, {
           action: 'user.update',

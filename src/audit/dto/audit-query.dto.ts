@@ -1,6 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsISO8601, IsOptional, IsString, MaxLength } from 'class-validator';
 import { PageQuery } from '../../common/pagination.dto';
+import { NoControlCharacters } from '../../common/validators';
 
 export const AUDIT_TARGET_TYPES = ['user', 'model', 'organization', 'membership', 'grant'] as const;
 
@@ -9,6 +10,7 @@ export class AuditQuery extends PageQuery {
   @IsOptional()
   @IsString()
   @MaxLength(300)
+  @NoControlCharacters()
   actor?: string;
 
   @ApiPropertyOptional({ enum: AUDIT_TARGET_TYPES })
@@ -22,12 +24,14 @@ export class AuditQuery extends PageQuery {
   @IsOptional()
   @IsString()
   @MaxLength(600)
+  @NoControlCharacters()
   target_id?: string;
 
   @ApiPropertyOptional({ example: 'membership.update' })
   @IsOptional()
   @IsString()
   @MaxLength(64)
+  @NoControlCharacters()
   action?: string;
 
   @ApiPropertyOptional({

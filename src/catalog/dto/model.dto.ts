@@ -75,6 +75,7 @@ export class ListModelsQuery extends PageQuery {
   @IsOptional()
   @IsString()
   @MaxLength(255)
+  @NoControlCharacters()
   search?: string;
 
   @ApiPropertyOptional({ type: Boolean })

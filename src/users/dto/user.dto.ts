@@ -15,6 +15,7 @@ export class UpsertUserBody {
   @ApiProperty({ example: 'ada@example.com', maxLength: 320 })
   @IsString()
   @MaxLength(320)
+  @NoControlCharacters()
   @Matches(/^[^\s@]+@[^\s@]+$/, { message: 'email must look like name@domain' })
   email: string;
 
@@ -28,6 +29,7 @@ export class ListUsersQuery extends PageQuery {
   @IsOptional()
   @IsString()
   @MaxLength(255)
+  @NoControlCharacters()
   search?: string;
 
   @ApiPropertyOptional({ enum: USER_ROLES })
