@@ -90,18 +90,26 @@ export async function startTestApp(
   database?: TestDatabase,
 ): Promise<TestApp> {
   const db = database ?? (await createTestDatabase());
-  const config = loadConfig({
-    DATABASE_URL: db.url,
-    ADMIN_API_KEYS: ADMIN_KEY,
-    WEBUI_SECRET_KEY: WEBUI_SECRET,
-    LOG_LEVEL: 'fatal',
-    AUTH_FAILURE_LIMIT: '100000',
-    ...env,
-  });
-  const app = await createApp(config, new JsonLogger(config.logLevel));
-  await app.init();
-  await app.getHttpAdapter().getInstance().ready();
-  return new TestApp(app, db, config);
+  try {
+    const config = loadConfig({
+      DATABASE_URL: db.url,
+      ADMIN_API_KEYS: ADMIN_KEY,
+      WEBUI_SECRET_KEY: WEBUI_SECRET,
+      LOG_LEVEL: 'fatal',
+      AUTH_FAILURE_LIMIT: '100000',
+      ...env,
+    });
+    const app = await createApp(config, new JsonLogger(config.logLevel));
+    await app.init();
+    await app.getHttpAdapter().getInstance().ready();
+    return new TestApp(app, db, config);
+  } catch (error) {
+    // a database created here for an app that failed to boot is not left behind
+    if (!database) {
+      await db.drop().catch(() => undefined);
+    }
+    throw error;
+  }
 }
 
 export const enc = encodeURIComponent;

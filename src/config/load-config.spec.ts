@@ -1,0 +1,130 @@
+import { CONFIG_VARIABLES, ConfigError, loadConfig } from './load-config';
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      return error.problems;
+    }
+    throw error;
+  }
+  return [];
+}
+
+describe(loadConfig.name, () => {
+  it('needs no configuration: every default is valid', () => {
+    const sut = loadConfig({});
+    expect(sut).toMatchObject({
+      port: 8080,
+      host: '0.0.0.0',
+      databaseKind: 'sqlite',
+      sqlitePath: './data/app.db',
+      adminApiKeys: [],
+      openrouterExternalUser: null,
+      organizationName: 'Default Organization',
+      autoJoinDefaultOrganization: true,
+      logLevel: 'info',
+      metricsToken: null,
+      corsOrigins: [],
+      trustProxy: false,
+    });
+  });
+
+  it('documents every variable once, with a default and a description', () => {
+    const names = CONFIG_VARIABLES.map((v) => v.name);
+    expect(new Set(names).size).toBe(names.length);
+    for (const v of CONFIG_VARIABLES) {
+      expect(v.name).toMatch(/^[A-Z][A-Z0-9_]*$/);
+      expect(v.description.length).toBeGreaterThan(10);
+    }
+    // every documented default passes validation
+    const defaults = Object.fromEntries(CONFIG_VARIABLES.map((v) => [v.name, v.default]));
+    expect(problemsOf(defaults)).toEqual([]);
+  });
+
+  it('reads PostgreSQL and SQLite URLs', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgres://u:p@db:5432/app' })).toMatchObject({
+      databaseKind: 'postgres',
+    });
+    expect(loadConfig({ DATABASE_URL: 'postgresql://db/app' }).databaseKind).toBe('postgres');
+    expect(loadConfig({ DATABASE_URL: 'sqlite:/var/lib/app.db' }).sqlitePath).toBe(
+      '/var/lib/app.db',
+    );
+    expect(loadConfig({ DATABASE_URL: 'sqlite:///var/lib/app.db' }).sqlitePath).toBe(
+      '/var/lib/app.db',
+    );
+  });
+
+  it('parses lists and booleans, trimming blanks', () => {
+    const sut = loadConfig({
+      ADMIN_API_KEYS: ' key-aaaaaaaaaaaaaaaa , , key-bbbbbbbbbbbbbbbb ',
+      CORS_ORIGINS: 'https://a.example, https://b.example',
+      AUTO_JOIN_DEFAULT_ORGANIZATION: 'OFF',
+      TRUST_PROXY: 'yes',
+      PORT: ' 9000 ',
+    });
+    expect(sut.adminApiKeys).toEqual(['key-aaaaaaaaaaaaaaaa', 'key-bbbbbbbbbbbbbbbb']);
+    expect(sut.corsOrigins).toEqual(['https://a.example', 'https://b.example']);
+    expect(sut.autoJoinDefaultOrganization).toBe(false);
+    expect(sut.trustProxy).toBe(true);
+    expect(sut.port).toBe(9000);
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(loadConfig({ PORT: '', LOG_LEVEL: '  ' })).toMatchObject({
+      port: 8080,
+      logLevel: 'info',
+    });
+  });
+
+  it.each([
+    ['PORT', 'eighty'],
+    ['PORT', '65536'],
+    ['PORT', '-1'],
+    ['PORT', '80.5'],
+    ['DATABASE_URL', 'mysql://db/app'],
+    ['DATABASE_URL', 'sqlite:'],
+    ['DATABASE_POOL_SIZE', '0'],
+    ['SQLITE_BUSY_TIMEOUT_MS', 'soon'],
+    ['ADMIN_API_KEYS', 'too-short'],
+    ['OPENROUTER_EXTERNAL_USER', 'has space'],
+    ['OPENROUTER_EXTERNAL_USER', '_leading_underscore'],
+    ['ORGANIZATION_NAME', 'x'.repeat(256)],
+    ['AUTO_JOIN_DEFAULT_ORGANIZATION', 'maybe'],
+    ['LOG_LEVEL', 'loud'],
+    ['BODY_LIMIT_BYTES', '10'],
+    ['AUTH_FAILURE_LIMIT', '0'],
+    ['AUTH_FAILURE_WINDOW_SECONDS', '1e3'],
+    ['ACCESS_CACHE_SIZE', '-5'],
+    ['HEALTH_DISK_THRESHOLD', '1.5'],
+    ['HEALTH_DISK_THRESHOLD', 'full'],
+    ['HEALTH_HEAP_LIMIT_MB', '1'],
+    ['HEALTH_RSS_LIMIT_MB', 'lots'],
+    ['SHUTDOWN_TIMEOUT_MS', '999999999'],
+    ['TRUST_PROXY', '2'],
+  ])('refuses %s=%j with a message naming the variable', (name, value) => {
+    const problems = problemsOf({ [name]: value });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain(name);
+  });
+
+  it('reports every bad variable at once', () => {
+    const problems = problemsOf({ PORT: 'x', LOG_LEVEL: 'loud', TRUST_PROXY: 'perhaps' });
+    expect(problems).toHaveLength(3);
+    let message = '';
+    try {
+      loadConfig({ PORT: 'x', LOG_LEVEL: 'loud', TRUST_PROXY: 'perhaps' });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    for (const name of ['PORT', 'LOG_LEVEL', 'TRUST_PROXY']) {
+      expect(message).toContain(name);
+    }
+  });
+
+  it('never echoes an admin API key in its message', () => {
+    const problems = problemsOf({ ADMIN_API_KEYS: 'secret123' });
+    expect(problems.join(' ')).not.toContain('secret123');
+  });
+});

@@ -1,0 +1,162 @@
+import { ConfigError } from '../src/config/load-config';
+import { World } from './support/factories';
+import { expectStatus } from './support/problems';
+import { startTestApp, TestApp } from './support/test-app';
+import { createTestDatabase } from './support/test-database';
+
+/** DESIGN section 6: the default organization, auto-join, and configuration checked at boot. */
+describe('boot', () => {
+  const DEFAULT_ORG_ENV = {
+    OPENROUTER_EXTERNAL_USER: 'mai_client_Default',
+    ORGANIZATION_NAME: 'Domyślna organizacja — 默认',
+  };
+
+  async function organizationCreations(t: TestApp): Promise<{ actor: string }[]> {
+    const res = await t.get('/api/v1/audit?action=organization.create&limit=500');
+    expectStatus(res, 200);
+    return res.body.data;
+  }
+
+  it('seeds the default organization once when two processes boot at the same moment on a fresh database', async () => {
+    const db = await createTestDatabase();
+    const [one, two] = await Promise.all([
+      startTestApp(DEFAULT_ORG_ENV, db),
+      startTestApp(DEFAULT_ORG_ENV, db),
+    ]);
+    try {
+      for (const t of [one, two]) {
+        const list = await t.get('/api/v1/organizations');
+        expectStatus(list, 200);
+        expect(list.body.total).toBe(1);
+        expect(list.body.data[0]).toMatchObject({
+          id: 'mai_client_default',
+          external_user: 'mai_client_Default',
+          name: DEFAULT_ORG_ENV.ORGANIZATION_NAME,
+          is_active: true,
+          auto_grant_new_models: false,
+        });
+      }
+      expect(await organizationCreations(one)).toEqual([
+        expect.objectContaining({ actor: 'system' }),
+      ]);
+      // a third boot, later, finds it and changes nothing
+      await one.app.close();
+      const three = await startTestApp({ ...DEFAULT_ORG_ENV, ORGANIZATION_NAME: 'Renamed?' }, db);
+      expect((await three.get('/api/v1/organizations')).body.data).toEqual([
+        expect.objectContaining({ name: DEFAULT_ORG_ENV.ORGANIZATION_NAME }),
+      ]);
+      expect(await organizationCreations(three)).toHaveLength(1);
+      await three.app.close();
+    } finally {
+      await two.close();
+    }
+  });
+
+  describe('with the default organization', () => {
+    let t: TestApp;
+    let w: World;
+    beforeAll(async () => {
+      t = await startTestApp(DEFAULT_ORG_ENV);
+      w = new World(t);
+    });
+    afterAll(async () => t.close());
+
+    it('adds each new user to it as an active member, once', async () => {
+      const user = await w.user('joiner');
+      const orgs = await t.get('/api/v1/users/joiner/organizations');
+      expect(orgs.body.data).toEqual([
+        expect.objectContaining({
+          organization_id: 'mai_client_default',
+          role: 'member',
+          is_active: true,
+        }),
+      ]);
+      // updating the user does not add them again, nor back after an admin removed them
+      expectStatus(await t.delete(`/api/v1/organizations/mai_client_default/members/${user}`), 204);
+      await w.user(user, { name: 'Renamed' });
+      expect((await t.get('/api/v1/users/joiner/organizations')).body.data).toEqual([]);
+    });
+
+    it('grants nothing by itself: the new member uses the models the organization is granted', async () => {
+      const user = await w.user();
+      const model = await w.model();
+      expect((await w.check(user, model)).reason).toBe('no_grant');
+      await w.grant('mai_client_default', model);
+      expect(await w.check(user, model)).toMatchObject({
+        allowed: true,
+        organization_id: 'mai_client_default',
+        openrouter_user: expect.stringMatching(/^mai_client_Default_user_[0-9a-f]{8}$/),
+      });
+    });
+
+    it('adds every new user, however many', async () => {
+      const before = (await t.get('/api/v1/organizations/mai_client_default')).body.member_count;
+      await w.user();
+      await w.user();
+      const after = (await t.get('/api/v1/organizations/mai_client_default')).body.member_count;
+      expect(after).toBe(before + 2);
+    });
+  });
+
+  it('does not auto-join when AUTO_JOIN_DEFAULT_ORGANIZATION=false', async () => {
+    const t = await startTestApp({ ...DEFAULT_ORG_ENV, AUTO_JOIN_DEFAULT_ORGANIZATION: 'false' });
+    try {
+      await new World(t).user('loner');
+      expect((await t.get('/api/v1/users/loner/organizations')).body.data).toEqual([]);
+      expect((await t.get('/api/v1/organizations/mai_client_default')).body.member_count).toBe(0);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('seeds nothing without OPENROUTER_EXTERNAL_USER, and new users join nothing', async () => {
+    const t = await startTestApp();
+    try {
+      expect((await t.get('/api/v1/organizations')).body.total).toBe(0);
+      await new World(t).user('nobody-joins');
+      expect((await t.get('/api/v1/users/nobody-joins/organizations')).body.data).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('boots without seeding when another organization already uses that external_user', async () => {
+    const db = await createTestDatabase();
+    const first = await startTestApp({}, db);
+    await new World(first).org('taken', { external_user: 'mai_client_Default' });
+    await first.app.close();
+    const second = await startTestApp(DEFAULT_ORG_ENV, db);
+    try {
+      const orgs = await second.get('/api/v1/organizations');
+      expect(orgs.body.data.map((o: { id: string }) => o.id)).toEqual(['taken']);
+      await new World(second).user('no-default');
+      expect((await second.get('/api/v1/users/no-default/organizations')).body.data).toEqual([]);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('refuses to boot on bad configuration, naming every bad variable', async () => {
+    const boot = startTestApp({
+      PORT: 'eighty',
+      LOG_LEVEL: 'loud',
+      AUTO_JOIN_DEFAULT_ORGANIZATION: 'maybe',
+      OPENROUTER_EXTERNAL_USER: 'bad value!',
+      ADMIN_API_KEYS: 'short',
+    });
+    await expect(boot).rejects.toThrow(ConfigError);
+    const message = await boot.then(
+      () => '',
+      (e: Error) => e.message,
+    );
+    for (const name of [
+      'PORT',
+      'LOG_LEVEL',
+      'AUTO_JOIN_DEFAULT_ORGANIZATION',
+      'OPENROUTER_EXTERNAL_USER',
+      'ADMIN_API_KEYS',
+    ]) {
+      expect(message).toContain(name);
+    }
+  });
+});
