@@ -9,6 +9,7 @@ import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { MembershipsModule } from './memberships/memberships.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { ModelAccessCoreModule } from './model-access/model-access-core.module';
 import { ModelAccessModule } from './model-access/model-access.module';
 import { OrganizationsModule } from './organizations/organizations.module';
@@ -32,6 +33,7 @@ export class AppModule {
         MembershipsModule,
         ModelAccessModule,
         HealthModule,
+        MetricsModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };

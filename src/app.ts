@@ -2,13 +2,31 @@ import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import helmet from '@fastify/helmet';
 import { randomUUID } from 'node:crypto';
 import { AppModule } from './app.module';
 import { JsonLogger } from './common/json-logger';
+import { bindRequestContext } from './common/request-context';
 import { createValidationPipe } from './common/validation';
 import { AppConfig } from './config/app-config';
+import { MetricsService } from './metrics/metrics.service';
+import { installRequestObserver } from './metrics/request-observer';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Helmet's default Content-Security-Policy, loosened only as far as the Swagger UI at
+ * /docs needs (its inline styles, data: images); no upgrade-insecure-requests, since
+ * TLS ends at the reverse proxy and /docs must also work over plain HTTP inside.
+ */
+const SWAGGER_UI_CSP = {
+  defaultSrc: ["'self'"],
+  scriptSrc: ["'self'"],
+  styleSrc: ["'self'", "'unsafe-inline'"],
+  imgSrc: ["'self'", 'data:'],
+  connectSrc: ["'self'"],
+  upgradeInsecureRequests: null,
+};
 
 export const API_DESCRIPTION = `Decides which LLM models each person in each client organization may use.
 
@@ -36,11 +54,18 @@ export async function createApp(
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
+  const log = logger ?? new JsonLogger(config.logLevel);
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
-    logger: logger ?? new JsonLogger(config.logLevel),
+    logger: log,
     bufferLogs: false,
   });
   const fastify = app.getHttpAdapter().getInstance();
+  bindRequestContext(app);
+  installRequestObserver(app, app.get(MetricsService), log);
+  // @fastify/helmet is typed against the top-level fastify, Nest's adapter against its own copy.
+  await app.register(helmet as unknown as Parameters<NestFastifyApplication['register']>[0], {
+    contentSecurityPolicy: { directives: SWAGGER_UI_CSP },
+  });
   fastify.addHook('onSend', async (request, reply, payload) => {
     void reply.header('x-request-id', request.id);
     return payload;

@@ -1,5 +1,6 @@
 import { LoggerService } from '@nestjs/common';
 import { LOG_LEVELS, LogLevel } from '../config/app-config';
+import { currentRequestId } from './request-context';
 
 const NEST_TO_LEVEL: Record<string, LogLevel> = {
   fatal: 'fatal',
@@ -67,7 +68,13 @@ export class JsonLogger implements LoggerService {
     if (nestLevel === 'error' && typeof rest[0] === 'string' && rest[0].includes('\n')) {
       fields.stack = rest[0];
     }
-    const line = JSON.stringify({ time: new Date().toISOString(), level, context, ...fields });
+    const line = JSON.stringify({
+      time: new Date().toISOString(),
+      level,
+      context,
+      request_id: currentRequestId(),
+      ...fields,
+    });
     this.write(`${redact(line)}\n`);
   }
 }
