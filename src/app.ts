@@ -102,6 +102,7 @@ export function setupSwagger(app: NestFastifyApplication): void {
       .addTag('grants', 'Models and patterns granted to an organization (site admins).')
       .addTag('audit', 'Who changed what, when (site admins).')
       .addTag('health', 'Liveness, readiness and diagnostics.')
+      .addTag('metrics', 'Prometheus metrics (public, or bearer METRICS_TOKEN when set).')
       .build(),
   );
   SwaggerModule.setup('docs', app, document, {
