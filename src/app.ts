@@ -5,6 +5,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import helmet from '@fastify/helmet';
 import { randomUUID } from 'node:crypto';
 import { AppModule } from './app.module';
+import { sendFrameworkProblem } from './common/framework-errors';
 import { JsonLogger } from './common/json-logger';
 import { bindRequestContext } from './common/request-context';
 import { createValidationPipe } from './common/validation';
@@ -53,6 +54,7 @@ export async function createApp(
     routerOptions: { maxParamLength: 1000 },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    frameworkErrors: sendFrameworkProblem,
   });
   const log = logger ?? new JsonLogger(config.logLevel);
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {

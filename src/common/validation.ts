@@ -1,4 +1,9 @@
-import { BadRequestException, ValidationError, ValidationPipe } from '@nestjs/common';
+import {
+  ArgumentMetadata,
+  BadRequestException,
+  ValidationError,
+  ValidationPipe,
+} from '@nestjs/common';
 import { FieldProblem } from './problem.dto';
 
 /** Flattens class-validator errors into one message per field. */
@@ -20,9 +25,49 @@ export class ValidationFailedException extends BadRequestException {
   }
 }
 
+/** Deepest nesting a request body may have; deeper bodies would exhaust the stack in class-transformer. */
+export const MAX_BODY_DEPTH = 32;
+
+/** True when value nests objects or arrays deeper than limit (checked without recursion). */
+export function nestsDeeperThan(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!;
+    if (current === null || typeof current !== 'object') {
+      continue;
+    }
+    if (depth > limit) {
+      return true;
+    }
+    for (const child of Object.values(current as Record<string, unknown>)) {
+      stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
+/** A body must be a JSON object (no body at all counts as {}), and not absurdly deep. */
+class StrictValidationPipe extends ValidationPipe {
+  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    if (metadata.type === 'body' && value !== undefined) {
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+        throw new ValidationFailedException([
+          { field: 'body', message: 'the body must be a JSON object' },
+        ]);
+      }
+      if (nestsDeeperThan(value, MAX_BODY_DEPTH)) {
+        throw new ValidationFailedException([
+          { field: 'body', message: `the body must not nest deeper than ${MAX_BODY_DEPTH} levels` },
+        ]);
+      }
+    }
+    return super.transform(value, metadata);
+  }
+}
+
 /** Strict validation: unknown fields rejected, types transformed, one message per field. */
 export function createValidationPipe(): ValidationPipe {
-  return new ValidationPipe({
+  return new StrictValidationPipe({
     whitelist: true,
     forbidNonWhitelisted: true,
     transform: true,

@@ -1,5 +1,13 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
+import {
+  IsBoolean,
+  IsOptional,
+  IsString,
+  Matches,
+  MaxLength,
+  MinLength,
+  ValidateIf,
+} from 'class-validator';
 import { PageInfo, PageQuery } from '../../common/pagination.dto';
 import {
   NoControlCharacters,
@@ -41,9 +49,14 @@ export class CreateOrganizationBody {
   auto_grant_new_models?: boolean;
 }
 
+/** Optional, but when sent it must hold a value: PATCH {"is_active": null} is a 400, not "no change". */
+function PresentNotNull(): PropertyDecorator {
+  return ValidateIf((_body: object, value: unknown) => value !== undefined);
+}
+
 export class UpdateOrganizationBody {
   @ApiPropertyOptional({ maxLength: 255 })
-  @IsOptional()
+  @PresentNotNull()
   @IsString()
   @MinLength(1)
   @MaxLength(255)
@@ -53,12 +66,12 @@ export class UpdateOrganizationBody {
   @ApiPropertyOptional({
     description: 'false archives the organization: its members lose its models.',
   })
-  @IsOptional()
+  @PresentNotNull()
   @IsBoolean()
   is_active?: boolean;
 
   @ApiPropertyOptional()
-  @IsOptional()
+  @PresentNotNull()
   @IsBoolean()
   auto_grant_new_models?: boolean;
 }
