@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -249,4 +249,62 @@ export function manyModels(count: number): OwuiModel[] {
     name: `Model ${i}`,
     is_active: i % 7 !== 0,
   }));
+}
+
+/** Row counts per table and one hash over every row: equal fingerprints mean equal contents. */
+export interface Fingerprint {
+  counts: Record<string, number>;
+  hash: string;
+}
+
+function digest(tables: Record<string, unknown[]>): Fingerprint {
+  const hash = createHash('sha256');
+  const counts: Record<string, number> = {};
+  for (const table of Object.keys(tables).sort()) {
+    const rows = tables[table].map((r) => JSON.stringify(r)).sort();
+    counts[table] = rows.length;
+    hash.update(`${table}\n${rows.join('\n')}\n`);
+  }
+  return { counts, hash: hash.digest('hex') };
+}
+
+/** Fingerprint of a SQLite file (opened read-only); an absent file has none. */
+export function sqliteFingerprint(file: string): Fingerprint | null {
+  if (!existsSync(file)) {
+    return null;
+  }
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const names = db
+      .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`)
+      .all() as { name: string }[];
+    return digest(
+      Object.fromEntries(names.map((t) => [t.name, db.prepare(`SELECT * FROM "${t.name}"`).all()])),
+    );
+  } finally {
+    db.close();
+  }
+}
+
+/** Fingerprint of every table in a PostgreSQL database's public schema. */
+export async function postgresFingerprint(url: string): Promise<Fingerprint> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    const names = await client.query<{ table_name: string }>(
+      `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`,
+    );
+    const tables: Record<string, unknown[]> = {};
+    for (const t of names.rows) {
+      tables[t.table_name] = (await client.query(`SELECT * FROM "${t.table_name}"`)).rows;
+    }
+    return digest(tables);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Fingerprint of a test database (SQLite file or PostgreSQL). */
+export async function fingerprint(db: { kind: string; url: string; file: string }) {
+  return db.kind === 'postgres' ? postgresFingerprint(db.url) : sqliteFingerprint(db.file);
 }

@@ -1,0 +1,385 @@
+import { Logger } from '@nestjs/common';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig } from '../src/config/load-config';
+import { MembershipEntity } from '../src/memberships/entities/membership.entity';
+import { openrouterUser } from '../src/model-access/access-rule';
+import {
+  EXIT_CONFLICT,
+  EXIT_FAILED,
+  EXIT_INVALID_OPTIONS,
+  EXIT_VERIFICATION,
+  MIGRATION_ACTOR,
+  MigrationFailure,
+  MigrationReport,
+  migrateOrganizations,
+  PHASES,
+} from '../tools/lib/openwebui/migrate';
+import { EXIT_SOURCE_LAYOUT, EXIT_SOURCE_UNREADABLE } from '../tools/lib/openwebui/source';
+import { formatSummary } from '../tools/migrate-organizations';
+import { World } from './support/factories';
+import {
+  Fingerprint,
+  fingerprint,
+  OwuiContent,
+  sqliteFingerprint,
+  tempDir,
+  writeOpenWebUiSqlite,
+} from './support/openwebui';
+import { enc, startTestApp, TestApp } from './support/test-app';
+import { createTestDatabase, TestDatabase } from './support/test-database';
+import Database from 'better-sqlite3';
+
+const EXTERNAL_USER = 'mai_client_ACME';
+const ORG = 'mai_client_acme';
+const ORG_NAME = 'ACME Zażółć 組織 "quoted"';
+const INJECTION = "Robert'); DROP TABLE users;--";
+
+/** The Open WebUI deployment every test here migrates (or a variant of it). */
+export const CONTENT: OwuiContent = {
+  users: [
+    { id: 'owui-admin', name: 'Zażółć Gęślą 管理者', email: 'admin@example.com', role: 'admin' },
+    { id: 'owui-user-1', name: INJECTION, email: 'bobby@example.com', role: 'user' },
+    { id: "x' OR '1'='1", name: 'Quote Id', email: 'q+tag@example.com', role: 'user' },
+    { id: 'owui-pending', name: 'Pat Pending', email: 'pat@example.com', role: 'pending' },
+    { id: '', name: 'Empty Id', email: 'empty@example.com', role: 'user' },
+    { id: 'ctl\u0001id', name: 'Control Id', email: 'ctl@example.com', role: 'user' },
+    { id: 'long-' + 'x'.repeat(300), name: 'Long Id', email: 'long@example.com', role: 'user' },
+    { id: 'bad-name', name: 'Bell\u0007', email: 'bell@example.com', role: 'user' },
+  ],
+  models: [
+    { id: 'openai/gpt-4o', name: 'GPT-4o' },
+    { id: 'anthropic/claude-3.5-sonnet:beta', name: 'Claude 3.5 Sonnet (beta)' },
+    { id: 'meta-llama/llama-3.1-8b-instruct:free', name: 'Llama (off)', is_active: false },
+    { id: 'acme-helper', name: 'ACME helper', base_model_id: 'openai/gpt-4o' },
+    { id: 'pirate', name: 'Pirate', base_model_id: 'gone/model' },
+    { id: 'weird/*', name: 'Star' },
+  ],
+};
+
+describe('migrate-organizations (Open WebUI -> service database)', () => {
+  let target: TestDatabase;
+  let tmp: ReturnType<typeof tempDir>;
+  let source: string;
+  let t: TestApp | null = null;
+
+  const config = () => loadConfig({ DATABASE_URL: target.url, LOG_LEVEL: 'error' });
+  const run = (overrides: Partial<Parameters<typeof migrateOrganizations>[0]> = {}) =>
+    migrateOrganizations({
+      source,
+      externalUser: EXTERNAL_USER,
+      name: ORG_NAME,
+      config: config(),
+      backupDir: join(tmp.dir, 'backups'),
+      ...overrides,
+    });
+  const failure = async (promise: Promise<unknown>): Promise<MigrationFailure> => {
+    const error = await promise.then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(MigrationFailure);
+    return error as MigrationFailure;
+  };
+  const backups = () =>
+    existsSync(join(tmp.dir, 'backups')) ? readdirSync(join(tmp.dir, 'backups')) : [];
+
+  beforeAll(async () => {
+    Logger.overrideLogger(['error']);
+    target = await createTestDatabase();
+    tmp = tempDir();
+    source = writeOpenWebUiSqlite(join(tmp.dir, 'webui.db'), CONTENT);
+  });
+
+  afterAll(async () => {
+    await t?.app.close();
+    await target.drop();
+    tmp.remove();
+  });
+
+  async function boot(): Promise<TestApp> {
+    t = await startTestApp({}, target);
+    return t;
+  }
+  async function shutdown(): Promise<void> {
+    await t?.app.close(); // keeps the database (TestApp.close would drop it)
+    t = null;
+  }
+
+  describe('bad input: clear message, exit code, nothing written', () => {
+    let before: Fingerprint | null;
+    beforeAll(async () => {
+      before = target.kind === 'sqlite' ? null : await fingerprint(target);
+    });
+    afterEach(async () => {
+      expect(await fingerprint(target)).toEqual(before);
+      expect(backups()).toEqual([]);
+    });
+
+    it('refuses a missing source file', async () => {
+      const e = await failure(run({ source: join(tmp.dir, 'nope.db') }));
+      expect(e.exitCode).toBe(EXIT_SOURCE_UNREADABLE);
+      expect(e.message).toMatch(/nope\.db does not exist/);
+      expect(e.report.status).toBe('failed');
+      expect(e.report.error?.exit_code).toBe(EXIT_SOURCE_UNREADABLE);
+    });
+
+    it('refuses a file that is not SQLite', async () => {
+      const e = await failure(run({ source: join(__dirname, 'support', 'openwebui.ts') }));
+      expect(e.exitCode).toBe(EXIT_SOURCE_UNREADABLE);
+      expect(e.message).toMatch(/cannot read source .* as SQLite/);
+    });
+
+    it('refuses a database without the Open WebUI tables', async () => {
+      const file = join(tmp.dir, 'empty.db');
+      new Database(file).exec('CREATE TABLE chat (id TEXT)').close();
+      const e = await failure(run({ source: file }));
+      expect(e.exitCode).toBe(EXIT_SOURCE_LAYOUT);
+      expect(e.message).toContain('table "user" is missing');
+      expect(e.message).toContain('table "model" is missing');
+    });
+
+    it('refuses an unknown column layout, naming the missing columns', async () => {
+      const file = join(tmp.dir, 'other.db');
+      new Database(file)
+        .exec(
+          'CREATE TABLE "user" (id TEXT, name TEXT, mail TEXT, role TEXT, created_at INTEGER);' +
+            'CREATE TABLE "model" (id TEXT, name TEXT, is_active BOOLEAN);',
+        )
+        .close();
+      const e = await failure(run({ source: file }));
+      expect(e.exitCode).toBe(EXIT_SOURCE_LAYOUT);
+      expect(e.message).toContain('table "user" lacks column email');
+      expect(e.message).toContain('table "model" lacks column base_model_id');
+    });
+
+    it.each([
+      ['an empty --name', { name: '   ' }, /--name must not be empty/],
+      ['a --name with control characters', { name: 'a\nb' }, /control characters/],
+      ['an external_user with spaces', { externalUser: 'acme corp' }, /--external-user/],
+      ['an external_user starting with _', { externalUser: '_acme' }, /--external-user/],
+      ['an external_user over 64 characters', { externalUser: 'a'.repeat(65) }, /--external-user/],
+    ])('refuses %s', async (_label, overrides, message) => {
+      const e = await failure(run(overrides));
+      expect(e.exitCode).toBe(EXIT_INVALID_OPTIONS);
+      expect(e.message).toMatch(message);
+    });
+  });
+
+  describe('on a service database that already holds data', () => {
+    let before: Fingerprint | null;
+    let report: MigrationReport;
+
+    beforeAll(async () => {
+      // The service has been running: a user Open WebUI also knows (renamed since), a catalog
+      // model (with another name), and another organization that auto-grants new models.
+      const w = new World(await boot());
+      await w.user('owui-user-1', { name: 'Old Name', email: 'bobby@example.com' });
+      await w.user('service-only');
+      await w.model('openai/gpt-4o', { name: 'GPT-4o (old name)' });
+      await w.org('auto', { external_user: 'mai_auto', auto_grant_new_models: true });
+      await shutdown();
+      before = await fingerprint(target);
+    });
+
+    it('dry run reports what would change and writes nothing, not even a backup', async () => {
+      const sut = await run({ dryRun: true });
+      expect(sut.status).toBe('dry_run');
+      expect(sut.counts.users).toMatchObject({ created: 3, updated: 1, unchanged: 0 });
+      expect(sut.counts.models).toMatchObject({ created: 2, updated: 1, unchanged: 0 });
+      expect(sut.backup_path).toBeNull();
+      expect(formatSummary(sut)).toMatch(/Would change: \d+ created, 2 updated, 0 unchanged/);
+      expect(await fingerprint(target)).toEqual(before);
+      expect(backups()).toEqual([]);
+    });
+
+    it('migrates users, memberships, provider models and grants in one go', async () => {
+      report = await run();
+      expect(report.status).toBe('migrated');
+      expect(report.organization).toEqual({
+        id: ORG,
+        name: ORG_NAME,
+        external_user: EXTERNAL_USER,
+        outcome: 'created',
+        is_active: true,
+      });
+      expect(report.counts.users).toEqual({
+        source: 8,
+        skipped: 4,
+        pending: 1,
+        created: 3,
+        updated: 1,
+        unchanged: 0,
+      });
+      expect(report.counts.memberships).toEqual({
+        expected: 3,
+        differing: 0,
+        created: 3,
+        updated: 0,
+        unchanged: 0,
+      });
+      expect(report.counts.models).toEqual({
+        source: 6,
+        provider: 3,
+        custom: 2,
+        skipped: 1,
+        created: 2,
+        updated: 1,
+        unchanged: 0,
+      });
+      expect(report.counts.grants).toMatchObject({ expected: 3, created: 3 });
+      expect(report.counts.auto_grants).toBe(2); // the two models new to the catalog
+      expect(report.totals).toEqual({ created: 1 + 3 + 3 + 2 + 3, updated: 2, unchanged: 0 });
+      const reasons = report.skipped.map((s) => `${s.table}:${s.id}:${s.reason}`);
+      expect(reasons).toEqual(
+        expect.arrayContaining([
+          'user::user_id must be a non-empty string',
+          'user:ctl\u0001id:user_id must not contain control characters',
+          `user:long-${'x'.repeat(300)}:user_id must be at most 255 characters`,
+          'user:bad-name:name contains control characters',
+          'model:weird/*:model_id must be a model id without * (patterns are for grants only)',
+        ]),
+      );
+      expect(reasons.filter((r) => r.includes('custom model'))).toHaveLength(2);
+    });
+
+    it('took a backup whose contents equal the database before the run', () => {
+      if (target.kind === 'postgres') {
+        expect(report.backup_path).toBeNull();
+        return;
+      }
+      expect(report.backup_path).toMatch(/backups[/\\]app-\d{4}-\d\d-\d\dT[\d-]+Z\.db$/);
+      expect(backups()).toHaveLength(1);
+      expect(sqliteFingerprint(report.backup_path!)).toEqual(before);
+      expect(formatSummary(report)).toContain(`Backup: ${report.backup_path}`);
+    });
+
+    it('gives access exactly as the rule says, through the API', async () => {
+      const api = await boot();
+      const w = new World(api);
+      const all = ['anthropic/claude-3.5-sonnet:beta', 'openai/gpt-4o'];
+      expect((await w.modelsOf('owui-admin')).sort()).toEqual(all);
+      expect((await w.modelsOf('owui-user-1')).sort()).toEqual(all);
+      expect((await w.modelsOf("x' OR '1'='1")).sort()).toEqual(all);
+      expect(await w.modelsOf('owui-pending')).toEqual([]);
+      expect(await w.modelsOf('service-only')).toEqual([]);
+      const check = await w.check('owui-user-1', 'openai/gpt-4o');
+      expect(check).toMatchObject({ allowed: true, organization_id: ORG });
+      expect(check.openrouter_user).toBe(openrouterUser(EXTERNAL_USER, 'owui-user-1'));
+      expect(await w.check('owui-user-1', 'meta-llama/llama-3.1-8b-instruct:free')).toMatchObject({
+        allowed: false,
+      });
+      expect(await w.check('owui-admin', 'acme-helper')).toMatchObject({ allowed: false });
+
+      const user = await api.get(`/api/v1/users/${enc('owui-user-1')}`);
+      expect(user.body).toMatchObject({ name: INJECTION, role: 'user' });
+      const admin = await api.get(`/api/v1/users/owui-admin`);
+      expect(admin.body).toMatchObject({ name: 'Zażółć Gęślą 管理者', role: 'admin' });
+      expect((await api.get(`/api/v1/users/owui-pending`)).body.role).toBe('pending');
+      expect((await api.get(`/api/v1/users/bad-name`)).status).toBe(404);
+
+      const members = await api.get(`/api/v1/organizations/${ORG}/members?limit=100`);
+      expect(
+        (members.body.data as { user_id: string; role: string; is_active: boolean }[])
+          .map((m) => [m.user_id, m.role, m.is_active])
+          .sort(),
+      ).toEqual([
+        ['owui-admin', 'admin', true],
+        ['owui-user-1', 'member', true],
+        ["x' OR '1'='1", 'member', true],
+      ]);
+      const grants = await api.get(`/api/v1/organizations/${ORG}/models?limit=100`);
+      expect(
+        (grants.body.data as { model_id: string; is_active: boolean }[])
+          .map((g) => [g.model_id, g.is_active])
+          .sort(),
+      ).toEqual([
+        ['anthropic/claude-3.5-sonnet:beta', true],
+        ['meta-llama/llama-3.1-8b-instruct:free', false],
+        ['openai/gpt-4o', true],
+      ]);
+      expect((await api.get(`/api/v1/models/acme-helper`)).status).toBe(404);
+      const org = await api.get(`/api/v1/organizations/${ORG}`);
+      expect(org.body).toMatchObject({ name: ORG_NAME, external_user: EXTERNAL_USER });
+
+      const audit = await api.get(`/api/v1/audit?actor=${enc(MIGRATION_ACTOR)}&limit=500`);
+      expect(audit.body.total).toBe(report.counts.audit_events);
+      const actions = (audit.body.data as { action: string }[]).map((a) => a.action);
+      expect(actions.filter((a) => a === 'user.create')).toHaveLength(3);
+      expect(actions.filter((a) => a === 'user.update')).toHaveLength(1);
+      expect(actions.filter((a) => a === 'membership.create')).toHaveLength(3);
+      expect(actions).toContain('organization.create');
+      expect(actions).toContain('organization.migrate');
+      await shutdown();
+    });
+
+    it('changes nothing on a second run, and says so', async () => {
+      const between = await fingerprint(target);
+      const sut = await run();
+      expect(sut.changed).toBe(false);
+      expect(sut.totals).toEqual({ created: 0, updated: 0, unchanged: 1 + 4 + 3 + 3 + 3 });
+      expect(sut.counts.audit_events).toBe(0);
+      expect(formatSummary(sut)).toContain('Nothing changed: 0 created, 0 updated, 14 unchanged.');
+      expect(await fingerprint(target)).toEqual(between);
+    });
+
+    describe('a run that fails leaves the database exactly as it was', () => {
+      let changedSource: string;
+      let start: Fingerprint | null;
+
+      beforeAll(async () => {
+        // New users, a renamed organization and a new model: the run would change things.
+        changedSource = writeOpenWebUiSqlite(join(tmp.dir, 'webui-2.db'), {
+          users: [
+            ...CONTENT.users,
+            { id: 'late-1', name: 'Late', email: 'late@example.com', role: 'user' },
+          ],
+          models: [...CONTENT.models, { id: 'mistral/new', name: 'New' }],
+        });
+        start = await fingerprint(target);
+      });
+
+      it.each(PHASES)('rolls back a failure injected after the %s phase', async (phase) => {
+        const e = await failure(
+          run({ source: changedSource, name: 'Renamed', testHooks: { failAfter: phase } }),
+        );
+        expect(e.exitCode).toBe(EXIT_FAILED);
+        expect(e.message).toContain(`injected failure after ${phase}`);
+        expect(e.report.changed).toBe(false);
+        expect(await fingerprint(target)).toEqual(start);
+      });
+
+      it('rolls back when the counts read back do not match', async () => {
+        const e = await failure(
+          run({
+            source: changedSource,
+            testHooks: {
+              beforeVerify: async (tx) => {
+                await tx.getRepository(MembershipEntity).delete({ userId: 'late-1' });
+              },
+            },
+          }),
+        );
+        expect(e.exitCode).toBe(EXIT_VERIFICATION);
+        expect(e.message).toMatch(/memberships: 3 of 4 expected members present/);
+        expect(await fingerprint(target)).toEqual(start);
+      });
+
+      it('refuses an external_user owned by another organization', async () => {
+        const e = await failure(run({ externalUser: 'mai_auto' }));
+        expect(e.exitCode).toBe(EXIT_CONFLICT);
+        expect(e.message).toContain('already belongs to organization "auto"');
+        expect(await fingerprint(target)).toEqual(start);
+      });
+
+      it('then applies the same change when nothing fails', async () => {
+        const sut = await run({ source: changedSource, name: 'Renamed' });
+        expect(sut.organization.outcome).toBe('updated');
+        expect(sut.counts.users.created).toBe(1);
+        expect(sut.counts.memberships.created).toBe(1);
+        expect(sut.counts.models.created).toBe(1);
+        expect(sut.counts.grants.created).toBe(1);
+      });
+    });
+  });
+});
