@@ -56,7 +56,10 @@ export const OrgAdmin = () =>
     }),
   );
 
-/** An admin API key or a web UI user whose role is admin. */
+/**
+ * An admin API key or a web UI user whose role is admin. On a route of one organization
+ * (`:orgId`), callers who cannot see that organization get 404, its members 403.
+ */
 export const SiteAdmin = () =>
   applyDecorators(
     SetMetadata(ACCESS_LEVEL_KEY, 'site_admin'),

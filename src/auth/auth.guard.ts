@@ -93,11 +93,17 @@ export function authorize(
         );
       }
       return;
-    case 'site_admin':
-      if (!principal.siteAdmin) {
-        throw new ForbiddenException('Only site admins may call this route.');
+    case 'site_admin': {
+      if (principal.siteAdmin) {
+        return;
       }
-      return;
+      // On a route of one organization, an organization the caller cannot see does not exist.
+      const orgId = params?.orgId;
+      if (orgId !== undefined && !canSee(principal, orgId)) {
+        throw new NotFoundException(`Organization "${orgId}" was not found.`);
+      }
+      throw new ForbiddenException('Only site admins may call this route.');
+    }
     case 'org_admin': {
       if (principal.siteAdmin) {
         return;
@@ -115,10 +121,15 @@ export function authorize(
       if (administered.includes(orgId)) {
         return;
       }
-      if (principal.memberships.some((m) => m.organizationId === orgId && m.isActive)) {
+      if (canSee(principal, orgId)) {
         throw new ForbiddenException('Only admins of this organization may call this route.');
       }
       throw new NotFoundException(`Organization "${orgId}" was not found.`);
     }
   }
+}
+
+/** An organization is visible to its active members (and to site admins). */
+function canSee(principal: Principal, orgId: string): boolean {
+  return principal.memberships.some((m) => m.organizationId === orgId && m.isActive);
 }
