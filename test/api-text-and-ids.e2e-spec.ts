@@ -79,6 +79,23 @@ describe('text and identifiers', () => {
       expect(cjk.body.data.map((u: { id: string }) => u.id)).toEqual(['unicode-user-1']);
     });
 
+    it('searches case-insensitively beyond ASCII, on SQLite as on PostgreSQL', async () => {
+      const id = await w.user('search-upper', {
+        name: 'ŻANETA Ćwik-Ωmega',
+        email: 'ZK@EXAMPLE.COM',
+      });
+      for (const q of ['żaneta', 'ĆWIK', 'ćwik-ωMEGA', 'zk@example', 'ZK@example.com']) {
+        const res = await t.get(`/api/v1/users?search=${enc(q)}`);
+        expect({ q, ids: res.body.data.map((u: { id: string }) => u.id) }).toEqual({
+          q,
+          ids: [id],
+        });
+      }
+      await w.model('search/ÜBER-Modell', { name: 'Größe' });
+      const models = await t.get(`/api/v1/models?search=${enc('über-modell')}`);
+      expect(models.body.data.map((m: { id: string }) => m.id)).toEqual(['search/ÜBER-Modell']);
+    });
+
     it('refuses control characters in names with a per-field 400', async () => {
       const res = await t.put('/api/v1/users/ctrl-user', {
         name: 'bad\u0000name',

@@ -36,10 +36,21 @@ export function buildDataSourceOptions(config: AppConfig): DataSourceOptions {
     database: config.sqlitePath,
     enableWAL: config.sqlitePath !== ':memory:',
     timeout: config.sqliteBusyTimeoutMs,
-    prepareDatabase: (db: { pragma: (sql: string) => unknown }) => {
+    prepareDatabase: (db: {
+      pragma: (sql: string) => unknown;
+      function: (
+        name: string,
+        options: { deterministic: boolean },
+        fn: (value: unknown) => unknown,
+      ) => unknown;
+    }) => {
       db.pragma('foreign_keys = ON');
       db.pragma(`busy_timeout = ${config.sqliteBusyTimeoutMs}`);
       db.pragma('synchronous = NORMAL');
+      // SQLite's LOWER folds ASCII only; searches must fold Ż, Ć, Ω... as PostgreSQL does.
+      db.function('lower', { deterministic: true }, (value) =>
+        typeof value === 'string' ? value.toLowerCase() : value,
+      );
     },
   };
 }
