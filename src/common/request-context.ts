@@ -9,15 +9,16 @@ export function currentRequestId(): string | undefined {
 }
 
 /**
- * Enters the request's context when it arrives, and again once its body is parsed
- * (the body arrives on socket events, which run outside the context entered first).
+ * Enters the request's context as it arrives; everything Fastify and Nest run for it
+ * afterwards (body parsing, guards, handlers, filters) inherits it. The id string
+ * itself is the store: no allocation per request. test/ops-logging proves it holds
+ * across awaits, concurrent requests, and a body sent after the headers.
  */
 export function bindRequestContext(app: NestFastifyApplication): void {
-  const fastify = app.getHttpAdapter().getInstance();
-  fastify.addHook('onRequest', (request, _reply, done) => {
-    requestContext.run(String(request.id), done);
-  });
-  fastify.addHook('preValidation', (request, _reply, done) => {
-    requestContext.run(String(request.id), done);
-  });
+  app
+    .getHttpAdapter()
+    .getInstance()
+    .addHook('onRequest', (request, _reply, done) => {
+      requestContext.run(String(request.id), done);
+    });
 }
