@@ -1,0 +1,174 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { CONFIG_VARIABLES } from '../src/config/load-config';
+
+const ROOT = join(__dirname, '..');
+const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
+
+interface Service {
+  image?: string;
+  build?: { context: string; dockerfile: string };
+  profiles?: string[];
+  ports?: string[];
+  environment?: Record<string, string>;
+  env_file?: { path: string; required: boolean }[];
+  volumes?: string[];
+  depends_on?: Record<string, { condition: string }>;
+  healthcheck?: { test: string[]; interval: string; retries: number };
+}
+
+interface Compose {
+  services: Record<string, Service>;
+  volumes: Record<string, unknown>;
+}
+
+/** Dockerfile instructions, continuation lines joined, comments dropped. */
+function instructions(text: string): { op: string; args: string }[] {
+  return text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => {
+      const [op, ...rest] = l.split(/\s+/);
+      return { op: op.toUpperCase(), args: rest.join(' ') };
+    });
+}
+
+describe('docker/Dockerfile', () => {
+  const steps = instructions(read('docker/Dockerfile'));
+  const stages = steps.filter((s) => s.op === 'FROM');
+  const runtimeStart = steps.findIndex((s) => s === stages[stages.length - 1]);
+  const runtime = steps.slice(runtimeStart);
+  const build = steps.slice(0, runtimeStart);
+
+  it('builds in one stage and runs in another, both on Debian slim Node 20', () => {
+    expect(stages.map((s) => s.args)).toEqual([
+      '${NODE_IMAGE} AS build',
+      '${NODE_IMAGE} AS runtime',
+    ]);
+    expect(steps.find((s) => s.op === 'ARG')?.args).toBe('NODE_IMAGE=node:20-bookworm-slim');
+  });
+
+  it('installs the native toolchain, installs from the lockfile, builds and prunes dev dependencies', () => {
+    const runs = build.filter((s) => s.op === 'RUN').map((s) => s.args);
+    expect(runs.join('\n')).toMatch(/apt-get install .*python3 make g\+\+/);
+    expect(runs.some((r) => /\bnpm ci\b/.test(r))).toBe(true);
+    const buildStep = runs.find((r) => r.includes('npm run build'));
+    expect(buildStep).toMatch(/npm prune --omit=dev/);
+  });
+
+  it('copies only the built output and production node_modules into the runtime stage', () => {
+    const copies = runtime.filter((s) => s.op === 'COPY').map((s) => s.args);
+    expect(copies).toContain('--from=build /app/node_modules ./node_modules');
+    expect(copies).toContain('--from=build /app/dist ./dist');
+    expect(copies.some((c) => /\bsrc\b/.test(c))).toBe(false);
+    expect(runtime.some((s) => s.op === 'RUN' && /npm (ci|install)/.test(s.args))).toBe(false);
+  });
+
+  it('runs as a non-root user with a data volume, port 8080 and the compiled entry point', () => {
+    const user = runtime.filter((s) => s.op === 'USER').map((s) => s.args);
+    expect(user).toHaveLength(1);
+    expect(user[0]).not.toMatch(/^(root|0)(:|$)/);
+    expect(runtime.find((s) => s.op === 'VOLUME')?.args).toBe('["/app/data"]');
+    expect(runtime.find((s) => s.op === 'EXPOSE')?.args).toBe('8080');
+    expect(runtime.find((s) => s.op === 'CMD')?.args).toBe('["node", "dist/src/main.js"]');
+    const env = runtime.find((s) => s.op === 'ENV')?.args ?? '';
+    expect(env).toContain('DATABASE_URL=sqlite:/app/data/app.db');
+    expect(env).toContain('NODE_ENV=production');
+  });
+
+  it('checks /health with node (the slim image has no curl)', () => {
+    const check = runtime.find((s) => s.op === 'HEALTHCHECK')?.args ?? '';
+    expect(check).toMatch(/CMD \["node", "-e", ".*\/health/);
+    expect(check).not.toMatch(/curl|wget/);
+  });
+});
+
+describe('docker/docker-compose.yml', () => {
+  const compose = parse(read('docker/docker-compose.yml'), { merge: true }) as Compose;
+  const { app, postgres } = compose.services;
+  const appPostgres = compose.services['app-postgres'];
+
+  it('runs `app` by default on SQLite in a named volume, with a /health healthcheck', () => {
+    expect(app.profiles).toBeUndefined();
+    expect(app.build).toEqual({ context: '..', dockerfile: 'docker/Dockerfile' });
+    expect(app.environment?.DATABASE_URL).toBe('sqlite:/app/data/app.db');
+    expect(app.volumes).toEqual(['app-data:/app/data']);
+    expect(compose.volumes).toHaveProperty('app-data');
+    expect(app.healthcheck?.test.join(' ')).toContain('/health');
+    expect(app.ports).toEqual(['${APP_PORT:-8080}:8080']);
+  });
+
+  it('runs PostgreSQL only in the postgres profile, healthy once pg_isready answers', () => {
+    expect(postgres.profiles).toEqual(['postgres']);
+    expect(postgres.image).toMatch(/^postgres:16/);
+    expect(postgres.healthcheck?.test.join(' ')).toContain('pg_isready');
+    expect(postgres.volumes).toEqual(['postgres-data:/var/lib/postgresql/data']);
+    expect(compose.volumes).toHaveProperty('postgres-data');
+  });
+
+  it('starts app-postgres after PostgreSQL is healthy, pointed at it', () => {
+    expect(appPostgres.profiles).toEqual(['postgres']);
+    expect(appPostgres.depends_on).toEqual({ postgres: { condition: 'service_healthy' } });
+    expect(appPostgres.environment?.DATABASE_URL).toMatch(
+      /^postgres:\/\/model_access:.+@postgres:5432\/model_access$/,
+    );
+    expect(appPostgres.healthcheck).toEqual(app.healthcheck);
+    expect(appPostgres.build).toEqual(app.build);
+  });
+
+  it('sets only variables the service knows, and reads secrets from ../.env', () => {
+    const known = new Set(CONFIG_VARIABLES.map((v) => v.name));
+    for (const service of [app, appPostgres]) {
+      for (const name of Object.keys(service.environment ?? {})) {
+        expect(known).toContain(name);
+      }
+      expect(service.env_file).toEqual([{ path: '../.env', required: false }]);
+    }
+  });
+});
+
+describe('.env.example', () => {
+  const example = read('.env.example');
+  const assigned = [...example.matchAll(/^([A-Z][A-Z0-9_]*)=(.*)$/gm)].map((m) => ({
+    name: m[1],
+    value: m[2],
+  }));
+
+  it('lists every variable of CONFIG_VARIABLES with its default', () => {
+    for (const variable of CONFIG_VARIABLES) {
+      expect(assigned).toContainEqual({ name: variable.name, value: variable.default });
+    }
+  });
+
+  it('lists nothing the service does not read', () => {
+    const known = new Set(CONFIG_VARIABLES.map((v) => v.name));
+    expect(assigned.map((a) => a.name).filter((name) => !known.has(name))).toEqual([]);
+  });
+
+  it('covers every variable loadConfig reads', () => {
+    const source = read('src/config/load-config.ts');
+    const read_ = [...source.matchAll(/\br\.(?:raw|int|bool|list|fraction)\('([A-Z0-9_]+)'/g)];
+    expect(read_.length).toBeGreaterThan(10);
+    const listed = new Set(assigned.map((a) => a.name));
+    for (const [, name] of read_) {
+      expect(listed).toContain(name);
+    }
+  });
+});
+
+describe('.dockerignore', () => {
+  const ignored = read('.dockerignore')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+
+  it('keeps local state, secrets and dependencies out of the build context', () => {
+    for (const entry of ['node_modules', 'dist', 'data', '.git', '.env']) {
+      expect(ignored).toContain(entry);
+    }
+    expect(ignored).toContain('!.env.example');
+  });
+});
