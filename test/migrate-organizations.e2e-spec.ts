@@ -21,7 +21,8 @@ import { World } from './support/factories';
 import {
   Fingerprint,
   fingerprint,
-  OwuiContent,
+  INJECTION_NAME,
+  SAMPLE_DEPLOYMENT,
   sqliteFingerprint,
   tempDir,
   writeOpenWebUiSqlite,
@@ -33,29 +34,6 @@ import Database from 'better-sqlite3';
 const EXTERNAL_USER = 'mai_client_ACME';
 const ORG = 'mai_client_acme';
 const ORG_NAME = 'ACME Zażółć 組織 "quoted"';
-const INJECTION = "Robert'); DROP TABLE users;--";
-
-/** The Open WebUI deployment every test here migrates (or a variant of it). */
-export const CONTENT: OwuiContent = {
-  users: [
-    { id: 'owui-admin', name: 'Zażółć Gęślą 管理者', email: 'admin@example.com', role: 'admin' },
-    { id: 'owui-user-1', name: INJECTION, email: 'bobby@example.com', role: 'user' },
-    { id: "x' OR '1'='1", name: 'Quote Id', email: 'q+tag@example.com', role: 'user' },
-    { id: 'owui-pending', name: 'Pat Pending', email: 'pat@example.com', role: 'pending' },
-    { id: '', name: 'Empty Id', email: 'empty@example.com', role: 'user' },
-    { id: 'ctl\u0001id', name: 'Control Id', email: 'ctl@example.com', role: 'user' },
-    { id: 'long-' + 'x'.repeat(300), name: 'Long Id', email: 'long@example.com', role: 'user' },
-    { id: 'bad-name', name: 'Bell\u0007', email: 'bell@example.com', role: 'user' },
-  ],
-  models: [
-    { id: 'openai/gpt-4o', name: 'GPT-4o' },
-    { id: 'anthropic/claude-3.5-sonnet:beta', name: 'Claude 3.5 Sonnet (beta)' },
-    { id: 'meta-llama/llama-3.1-8b-instruct:free', name: 'Llama (off)', is_active: false },
-    { id: 'acme-helper', name: 'ACME helper', base_model_id: 'openai/gpt-4o' },
-    { id: 'pirate', name: 'Pirate', base_model_id: 'gone/model' },
-    { id: 'weird/*', name: 'Star' },
-  ],
-};
 
 describe('migrate-organizations (Open WebUI -> service database)', () => {
   let target: TestDatabase;
@@ -88,7 +66,7 @@ describe('migrate-organizations (Open WebUI -> service database)', () => {
     Logger.overrideLogger(['error']);
     target = await createTestDatabase();
     tmp = tempDir();
-    source = writeOpenWebUiSqlite(join(tmp.dir, 'webui.db'), CONTENT);
+    source = writeOpenWebUiSqlite(join(tmp.dir, 'webui.db'), SAMPLE_DEPLOYMENT);
   });
 
   afterAll(async () => {
@@ -272,7 +250,7 @@ describe('migrate-organizations (Open WebUI -> service database)', () => {
       expect(await w.check('owui-admin', 'acme-helper')).toMatchObject({ allowed: false });
 
       const user = await api.get(`/api/v1/users/${enc('owui-user-1')}`);
-      expect(user.body).toMatchObject({ name: INJECTION, role: 'user' });
+      expect(user.body).toMatchObject({ name: INJECTION_NAME, role: 'user' });
       const admin = await api.get(`/api/v1/users/owui-admin`);
       expect(admin.body).toMatchObject({ name: 'Zażółć Gęślą 管理者', role: 'admin' });
       expect((await api.get(`/api/v1/users/owui-pending`)).body.role).toBe('pending');
@@ -331,10 +309,10 @@ describe('migrate-organizations (Open WebUI -> service database)', () => {
         // New users, a renamed organization and a new model: the run would change things.
         changedSource = writeOpenWebUiSqlite(join(tmp.dir, 'webui-2.db'), {
           users: [
-            ...CONTENT.users,
+            ...SAMPLE_DEPLOYMENT.users,
             { id: 'late-1', name: 'Late', email: 'late@example.com', role: 'user' },
           ],
-          models: [...CONTENT.models, { id: 'mistral/new', name: 'New' }],
+          models: [...SAMPLE_DEPLOYMENT.models, { id: 'mistral/new', name: 'New' }],
         });
         start = await fingerprint(target);
       });

@@ -28,6 +28,38 @@ export interface OwuiContent {
   models: OwuiModel[];
 }
 
+/** An injection-looking display name that must arrive verbatim. */
+export const INJECTION_NAME = "Robert'); DROP TABLE users;--";
+
+/**
+ * A small Open WebUI deployment covering the cases the migration must handle: an admin with a
+ * Unicode name, users with injection-looking values, a pending user, unusable rows (empty id,
+ * control characters, an over-long id), active and inactive provider models, custom models
+ * (one on a provider model of this source, one on an unknown base) and a pattern-like id.
+ * Expected: 3 members (1 admin), 1 pending, 4 users skipped; 3 provider models (1 inactive),
+ * 2 custom, 1 model skipped.
+ */
+export const SAMPLE_DEPLOYMENT: OwuiContent = {
+  users: [
+    { id: 'owui-admin', name: 'Zażółć Gęślą 管理者', email: 'admin@example.com', role: 'admin' },
+    { id: 'owui-user-1', name: INJECTION_NAME, email: 'bobby@example.com', role: 'user' },
+    { id: "x' OR '1'='1", name: 'Quote Id', email: 'q+tag@example.com', role: 'user' },
+    { id: 'owui-pending', name: 'Pat Pending', email: 'pat@example.com', role: 'pending' },
+    { id: '', name: 'Empty Id', email: 'empty@example.com', role: 'user' },
+    { id: 'ctl\u0001id', name: 'Control Id', email: 'ctl@example.com', role: 'user' },
+    { id: 'long-' + 'x'.repeat(300), name: 'Long Id', email: 'long@example.com', role: 'user' },
+    { id: 'bad-name', name: 'Bell\u0007', email: 'bell@example.com', role: 'user' },
+  ],
+  models: [
+    { id: 'openai/gpt-4o', name: 'GPT-4o' },
+    { id: 'anthropic/claude-3.5-sonnet:beta', name: 'Claude 3.5 Sonnet (beta)' },
+    { id: 'meta-llama/llama-3.1-8b-instruct:free', name: 'Llama (off)', is_active: false },
+    { id: 'acme-helper', name: 'ACME helper', base_model_id: 'openai/gpt-4o' },
+    { id: 'pirate', name: 'Pirate', base_model_id: 'gone/model' },
+    { id: 'weird/*', name: 'Star' },
+  ],
+};
+
 /**
  * Open WebUI's schema (v0.6, SQLite flavour): the real column names and constraints of
  * `user` and `model`, plus `auth` and `chat`, which the migration must ignore.
@@ -79,12 +111,12 @@ CREATE TABLE "chat" (
 
 const POSTGRES_SCHEMA = `
 CREATE TABLE "user" (
-  id VARCHAR(255) NOT NULL PRIMARY KEY,
-  name VARCHAR(255) NOT NULL,
-  email VARCHAR(255) NOT NULL,
-  role VARCHAR(255) NOT NULL,
+  id VARCHAR NOT NULL PRIMARY KEY,
+  name VARCHAR NOT NULL,
+  email VARCHAR NOT NULL,
+  role VARCHAR NOT NULL,
   profile_image_url TEXT NOT NULL,
-  api_key VARCHAR(255) UNIQUE,
+  api_key VARCHAR UNIQUE,
   created_at BIGINT NOT NULL,
   updated_at BIGINT NOT NULL,
   last_active_at BIGINT NOT NULL,
@@ -105,19 +137,19 @@ CREATE TABLE "model" (
   updated_at BIGINT NOT NULL
 );
 CREATE TABLE "auth" (
-  id VARCHAR(255) NOT NULL PRIMARY KEY,
-  email VARCHAR(255) NOT NULL,
+  id VARCHAR NOT NULL PRIMARY KEY,
+  email VARCHAR NOT NULL,
   password TEXT NOT NULL,
   active BOOLEAN NOT NULL
 );
 CREATE TABLE "chat" (
-  id VARCHAR(255) NOT NULL PRIMARY KEY,
-  user_id VARCHAR(255) NOT NULL,
+  id VARCHAR NOT NULL PRIMARY KEY,
+  user_id VARCHAR NOT NULL,
   title TEXT NOT NULL,
   chat JSON NOT NULL,
   created_at BIGINT NOT NULL,
   updated_at BIGINT NOT NULL,
-  share_id VARCHAR(255) UNIQUE,
+  share_id VARCHAR UNIQUE,
   archived BOOLEAN NOT NULL DEFAULT FALSE
 );
 `;
@@ -179,7 +211,11 @@ export interface OwuiPostgres {
 }
 
 /** Creates a temporary PostgreSQL database holding an Open WebUI-shaped schema and content. */
-export async function createOpenWebUiPostgres(content: OwuiContent): Promise<OwuiPostgres> {
+export async function createOpenWebUiPostgres(
+  content: OwuiContent,
+  /** Replaces Open WebUI's schema (for sources with a wrong layout); content is then not inserted. */
+  ddl?: string,
+): Promise<OwuiPostgres> {
   const base = new URL(POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test');
   const name = `owui_src_${Date.now()}_${randomBytes(4).toString('hex')}`;
   const admin = new Client({ connectionString: base.toString() });
@@ -189,8 +225,12 @@ export async function createOpenWebUiPostgres(content: OwuiContent): Promise<Owu
   const url = new URL(base.toString());
   url.pathname = `/${name}`;
   const client = new Client({ connectionString: url.toString() });
-  await client.connect();
   try {
+    await client.connect();
+    if (ddl !== undefined) {
+      await client.query(ddl);
+      return { url: url.toString(), drop: () => dropDatabase(base, name) };
+    }
     await client.query(POSTGRES_SCHEMA);
     await insertRows(client, 'user', 12, content.users.map(userValues));
     await insertRows(
@@ -199,18 +239,21 @@ export async function createOpenWebUiPostgres(content: OwuiContent): Promise<Owu
       10,
       content.models.map((m, i) => modelValues(m, i, false)),
     );
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    await dropDatabase(base, name);
+    throw error;
   } finally {
-    await client.end();
+    await client.end().catch(() => undefined);
   }
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const c = new Client({ connectionString: base.toString() });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
+  return { url: url.toString(), drop: () => dropDatabase(base, name) };
+}
+
+async function dropDatabase(base: URL, name: string): Promise<void> {
+  const c = new Client({ connectionString: base.toString() });
+  await c.connect();
+  await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await c.end();
 }
 
 async function insertRows(

@@ -18,7 +18,7 @@ import { OrganizationEntity } from '../../../src/organizations/entities/organiza
 import { toOrganizationResponse } from '../../../src/organizations/organizations.service';
 import { UserEntity } from '../../../src/users/entities/user.entity';
 import { toUserResponse } from '../../../src/users/users.service';
-import { chunk, rowsPerStatement } from '../batch';
+import { bulkInsert, chunk, rowsPerStatement, selectIn } from '../batch';
 import { redactUrl, ToolError } from '../cli';
 import { Progress } from '../progress';
 import { MigrationPlan, planMigration, SkippedRow } from './plan';
@@ -488,15 +488,15 @@ async function applyPlan(
   // Users: insert new ones, update those whose name, email or role changed.
   const users = emptyOutcome();
   progress?.start('users', plan.users.length);
-  const existingUsers = new Map<string, UserEntity>();
-  for (const ids of chunk(
-    plan.users.map((u) => u.id),
-    idChunk,
-  )) {
-    for (const u of await tx.getRepository(UserEntity).find({ where: { id: In(ids) } })) {
-      existingUsers.set(u.id, u);
-    }
-  }
+  const existingUsers = new Map<string, UserEntity>(
+    (
+      await selectUsers(
+        tx,
+        kind,
+        plan.users.map((u) => u.id),
+      )
+    ).map((u) => [u.id, u]),
+  );
   const userRows: UserEntity[] = [];
   for (const u of plan.users) {
     const existing = existingUsers.get(u.id);
@@ -527,17 +527,17 @@ async function applyPlan(
     }
   }
   progress?.advance(users.unchanged);
-  for (const rows of chunk(userRows, rowsPerStatement(kind, 6))) {
-    await tx
-      .createQueryBuilder()
-      .insert()
-      .into(UserEntity)
-      .values(rows)
-      .orUpdate(['name', 'email', 'role', 'updated_at'], ['id'])
-      .updateEntity(false)
-      .execute();
-    progress?.advance(rows.length);
-  }
+  await bulkInsert(
+    tx,
+    kind,
+    'users',
+    ['id', 'name', 'email', 'role', 'created_at', 'updated_at'],
+    userRows.map((u) => [u.id, u.name, u.email, u.role, u.createdAt, u.updatedAt]),
+    {
+      onConflict: { target: ['id'], update: ['name', 'email', 'role', 'updated_at'] },
+      onChunk: (n) => progress?.advance(n),
+    },
+  );
   progress?.done();
   checkpoint('users');
 
@@ -577,17 +577,24 @@ async function applyPlan(
     });
   }
   progress?.advance(memberships.unchanged);
-  for (const rows of chunk(memberRows, rowsPerStatement(kind, 6))) {
-    await tx
-      .createQueryBuilder()
-      .insert()
-      .into(MembershipEntity)
-      .values(rows)
-      .orIgnore()
-      .updateEntity(false)
-      .execute();
-    progress?.advance(rows.length);
-  }
+  await bulkInsert(
+    tx,
+    kind,
+    'organization_members',
+    ['organization_id', 'user_id', 'role', 'is_active', 'joined_at', 'updated_at'],
+    memberRows.map((m) => [
+      m.organizationId,
+      m.userId,
+      m.role,
+      m.isActive,
+      m.joinedAt,
+      m.updatedAt,
+    ]),
+    {
+      onConflict: { target: ['organization_id', 'user_id'], ignore: true },
+      onChunk: (n) => progress?.advance(n),
+    },
+  );
   if (differingMembers > 0) {
     warnings.push(
       `${differingMembers} existing membership(s) of "${orgId}" differ from Open WebUI (role or suspension) and were kept as they are; change them through the API if needed`,
@@ -599,15 +606,15 @@ async function applyPlan(
   // Provider models: into the catalog, new ones also to auto-grant organizations.
   const models = emptyOutcome();
   progress?.start('models', plan.models.length);
-  const existingModels = new Map<string, ModelEntity>();
-  for (const ids of chunk(
-    plan.models.map((m) => m.id),
-    idChunk,
-  )) {
-    for (const m of await tx.getRepository(ModelEntity).find({ where: { id: In(ids) } })) {
-      existingModels.set(m.id, m);
-    }
-  }
+  const existingModels = new Map<string, ModelEntity>(
+    (
+      await selectModels(
+        tx,
+        kind,
+        plan.models.map((m) => m.id),
+      )
+    ).map((m) => [m.id, m]),
+  );
   const modelRows: ModelEntity[] = [];
   const createdModelIds: string[] = [];
   for (const m of plan.models) {
@@ -657,17 +664,20 @@ async function applyPlan(
     }
   }
   progress?.advance(models.unchanged);
-  for (const rows of chunk(modelRows, rowsPerStatement(kind, 6))) {
-    await tx
-      .createQueryBuilder()
-      .insert()
-      .into(ModelEntity)
-      .values(rows)
-      .orUpdate(['name', 'base_model_id', 'is_active', 'updated_at'], ['id'])
-      .updateEntity(false)
-      .execute();
-    progress?.advance(rows.length);
-  }
+  await bulkInsert(
+    tx,
+    kind,
+    'models',
+    ['id', 'name', 'base_model_id', 'is_active', 'created_at', 'updated_at'],
+    modelRows.map((m) => [m.id, m.name, m.baseModelId, m.isActive, m.createdAt, m.updatedAt]),
+    {
+      onConflict: {
+        target: ['id'],
+        update: ['name', 'base_model_id', 'is_active', 'updated_at'],
+      },
+      onChunk: (n) => progress?.advance(n),
+    },
+  );
   progress?.done();
   checkpoint('models');
 
@@ -739,17 +749,17 @@ async function applyPlan(
     }
   }
   progress?.advance(grants.unchanged);
-  for (const rows of chunk(grantRows, rowsPerStatement(kind, 5))) {
-    await tx
-      .createQueryBuilder()
-      .insert()
-      .into(GrantEntity)
-      .values(rows)
-      .orIgnore()
-      .updateEntity(false)
-      .execute();
-    progress?.advance(rows.length);
-  }
+  await bulkInsert(
+    tx,
+    kind,
+    'organization_models',
+    ['organization_id', 'model_id', 'is_active', 'created_at', 'updated_at'],
+    grantRows.map((g) => [g.organizationId, g.modelId, g.isActive, g.createdAt, g.updatedAt]),
+    {
+      onConflict: { target: ['organization_id', 'model_id'], ignore: true },
+      onChunk: (n) => progress?.advance(n),
+    },
+  );
   if (differingGrants > 0) {
     warnings.push(
       `${differingGrants} existing grant(s) of "${orgId}" differ from the model's is_active in Open WebUI and were kept as they are`,
@@ -794,25 +804,23 @@ async function applyPlan(
     });
   }
   progress?.start('audit events', audit.length);
-  const auditRows = audit.map((a) => ({
-    actor: MIGRATION_ACTOR,
-    action: a.action,
-    targetType: a.targetType,
-    targetId: a.targetId,
-    before: a.before === null || a.before === undefined ? null : JSON.stringify(a.before),
-    after: a.after === null || a.after === undefined ? null : JSON.stringify(a.after),
-    createdAt: at,
-  }));
-  for (const rows of chunk(auditRows, rowsPerStatement(kind, 7))) {
-    await tx
-      .createQueryBuilder()
-      .insert()
-      .into(AuditEventEntity)
-      .values(rows)
-      .updateEntity(false)
-      .execute();
-    progress?.advance(rows.length);
-  }
+  const auditRows = audit.map((a) => [
+    MIGRATION_ACTOR,
+    a.action,
+    a.targetType,
+    a.targetId,
+    a.before === null || a.before === undefined ? null : JSON.stringify(a.before),
+    a.after === null || a.after === undefined ? null : JSON.stringify(a.after),
+    at,
+  ]);
+  await bulkInsert(
+    tx,
+    kind,
+    'audit_events',
+    ['actor', 'action', 'target_type', 'target_id', 'before', 'after', 'created_at'],
+    auditRows,
+    { onChunk: (n) => progress?.advance(n) },
+  );
   progress?.done();
   checkpoint('audit');
 
@@ -866,6 +874,51 @@ async function applyPlan(
   };
 }
 
+/** Users by id, read with plain set-based SELECTs (no entity hydration on 50,000 rows). */
+async function selectUsers(
+  tx: EntityManager,
+  kind: 'sqlite' | 'postgres',
+  ids: string[],
+): Promise<UserEntity[]> {
+  const rows = await selectIn<Record<string, unknown>>(
+    tx,
+    kind,
+    (list) =>
+      `SELECT id, name, email, role, created_at, updated_at FROM users WHERE id IN (${list})`,
+    ids,
+  );
+  return rows.map((r) => ({
+    id: String(r.id),
+    name: String(r.name),
+    email: String(r.email),
+    role: String(r.role) as UserEntity['role'],
+    createdAt: String(r.created_at),
+    updatedAt: String(r.updated_at),
+  }));
+}
+
+async function selectModels(
+  tx: EntityManager,
+  kind: 'sqlite' | 'postgres',
+  ids: string[],
+): Promise<ModelEntity[]> {
+  const rows = await selectIn<Record<string, unknown>>(
+    tx,
+    kind,
+    (list) =>
+      `SELECT id, name, base_model_id, is_active, created_at, updated_at FROM models WHERE id IN (${list})`,
+    ids,
+  );
+  return rows.map((r) => ({
+    id: String(r.id),
+    name: String(r.name),
+    baseModelId: r.base_model_id === null ? null : String(r.base_model_id),
+    isActive: r.is_active === true || Number(r.is_active) === 1,
+    createdAt: String(r.created_at),
+    updatedAt: String(r.updated_at),
+  }));
+}
+
 interface Expectations {
   orgId: string;
   name: string;
@@ -889,19 +942,16 @@ async function verify(
   e: Expectations,
 ): Promise<void> {
   const problems: string[] = [];
-  const idChunk = rowsPerStatement(kind, 1, 5000);
   const org = await tx.getRepository(OrganizationEntity).findOne({ where: { id: e.orgId } });
   if (!org || org.externalUser !== e.externalUser || org.name !== e.name) {
     problems.push(`organization "${e.orgId}" is missing or differs`);
   }
   let usersFound = 0;
   const wanted = new Map(e.plan.users.map((u) => [u.id, u]));
-  for (const ids of chunk([...wanted.keys()], idChunk)) {
-    for (const u of await tx.getRepository(UserEntity).find({ where: { id: In(ids) } })) {
-      const w = wanted.get(u.id)!;
-      if (u.name === w.name && u.email === w.email && u.role === w.role) {
-        usersFound++;
-      }
+  for (const u of await selectUsers(tx, kind, [...wanted.keys()])) {
+    const w = wanted.get(u.id)!;
+    if (u.name === w.name && u.email === w.email && u.role === w.role) {
+      usersFound++;
     }
   }
   if (usersFound !== wanted.size) {
@@ -927,12 +977,10 @@ async function verify(
   }
   let modelsFound = 0;
   const wantedModels = new Map(e.plan.models.map((m) => [m.id, m]));
-  for (const ids of chunk([...wantedModels.keys()], idChunk)) {
-    for (const m of await tx.getRepository(ModelEntity).find({ where: { id: In(ids) } })) {
-      const w = wantedModels.get(m.id)!;
-      if (m.name === w.name && m.isActive === w.isActive && m.baseModelId === null) {
-        modelsFound++;
-      }
+  for (const m of await selectModels(tx, kind, [...wantedModels.keys()])) {
+    const w = wantedModels.get(m.id)!;
+    if (m.name === w.name && m.isActive === w.isActive && m.baseModelId === null) {
+      modelsFound++;
     }
   }
   if (modelsFound !== wantedModels.size) {

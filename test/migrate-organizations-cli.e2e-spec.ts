@@ -1,0 +1,141 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MigrationReport } from '../tools/lib/openwebui/migrate';
+import { COMMAND } from '../tools/migrate-organizations';
+import { fingerprint, SAMPLE_DEPLOYMENT, tempDir, writeOpenWebUiSqlite } from './support/openwebui';
+import { createTestDatabase, TestDatabase } from './support/test-database';
+
+const CLI = join(__dirname, '..', 'dist', 'tools', 'migrate-organizations.js');
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built CLI (dist/ is built once by the e2e global setup) against the test database. */
+function cli(args: string[], databaseUrl: string): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl, LOG_LEVEL: 'error' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('migrate-organizations command line', () => {
+  let target: TestDatabase;
+  let tmp: ReturnType<typeof tempDir>;
+  let source: string;
+
+  beforeAll(async () => {
+    if (!existsSync(CLI)) {
+      throw new Error(`${CLI} is missing: run npm run build (the e2e global setup does)`);
+    }
+    target = await createTestDatabase();
+    tmp = tempDir();
+    source = writeOpenWebUiSqlite(join(tmp.dir, 'webui.db'), SAMPLE_DEPLOYMENT);
+  });
+  afterAll(async () => {
+    await target.drop();
+    tmp.remove();
+  });
+
+  it('documents every flag, the exit codes and examples in --help', async () => {
+    const sut = await cli(['--help'], target.url);
+    expect(sut.code).toBe(0);
+    for (const option of COMMAND.options) {
+      expect(sut.stdout).toContain(`--${option.name}`);
+    }
+    expect(sut.stdout).toMatch(/Exit codes:\n\s+0 /);
+    expect(sut.stdout).toContain('Examples:');
+    expect(sut.stdout).not.toContain('failAfter');
+  });
+
+  it('exits 2 with the reason on a bad command line, before touching any database', async () => {
+    const before = await fingerprint(target);
+    const missing = await cli(['--source', source], target.url);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('missing required options --external-user, --name');
+    const bad = await cli(
+      ['--source', source, '--external-user', 'no spaces allowed', '--name', 'X'],
+      target.url,
+    );
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--external-user "no spaces allowed" must be 1-64 letters');
+    const empty = await cli(
+      ['--source', source, '--external-user', 'ok', '--name', ''],
+      target.url,
+    );
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toContain('--name must not be empty');
+    expect(await fingerprint(target)).toEqual(before);
+  });
+
+  it('exits 3 for a missing source file and writes the failure into the report', async () => {
+    const report = join(tmp.dir, 'failed.json');
+    const sut = await cli(
+      [
+        '--source',
+        join(tmp.dir, 'nope.db'),
+        '--external-user',
+        'acme',
+        '--name',
+        'A',
+        '--report',
+        report,
+      ],
+      target.url,
+    );
+    expect(sut.code).toBe(3);
+    expect(sut.stderr).toContain('does not exist');
+    const json = JSON.parse(readFileSync(report, 'utf8')) as MigrationReport;
+    expect(json).toMatchObject({ status: 'failed', error: { exit_code: 3 } });
+  });
+
+  it('migrates, prints a summary table and progress, and writes the JSON report', async () => {
+    const report = join(tmp.dir, 'report.json');
+    const sut = await cli(
+      [
+        '--source',
+        source,
+        '--external-user',
+        'mai_client_cli',
+        '--name',
+        'CLI Client',
+        '--report',
+        report,
+        '--progress',
+      ],
+      target.url,
+    );
+    expect(sut.stderr).toContain('users 0/4 (0%)');
+    expect(sut.code).toBe(0);
+    expect(sut.stdout).toMatch(/source\s+created\s+updated\s+unchanged\s+skipped/);
+    expect(sut.stdout).toMatch(/users\s+8\s+4\s+0\s+0\s+4/);
+    expect(sut.stdout).toContain(`Report: ${report}`);
+    const json = JSON.parse(readFileSync(report, 'utf8')) as MigrationReport;
+    expect(json.status).toBe('migrated');
+    expect(json.counts.grants.created).toBe(3);
+    expect(json.skipped).toHaveLength(7);
+    expect(typeof json.duration_ms).toBe('number');
+    expect(json.backup_path).toBeNull(); // the target database did not exist before
+
+    const again = await cli(
+      ['--source', source, '--external-user', 'mai_client_cli', '--name', 'CLI Client'],
+      target.url,
+    );
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('Nothing changed: 0 created, 0 updated, 14 unchanged.');
+    if (target.kind === 'sqlite') {
+      expect(again.stdout).toMatch(/Backup: .*app-.*\.db/);
+    }
+  });
+});
