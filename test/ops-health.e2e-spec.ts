@@ -84,6 +84,10 @@ describe(HealthController.name, () => {
       expect(info.indexes.missing).toEqual([]);
       expect(info.indexes.expected).toBe(15);
       expect(info.disk.total_bytes).toBeGreaterThan(0);
+      expect(info.memory_heap.used_bytes).toBeGreaterThan(0);
+      expect(info.memory_heap.limit_bytes).toBe(512 * 1024 * 1024);
+      expect(info.memory_rss.used_bytes).toBeGreaterThan(info.memory_heap.used_bytes);
+      expect(info.memory_rss.limit_bytes).toBe(1024 * 1024 * 1024);
       expect(info.disk.used_fraction).toBeLessThanOrEqual(1);
       expect(info.hot_queries.sample).toBe('member');
       for (const key of ['user_lookup_ms', 'membership_lookup_ms', 'grant_lookup_ms']) {
@@ -152,6 +156,7 @@ describe(`${HealthController.name} when something is wrong`, () => {
       expect(res.status).toBe(503);
       expect(res.body.status).toBe('error');
       expect(res.body.error.memory_heap.status).toBe('down');
+      expect(res.body.error.memory_heap.used_bytes).toBeGreaterThan(16 * 1024 * 1024);
       expect(res.body.info.database.status).toBe('up');
     } finally {
       await t.close();

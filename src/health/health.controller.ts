@@ -12,7 +12,6 @@ import {
   HealthCheckResult,
   HealthCheckService,
   HealthIndicatorFunction,
-  MemoryHealthIndicator,
   TypeOrmHealthIndicator,
 } from '@nestjs/terminus';
 import { FastifyReply } from 'fastify';
@@ -23,6 +22,7 @@ import { UserIdPipe } from '../common/validators';
 import { AppConfig } from '../config/app-config';
 import { DatabaseDiagnosticsService } from './database-diagnostics.service';
 import { DiskIndicator } from './disk.indicator';
+import { MemoryIndicator } from './memory.indicator';
 import { ModelAccessHealthResponse } from './dto/model-access-health.dto';
 import { ModelAccessDiagnosisService } from './model-access-diagnosis.service';
 
@@ -32,7 +32,7 @@ export class HealthController {
   constructor(
     private readonly health: HealthCheckService,
     private readonly typeorm: TypeOrmHealthIndicator,
-    private readonly memory: MemoryHealthIndicator,
+    private readonly memory: MemoryIndicator,
     private readonly disk: DiskIndicator,
     private readonly database: DatabaseDiagnosticsService,
     private readonly modelAccess: ModelAccessDiagnosisService,
@@ -62,8 +62,8 @@ export class HealthController {
     return this.run(reply, [
       this.ping,
       () => this.disk.check(this.config.healthDiskPath, this.config.healthDiskThreshold),
-      () => this.memory.checkHeap('memory_heap', this.config.healthHeapLimitBytes),
-      () => this.memory.checkRSS('memory_rss', this.config.healthRssLimitBytes),
+      () => this.memory.heap(this.config.healthHeapLimitBytes),
+      () => this.memory.rss(this.config.healthRssLimitBytes),
       () => this.database.migrations(),
       () => this.database.indexes(),
       () => this.database.rowCounts(),
