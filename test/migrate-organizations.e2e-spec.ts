@@ -8,6 +8,7 @@ import {
   EXIT_CONFLICT,
   EXIT_FAILED,
   EXIT_INVALID_OPTIONS,
+  EXIT_TARGET_UNAVAILABLE,
   EXIT_VERIFICATION,
   MIGRATION_ACTOR,
   MigrationFailure,
@@ -129,6 +130,32 @@ describe('migrate-organizations (Open WebUI -> service database)', () => {
       expect(e.exitCode).toBe(EXIT_SOURCE_LAYOUT);
       expect(e.message).toContain('table "user" lacks column email');
       expect(e.message).toContain('table "model" lacks column base_model_id');
+    });
+
+    it('a dry run on a database that was never migrated writes nothing', async () => {
+      if (target.kind === 'sqlite') {
+        // The file does not exist yet: the plan is computed on an empty in-memory copy.
+        const sut = await run({ dryRun: true });
+        expect(sut.status).toBe('dry_run');
+        expect(sut.counts.users.created).toBe(4);
+        expect(existsSync(target.file)).toBe(false);
+      } else {
+        const e = await failure(run({ dryRun: true }));
+        expect(e.exitCode).toBe(EXIT_TARGET_UNAVAILABLE);
+        expect(e.message).toContain('schema migrations that are not applied yet');
+      }
+    });
+
+    it('refuses the service database itself as the source', async () => {
+      const sameFile = target.kind === 'sqlite' ? target.file : source;
+      const e = await failure(
+        run({
+          source: sameFile,
+          config: loadConfig({ DATABASE_URL: `sqlite:${sameFile}`, LOG_LEVEL: 'error' }),
+        }),
+      );
+      expect(e.exitCode).toBe(EXIT_INVALID_OPTIONS);
+      expect(e.message).toContain('--source is the service database itself');
     });
 
     it.each([

@@ -1,7 +1,8 @@
 import 'reflect-metadata';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { loadConfig } from '../src/config/load-config';
-import { CommandSpec, formatHelp, parseArgs } from './lib/args';
+import { CommandSpec, formatHelp, parseArgs, UsageError } from './lib/args';
 import { runMain, ToolError } from './lib/cli';
 import {
   EXIT_CONFLICT,
@@ -100,7 +101,8 @@ export const COMMAND: CommandSpec = {
         `${EXIT_CONFLICT}  the external_user belongs to another organization (or the id to another external_user)`,
         `${EXIT_VERIFICATION}  the counts read back inside the transaction did not match; rolled back`,
         `${EXIT_TARGET_UNAVAILABLE}  the target database cannot be opened, is busy, or is not migrated (PostgreSQL dry run)`,
-        'Nothing is written to the target unless the exit code is 0 and it was not a dry run.',
+        'Unless the exit code is 0 (and it was not a dry run) the data is exactly as before;',
+        'a failed run may leave its backup file, and schema migrations it applied first.',
       ],
     },
     {
@@ -120,7 +122,8 @@ export const COMMAND: CommandSpec = {
         'Existing rows: users and catalog models are updated to match Open WebUI; memberships and',
         'grants that already exist are kept as they are (a warning counts those that differ).',
         `Every change is written to the audit log with actor ${MIGRATION_ACTOR}.`,
-        'Restart running servers afterwards so they drop access answers cached in memory.',
+        'SQLite: restart a server that runs on the same file afterwards, so it drops access',
+        'answers cached in memory. PostgreSQL: running servers are told through their change feed.',
       ],
     },
   ],
@@ -212,7 +215,16 @@ function outcomeCells(outcome: MigrationReport['organization']['outcome']): (num
 
 function writeReport(path: string | undefined, report: MigrationReport): void {
   if (path) {
-    writeFileSync(path, `${JSON.stringify(report, null, 2)}\n`);
+    try {
+      writeFileSync(path, `${JSON.stringify(report, null, 2)}\n`);
+    } catch (error) {
+      throw new ToolError(
+        `cannot write the report ${path}: ${(error as Error).message} (the run itself ${
+          report.status === 'failed' ? 'failed' : 'succeeded, see above'
+        })`,
+        EXIT_FAILED,
+      );
+    }
   }
 }
 
@@ -223,6 +235,11 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const reportPath = args.report as string | undefined;
+  if (reportPath !== undefined && !existsSync(dirname(resolve(reportPath)))) {
+    throw new UsageError(
+      `--report ${reportPath}: directory ${dirname(resolve(reportPath))} does not exist`,
+    );
+  }
   let config;
   try {
     config = loadConfig(process.env);
@@ -243,8 +260,8 @@ export async function main(argv: string[]): Promise<number> {
       config,
       progress,
     });
-    writeReport(reportPath, report);
     process.stdout.write(formatSummary(report));
+    writeReport(reportPath, report);
     if (reportPath) {
       process.stdout.write(`Report: ${reportPath}\n`);
     }

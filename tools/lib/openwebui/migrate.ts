@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, extname, join } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { DataSource, EntityManager, In } from 'typeorm';
 import { AuditEventEntity } from '../../../src/audit/entities/audit-event.entity';
 import { ModelEntity } from '../../../src/catalog/entities/model.entity';
@@ -22,7 +22,7 @@ import { bulkInsert, chunk, rowsPerStatement, selectIn } from '../batch';
 import { redactUrl, ToolError } from '../cli';
 import { Progress } from '../progress';
 import { MigrationPlan, planMigration, SkippedRow } from './plan';
-import { readOpenWebUi } from './source';
+import { isPostgresSource, readOpenWebUi, sqliteSourcePath } from './source';
 
 /** The audit actor of every event this tool writes. */
 export const MIGRATION_ACTOR = 'tool:migrate-organizations';
@@ -138,6 +138,14 @@ export function optionProblems(options: Pick<MigrateOptions, 'externalUser' | 'n
   return problems;
 }
 
+function sameSqliteFile(options: MigrateOptions): boolean {
+  if (options.config.databaseKind !== 'sqlite' || isPostgresSource(options.source)) {
+    return false;
+  }
+  const real = (path: string) => (existsSync(path) ? realpathSync(path) : resolve(path));
+  return real(sqliteSourcePath(options.source)) === real(options.config.sqlitePath);
+}
+
 function newReport(options: MigrateOptions, startedAt: Date): MigrationReport {
   return {
     tool: 'migrate-organizations',
@@ -248,6 +256,22 @@ async function openTarget(options: MigrateOptions): Promise<Target> {
   };
 }
 
+/** Whether migrations are pending, found by reading only (showMigrations would create its table). */
+async function hasPendingMigrations(dataSource: DataSource): Promise<boolean> {
+  const table = dataSource.options.migrationsTableName ?? 'migrations';
+  const runner = dataSource.createQueryRunner();
+  try {
+    if (!(await runner.hasTable(table))) {
+      return dataSource.migrations.length > 0;
+    }
+    const rows: { name: string }[] = await runner.query(`SELECT name FROM "${table}"`);
+    const applied = new Set(rows.map((r) => r.name));
+    return dataSource.migrations.some((m) => !applied.has(m.name ?? m.constructor.name));
+  } finally {
+    await runner.release();
+  }
+}
+
 function rawSqlite(dataSource: DataSource): Database.Database {
   return (dataSource.driver as unknown as { databaseConnection: Database.Database })
     .databaseConnection;
@@ -275,6 +299,11 @@ export async function migrateOrganizations(options: MigrateOptions): Promise<Mig
   };
   try {
     const problems = optionProblems(options);
+    if (sameSqliteFile(options)) {
+      problems.push(
+        '--source is the service database itself (DATABASE_URL); name the Open WebUI one',
+      );
+    }
     if (problems.length > 0) {
       throw new ToolError(problems.join('; '), EXIT_INVALID_OPTIONS);
     }
@@ -333,7 +362,7 @@ async function runTarget(
   report: MigrationReport,
 ): Promise<void> {
   const { dataSource, db } = target;
-  if (options.dryRun && target.kind === 'postgres' && (await dataSource.showMigrations())) {
+  if (options.dryRun && target.kind === 'postgres' && (await hasPendingMigrations(dataSource))) {
     throw new ToolError(
       'the target database has schema migrations that are not applied yet; a dry run does not apply them. Start the service once (or run without --dry-run).',
       EXIT_TARGET_UNAVAILABLE,
