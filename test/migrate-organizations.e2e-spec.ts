@@ -29,7 +29,7 @@ import {
   writeOpenWebUiSqlite,
 } from './support/openwebui';
 import { enc, startTestApp, TestApp } from './support/test-app';
-import { createTestDatabase, TestDatabase } from './support/test-database';
+import { createTestDatabase, onPostgres, TestDatabase } from './support/test-database';
 import Database from 'better-sqlite3';
 
 const EXTERNAL_USER = 'mai_client_ACME';
@@ -376,6 +376,33 @@ describe('migrate-organizations (Open WebUI -> service database)', () => {
         expect(e.message).toContain('already belongs to organization "auto"');
         expect(await fingerprint(target)).toEqual(start);
       });
+
+      (onPostgres() ? it.skip : it)(
+        'takes the backup again when another process commits right after it',
+        async () => {
+          let afterWrite: Fingerprint | null = null;
+          const backupsBefore = backups().length;
+          const sut = await run({
+            testHooks: {
+              afterBackup: (attempt) => {
+                if (attempt === 1) {
+                  const other = new Database(target.file);
+                  other
+                    .prepare(
+                      `UPDATE users SET name = 'Renamed elsewhere' WHERE id = 'service-only'`,
+                    )
+                    .run();
+                  other.close();
+                  afterWrite = sqliteFingerprint(target.file);
+                }
+              },
+            },
+          });
+          expect(afterWrite).not.toEqual(start);
+          expect(backups()).toHaveLength(backupsBefore + 1); // the stale one was removed
+          expect(sqliteFingerprint(sut.backup_path!)).toEqual(afterWrite);
+        },
+      );
 
       it('then applies the same change when nothing fails', async () => {
         const sut = await run({ source: changedSource, name: 'Renamed' });

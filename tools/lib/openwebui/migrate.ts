@@ -1,3 +1,4 @@
+import { ServiceUnavailableException } from '@nestjs/common';
 import Database from 'better-sqlite3';
 import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -59,6 +60,8 @@ export interface MigrateOptions {
   testHooks?: {
     failAfter?: Phase;
     beforeVerify?: (tx: EntityManager) => Promise<void>;
+    /** Runs after each SQLite backup (attempt counts from 1), before the transaction. */
+    afterBackup?: (attempt: number) => void;
   };
 }
 
@@ -113,7 +116,12 @@ export class MigrationFailure extends ToolError {
   }
 }
 
-class DryRunRollback extends Error {}
+/** Thrown at the end of a dry run's transaction to roll it back, carrying what it did. */
+class DryRunRollback extends Error {
+  constructor(readonly outcome: ApplyResult) {
+    super('dry run: rolled back');
+  }
+}
 class StaleBackup extends Error {}
 
 function emptyOutcome(): Outcome {
@@ -323,14 +331,15 @@ export async function migrateOrganizations(options: MigrateOptions): Promise<Mig
     return finish(options.dryRun ? 'dry_run' : 'migrated');
   } catch (error) {
     options.progress?.done();
+    const busy = isBusyError(error) || error instanceof ServiceUnavailableException;
     const failure =
       error instanceof ToolError
         ? error
         : new ToolError(
             `migration failed; the target database was left as it was: ${
-              isBusyError(error) ? 'the database is busy (another writer holds it)' : String(error)
+              busy ? 'the database is busy (another process holds the write lock)' : String(error)
             }`,
-            isBusyError(error) ? EXIT_TARGET_UNAVAILABLE : EXIT_FAILED,
+            busy ? EXIT_TARGET_UNAVAILABLE : EXIT_FAILED,
           );
     report.error = { message: failure.message, exit_code: failure.exitCode };
     report.totals = emptyOutcome();
@@ -382,6 +391,7 @@ async function runTarget(
         rmSync(report.backup_path, { force: true });
       }
       report.backup_path = path;
+      options.testHooks?.afterBackup?.(attempt);
     }
     await runMigrations(dataSource);
     try {
@@ -393,7 +403,7 @@ async function runTarget(
           }
           const outcome = await applyPlan(tx, target.kind, options, plan);
           if (options.dryRun) {
-            throw new DryRunRollback(JSON.stringify(outcome));
+            throw new DryRunRollback(outcome);
           }
           return outcome;
         }),
@@ -402,7 +412,7 @@ async function runTarget(
       return;
     } catch (error) {
       if (error instanceof DryRunRollback) {
-        Object.assign(report, JSON.parse(error.message) as Partial<MigrationReport>);
+        Object.assign(report, error.outcome);
         return;
       }
       if (error instanceof StaleBackup && attempt < 5) {
