@@ -204,364 +204,409 @@ class Ids {
   }
 }
 
-const stats = { worlds: 0, writes: 0, listings: 0, checks: 0, openai: 0, health: 0, rounds: 0 };
+function propertySuite(title: string, env: Record<string, string>, runs: number): void {
+  describe(title, () => {
+    const stats = {
+      worlds: 0,
+      writes: 0,
+      listings: 0,
+      checks: 0,
+      openai: 0,
+      me: 0,
+      health: 0,
+      rounds: 0,
+    };
+    let t: TestApp;
+    let healthRoute = false;
+    let worldNumber = 0;
 
-describe('access rule, property-based (reference implementation vs every API path)', () => {
-  let t: TestApp;
-  let healthRoute = false;
-  let worldNumber = 0;
-
-  beforeAll(async () => {
-    t = await startTestApp();
-    const docs = await t.get('/docs-json', null);
-    healthRoute = Object.keys(docs.body.paths ?? {}).some((p) =>
-      p.startsWith('/health/model-access/'),
-    );
-    process.stdout.write(
-      healthRoute
-        ? 'property: /health/model-access/{userId} found in /docs-json; compared\n'
-        : 'property: /health/model-access/{userId} is absent from /docs-json; that comparison is SKIPPED\n',
-    );
-  });
-  afterAll(async () => {
-    process.stdout.write(`property: ${JSON.stringify(stats)}\n`);
-    await t.close();
-  });
-
-  function expectStatus(res: Reply, expected: number, what: string): void {
-    if (res.status !== expected) {
-      throw new Error(`${what}: expected ${expected}, got ${res.status}: ${res.text}`);
-    }
-  }
-
-  async function apply(ids: Ids, spec: WorldSpec, ref: ReferenceWorld, op: Op): Promise<void> {
-    stats.writes++;
-    switch (op.op) {
-      case 'member': {
-        const org = ids.org(op.org, spec);
-        const user = ids.user(op.user, spec);
-        const body = {
-          ...(op.role ? { role: op.role } : {}),
-          ...(op.active === undefined ? {} : { is_active: op.active }),
-        };
-        const res = await t.put(`/api/v1/organizations/${enc(org)}/members/${enc(user)}`, body);
-        return expectStatus(
-          res,
-          ref.putMember(org, user, { role: op.role, active: op.active }),
-          `PUT member ${org} ${user} ${JSON.stringify(body)}`,
-        );
-      }
-      case 'unmember': {
-        const org = ids.org(op.org, spec);
-        const user = ids.user(op.user, spec);
-        const res = await t.delete(`/api/v1/organizations/${enc(org)}/members/${enc(user)}`);
-        return expectStatus(res, ref.removeMember(org, user), `DELETE member ${org} ${user}`);
-      }
-      case 'grant': {
-        const org = ids.org(op.org, spec);
-        const target = ids.target(op.target);
-        const res = await t.put(
-          `/api/v1/organizations/${enc(org)}/models/${enc(target)}`,
-          op.active === undefined ? {} : { is_active: op.active },
-        );
-        return expectStatus(
-          res,
-          ref.putGrant(org, target, op.active ?? true),
-          `PUT grant ${org} ${target}`,
-        );
-      }
-      case 'revoke': {
-        const org = ids.org(op.org, spec);
-        const target = ids.target(op.target);
-        const res = await t.delete(`/api/v1/organizations/${enc(org)}/models/${enc(target)}`);
-        return expectStatus(res, ref.revokeGrant(org, target), `DELETE grant ${org} ${target}`);
-      }
-      case 'bulkGrant': {
-        const org = ids.org(op.org, spec);
-        const grant = [...new Set(op.grant.map((g) => ids.target(g)))];
-        const revoke = [...new Set(op.revoke.map((g) => ids.target(g)))];
-        const res = await t.post(`/api/v1/organizations/${enc(org)}/models/bulk`, {
-          grant,
-          revoke,
-        });
-        return expectStatus(
-          res,
-          ref.bulkGrants(org, grant, revoke),
-          `POST bulk grants ${org} ${JSON.stringify({ grant, revoke })}`,
-        );
-      }
-      case 'bulkMembers': {
-        const org = ids.org(op.org, spec);
-        const users = [...new Set(op.users.map((u) => ids.user(u, spec)))];
-        const res = await t.post(`/api/v1/organizations/${enc(org)}/members/bulk`, {
-          user_ids: users,
-          ...(op.role ? { role: op.role } : {}),
-        });
-        return expectStatus(
-          res,
-          ref.bulkAddMembers(org, users, op.role),
-          `POST bulk members ${org} ${users.join(',')}`,
-        );
-      }
-      case 'model': {
-        const id = ids.model(op.model);
-        const res = await t.put(`/api/v1/models/${enc(id)}`, {
-          name: `Model ${id}`,
-          ...(op.active === undefined ? {} : { is_active: op.active }),
-        });
-        return expectStatus(res, ref.putModel(id, op.active ?? true), `PUT model ${id}`);
-      }
-      case 'deleteModel': {
-        const id = ids.model(op.model);
-        return expectStatus(
-          await t.delete(`/api/v1/models/${enc(id)}`),
-          ref.deleteModel(id),
-          `DELETE model ${id}`,
-        );
-      }
-      case 'org': {
-        const org = ids.org(op.org, spec);
-        const body = {
-          ...(op.active === undefined ? {} : { is_active: op.active }),
-          ...(op.autoGrant === undefined ? {} : { auto_grant_new_models: op.autoGrant }),
-        };
-        const res = await t.patch(`/api/v1/organizations/${enc(org)}`, body);
-        return expectStatus(
-          res,
-          ref.patchOrg(org, { active: op.active, autoGrant: op.autoGrant }),
-          `PATCH org ${org} ${JSON.stringify(body)}`,
-        );
-      }
-      case 'user': {
-        const id = ids.user(op.user, spec);
-        return expectStatus(await putUser(id, op.role), ref.putUser(id, op.role), `PUT user ${id}`);
-      }
-      case 'deleteUser': {
-        const id = ids.user(op.user, spec);
-        return expectStatus(
-          await t.delete(`/api/v1/users/${enc(id)}`),
-          ref.deleteUser(id),
-          `DELETE user ${id}`,
-        );
-      }
-      case 'deleteOrg': {
-        const org = ids.org(op.org, spec);
-        return expectStatus(
-          await t.delete(`/api/v1/organizations/${enc(org)}?cascade=true`),
-          ref.deleteOrgCascade(org),
-          `DELETE org ${org}`,
-        );
-      }
-    }
-  }
-
-  function putUser(id: string, role: UserRole): Promise<Reply> {
-    return t.put(`/api/v1/users/${enc(id)}`, {
-      name: `User ${id}`,
-      email: `${id.replace(/[^A-Za-z0-9]/g, '')}@example.com`,
-      role,
+    beforeAll(async () => {
+      t = await startTestApp(env);
+      const docs = await t.get('/docs-json', null);
+      healthRoute = Object.keys(docs.body.paths ?? {}).some((p) =>
+        p.startsWith('/health/model-access/'),
+      );
+      process.stdout.write(
+        healthRoute
+          ? 'property: /health/model-access/{userId} found in /docs-json; compared\n'
+          : 'property: /health/model-access/{userId} is absent from /docs-json; that comparison is SKIPPED\n',
+      );
     });
-  }
+    afterAll(async () => {
+      process.stdout.write(`property (${title}): ${JSON.stringify(stats)}\n`);
+      await t.close();
+    });
 
-  async function build(ids: Ids, spec: WorldSpec, ref: ReferenceWorld): Promise<void> {
-    for (const [i, u] of spec.users.entries()) {
-      if (u.created) {
-        expectStatus(
-          await putUser(ids.users[i], u.role),
-          ref.putUser(ids.users[i], u.role),
-          'PUT user',
-        );
+    function expectStatus(res: Reply, expected: number, what: string): void {
+      if (res.status !== expected) {
+        throw new Error(`${what}: expected ${expected}, got ${res.status}: ${res.text}`);
       }
     }
-    const addModels = async (phase: number) => {
-      for (const [i, m] of spec.models.entries()) {
-        if (m.phase === phase) {
-          const id = ids.models[i];
+
+    async function apply(ids: Ids, spec: WorldSpec, ref: ReferenceWorld, op: Op): Promise<void> {
+      stats.writes++;
+      switch (op.op) {
+        case 'member': {
+          const org = ids.org(op.org, spec);
+          const user = ids.user(op.user, spec);
+          const body = {
+            ...(op.role ? { role: op.role } : {}),
+            ...(op.active === undefined ? {} : { is_active: op.active }),
+          };
+          const res = await t.put(`/api/v1/organizations/${enc(org)}/members/${enc(user)}`, body);
+          return expectStatus(
+            res,
+            ref.putMember(org, user, { role: op.role, active: op.active }),
+            `PUT member ${org} ${user} ${JSON.stringify(body)}`,
+          );
+        }
+        case 'unmember': {
+          const org = ids.org(op.org, spec);
+          const user = ids.user(op.user, spec);
+          const res = await t.delete(`/api/v1/organizations/${enc(org)}/members/${enc(user)}`);
+          return expectStatus(res, ref.removeMember(org, user), `DELETE member ${org} ${user}`);
+        }
+        case 'grant': {
+          const org = ids.org(op.org, spec);
+          const target = ids.target(op.target);
+          const res = await t.put(
+            `/api/v1/organizations/${enc(org)}/models/${enc(target)}`,
+            op.active === undefined ? {} : { is_active: op.active },
+          );
+          return expectStatus(
+            res,
+            ref.putGrant(org, target, op.active ?? true),
+            `PUT grant ${org} ${target}`,
+          );
+        }
+        case 'revoke': {
+          const org = ids.org(op.org, spec);
+          const target = ids.target(op.target);
+          const res = await t.delete(`/api/v1/organizations/${enc(org)}/models/${enc(target)}`);
+          return expectStatus(res, ref.revokeGrant(org, target), `DELETE grant ${org} ${target}`);
+        }
+        case 'bulkGrant': {
+          const org = ids.org(op.org, spec);
+          const grant = [...new Set(op.grant.map((g) => ids.target(g)))];
+          const revoke = [...new Set(op.revoke.map((g) => ids.target(g)))];
+          const res = await t.post(`/api/v1/organizations/${enc(org)}/models/bulk`, {
+            grant,
+            revoke,
+          });
+          return expectStatus(
+            res,
+            ref.bulkGrants(org, grant, revoke),
+            `POST bulk grants ${org} ${JSON.stringify({ grant, revoke })}`,
+          );
+        }
+        case 'bulkMembers': {
+          const org = ids.org(op.org, spec);
+          const users = [...new Set(op.users.map((u) => ids.user(u, spec)))];
+          const res = await t.post(`/api/v1/organizations/${enc(org)}/members/bulk`, {
+            user_ids: users,
+            ...(op.role ? { role: op.role } : {}),
+          });
+          return expectStatus(
+            res,
+            ref.bulkAddMembers(org, users, op.role),
+            `POST bulk members ${org} ${users.join(',')}`,
+          );
+        }
+        case 'model': {
+          const id = ids.model(op.model);
           const res = await t.put(`/api/v1/models/${enc(id)}`, {
             name: `Model ${id}`,
-            is_active: m.active,
+            ...(op.active === undefined ? {} : { is_active: op.active }),
           });
-          expectStatus(res, ref.putModel(id, m.active), `PUT model ${id}`);
+          return expectStatus(res, ref.putModel(id, op.active ?? true), `PUT model ${id}`);
+        }
+        case 'deleteModel': {
+          const id = ids.model(op.model);
+          return expectStatus(
+            await t.delete(`/api/v1/models/${enc(id)}`),
+            ref.deleteModel(id),
+            `DELETE model ${id}`,
+          );
+        }
+        case 'org': {
+          const org = ids.org(op.org, spec);
+          const body = {
+            ...(op.active === undefined ? {} : { is_active: op.active }),
+            ...(op.autoGrant === undefined ? {} : { auto_grant_new_models: op.autoGrant }),
+          };
+          const res = await t.patch(`/api/v1/organizations/${enc(org)}`, body);
+          return expectStatus(
+            res,
+            ref.patchOrg(org, { active: op.active, autoGrant: op.autoGrant }),
+            `PATCH org ${org} ${JSON.stringify(body)}`,
+          );
+        }
+        case 'user': {
+          const id = ids.user(op.user, spec);
+          return expectStatus(
+            await putUser(id, op.role),
+            ref.putUser(id, op.role),
+            `PUT user ${id}`,
+          );
+        }
+        case 'deleteUser': {
+          const id = ids.user(op.user, spec);
+          return expectStatus(
+            await t.delete(`/api/v1/users/${enc(id)}`),
+            ref.deleteUser(id),
+            `DELETE user ${id}`,
+          );
+        }
+        case 'deleteOrg': {
+          const org = ids.org(op.org, spec);
+          return expectStatus(
+            await t.delete(`/api/v1/organizations/${enc(org)}?cascade=true`),
+            ref.deleteOrgCascade(org),
+            `DELETE org ${org}`,
+          );
         }
       }
-    };
-    await addModels(0);
-    for (const [i, o] of spec.orgs.entries()) {
-      const id = ids.orgs[i];
-      const res = await t.post('/api/v1/organizations', {
-        id,
-        name: `Org ${id} ✓`,
-        external_user: `ext_${id.replace(/-/g, '_')}`,
-        auto_grant_new_models: o.autoGrant,
+    }
+
+    function putUser(id: string, role: UserRole): Promise<Reply> {
+      return t.put(`/api/v1/users/${enc(id)}`, {
+        name: `User ${id}`,
+        email: `${id.replace(/[^A-Za-z0-9]/g, '')}@example.com`,
+        role,
       });
-      expectStatus(
-        res,
-        ref.createOrg(id, {
+    }
+
+    async function build(ids: Ids, spec: WorldSpec, ref: ReferenceWorld): Promise<void> {
+      for (const [i, u] of spec.users.entries()) {
+        if (u.created) {
+          expectStatus(
+            await putUser(ids.users[i], u.role),
+            ref.putUser(ids.users[i], u.role),
+            'PUT user',
+          );
+        }
+      }
+      const addModels = async (phase: number) => {
+        for (const [i, m] of spec.models.entries()) {
+          if (m.phase === phase) {
+            const id = ids.models[i];
+            const res = await t.put(`/api/v1/models/${enc(id)}`, {
+              name: `Model ${id}`,
+              is_active: m.active,
+            });
+            expectStatus(res, ref.putModel(id, m.active), `PUT model ${id}`);
+          }
+        }
+      };
+      await addModels(0);
+      for (const [i, o] of spec.orgs.entries()) {
+        const id = ids.orgs[i];
+        const res = await t.post('/api/v1/organizations', {
+          id,
           name: `Org ${id} ✓`,
-          externalUser: `ext_${id.replace(/-/g, '_')}`,
-          active: true,
-          autoGrant: o.autoGrant,
-        }),
-        `POST org ${id}`,
-      );
-      if (!o.active) {
+          external_user: `ext_${id.replace(/-/g, '_')}`,
+          auto_grant_new_models: o.autoGrant,
+        });
         expectStatus(
-          await t.patch(`/api/v1/organizations/${enc(id)}`, { is_active: false }),
-          ref.patchOrg(id, { active: false }),
-          `archive ${id}`,
+          res,
+          ref.createOrg(id, {
+            name: `Org ${id} ✓`,
+            externalUser: `ext_${id.replace(/-/g, '_')}`,
+            active: true,
+            autoGrant: o.autoGrant,
+          }),
+          `POST org ${id}`,
         );
-      }
-    }
-    await addModels(1);
-    for (const m of spec.memberships) {
-      await apply(ids, spec, ref, {
-        op: 'member',
-        org: m.org,
-        user: m.user,
-        role: m.role,
-        active: m.active,
-      });
-    }
-    for (const g of spec.grants) {
-      await apply(ids, spec, ref, { op: 'grant', org: g.org, target: g.target, active: g.active });
-    }
-  }
-
-  async function compare(ids: Ids, spec: WorldSpec, ref: ReferenceWorld): Promise<void> {
-    stats.rounds++;
-    const modelIds = [...ids.models, `${ids.prefix}nobody/unknown:model`];
-    for (const userId of ids.users.slice(0, spec.users.length)) {
-      const user = ref.users.get(userId);
-      const expected = ref.modelsOf(userId);
-      const where = `user ${userId}`;
-
-      const listing = await t.get(`/api/v1/users/${enc(userId)}/models`);
-      stats.listings++;
-      if (!user) {
-        expectStatus(listing, 404, `${where} listing`);
-      } else {
-        expectStatus(listing, 200, `${where} listing`);
-        const got = (
-          listing.body.data as {
-            id: string;
-            openrouter_user: string;
-            organizations: { id: string; name: string; openrouter_user: string }[];
-          }[]
-        ).map((m) => ({
-          id: m.id,
-          openrouter_user: m.openrouter_user,
-          organizations: m.organizations.map((o) => ({
-            id: o.id,
-            name: o.name,
-            openrouterUser: o.openrouter_user,
-          })),
-        }));
-        expect({ where, models: got }).toEqual({
-          where,
-          models: expected.map((m) => ({
-            id: m.id,
-            openrouter_user: m.organizations[0].openrouterUser,
-            organizations: m.organizations,
-          })),
-        });
-      }
-
-      for (const modelId of modelIds) {
-        const res = await t.get(
-          `/api/v1/access/check?user_id=${enc(userId)}&model_id=${enc(modelId)}`,
-        );
-        stats.checks++;
-        expectStatus(res, 200, `${where} check ${modelId}`);
-        const orgs = ref.grantingOrgs(userId, modelId);
-        const context = { where, modelId };
-        if (orgs.length > 0) {
-          expect({ ...context, ...res.body }).toMatchObject({
-            ...context,
-            allowed: true,
-            reason: 'granted',
-            organization_id: orgs[0].id,
-            openrouter_user: orgs[0].openrouterUser,
-          });
-        } else {
-          expect({
-            ...context,
-            allowed: res.body.allowed,
-            organization_id: res.body.organization_id,
-          }).toEqual({
-            ...context,
-            allowed: false,
-            organization_id: null,
-          });
-          const plausible = ref.plausibleReasons(userId, modelId);
-          if (!plausible.includes(res.body.reason)) {
-            throw new Error(
-              `${where} check ${modelId}: reason ${res.body.reason} is not one of ${plausible.join(', ')}`,
-            );
-          }
+        if (!o.active) {
+          expectStatus(
+            await t.patch(`/api/v1/organizations/${enc(id)}`, { is_active: false }),
+            ref.patchOrg(id, { active: false }),
+            `archive ${id}`,
+          );
         }
       }
-
-      const openai = await t.get('/v1/models', t.tokenFor(userId));
-      stats.openai++;
-      if (!user || user.role === 'pending') {
-        expectStatus(openai, 401, `${where} /v1/models`);
-      } else {
-        expectStatus(openai, 200, `${where} /v1/models`);
-        expect(openai.body.object).toBe('list');
-        const got = (
-          openai.body.data as { id: string; object: string; owned_by: string; created: number }[]
-        ).map((m) => {
-          expect(m.object).toBe('model');
-          expect(Number.isInteger(m.created)).toBe(true);
-          return { id: m.id, owned_by: m.owned_by };
-        });
-        expect({ where, data: got }).toEqual({
-          where,
-          data: expected.map((m) => ({ id: m.id, owned_by: m.organizations[0].id })),
+      await addModels(1);
+      for (const m of spec.memberships) {
+        await apply(ids, spec, ref, {
+          op: 'member',
+          org: m.org,
+          user: m.user,
+          role: m.role,
+          active: m.active,
         });
       }
+      for (const g of spec.grants) {
+        await apply(ids, spec, ref, {
+          op: 'grant',
+          org: g.org,
+          target: g.target,
+          active: g.active,
+        });
+      }
+    }
 
-      if (healthRoute) {
-        const health = await t.get(`/health/model-access/${enc(userId)}`);
-        stats.health++;
+    async function compare(ids: Ids, spec: WorldSpec, ref: ReferenceWorld): Promise<void> {
+      stats.rounds++;
+      const modelIds = [...ids.models, `${ids.prefix}nobody/unknown:model`];
+      for (const userId of ids.users.slice(0, spec.users.length)) {
+        const user = ref.users.get(userId);
+        const expected = ref.modelsOf(userId);
+        const where = `user ${userId}`;
+
+        const listing = await t.get(`/api/v1/users/${enc(userId)}/models`);
+        stats.listings++;
         if (!user) {
-          expectStatus(health, 404, `${where} health`);
+          expectStatus(listing, 404, `${where} listing`);
         } else {
-          expectStatus(health, 200, `${where} health`);
-          expect({ where, status: health.body.status }).toEqual({
+          expectStatus(listing, 200, `${where} listing`);
+          const got = (
+            listing.body.data as {
+              id: string;
+              openrouter_user: string;
+              organizations: { id: string; name: string; openrouter_user: string }[];
+            }[]
+          ).map((m) => ({
+            id: m.id,
+            openrouter_user: m.openrouter_user,
+            organizations: m.organizations.map((o) => ({
+              id: o.id,
+              name: o.name,
+              openrouterUser: o.openrouter_user,
+            })),
+          }));
+          expect({ where, models: got }).toEqual({
             where,
-            status: ref.healthStatus(userId),
+            models: expected.map((m) => ({
+              id: m.id,
+              openrouter_user: m.organizations[0].openrouterUser,
+              organizations: m.organizations,
+            })),
           });
-          const models = (health.body.models ?? []) as (string | { id: string })[];
-          expect({
+        }
+
+        for (const modelId of modelIds) {
+          const res = await t.get(
+            `/api/v1/access/check?user_id=${enc(userId)}&model_id=${enc(modelId)}`,
+          );
+          stats.checks++;
+          expectStatus(res, 200, `${where} check ${modelId}`);
+          const orgs = ref.grantingOrgs(userId, modelId);
+          const context = { where, modelId };
+          if (orgs.length > 0) {
+            expect({ ...context, ...res.body }).toMatchObject({
+              ...context,
+              allowed: true,
+              reason: 'granted',
+              organization_id: orgs[0].id,
+              openrouter_user: orgs[0].openrouterUser,
+            });
+          } else {
+            expect({
+              ...context,
+              allowed: res.body.allowed,
+              organization_id: res.body.organization_id,
+            }).toEqual({
+              ...context,
+              allowed: false,
+              organization_id: null,
+            });
+            const plausible = ref.plausibleReasons(userId, modelId);
+            if (!plausible.includes(res.body.reason)) {
+              throw new Error(
+                `${where} check ${modelId}: reason ${res.body.reason} is not one of ${plausible.join(', ')}`,
+              );
+            }
+          }
+        }
+
+        const mine = await t.get('/api/v1/me/models', t.tokenFor(userId));
+        stats.me++;
+        if (!user || user.role === 'pending') {
+          expectStatus(mine, 401, `${where} /api/v1/me/models`);
+        } else {
+          expectStatus(mine, 200, `${where} /api/v1/me/models`);
+          expect({ where, me: (mine.body.data as { id: string }[]).map((m) => m.id) }).toEqual({
             where,
-            models: models.map((m) => (typeof m === 'string' ? m : m.id)).sort(byCodeUnits),
-          }).toEqual({
-            where,
-            models: expected.map((m) => m.id),
+            me: expected.map((m) => m.id),
           });
+        }
+
+        const openai = await t.get('/v1/models', t.tokenFor(userId));
+        stats.openai++;
+        if (!user || user.role === 'pending') {
+          expectStatus(openai, 401, `${where} /v1/models`);
+        } else {
+          expectStatus(openai, 200, `${where} /v1/models`);
+          expect(openai.body.object).toBe('list');
+          const got = (
+            openai.body.data as { id: string; object: string; owned_by: string; created: number }[]
+          ).map((m) => {
+            expect(m.object).toBe('model');
+            expect(Number.isInteger(m.created)).toBe(true);
+            return { id: m.id, owned_by: m.owned_by };
+          });
+          expect({ where, data: got }).toEqual({
+            where,
+            data: expected.map((m) => ({ id: m.id, owned_by: m.organizations[0].id })),
+          });
+        }
+
+        if (healthRoute) {
+          const health = await t.get(`/health/model-access/${enc(userId)}`);
+          stats.health++;
+          if (!user) {
+            expectStatus(health, 404, `${where} health`);
+          } else {
+            expectStatus(health, 200, `${where} health`);
+            expect({ where, status: health.body.status }).toEqual({
+              where,
+              status: ref.healthStatus(userId),
+            });
+            const models = (health.body.models ?? []) as (string | { id: string })[];
+            expect({
+              where,
+              models: models.map((m) => (typeof m === 'string' ? m : m.id)).sort(byCodeUnits),
+            }).toEqual({
+              where,
+              models: expected.map((m) => m.id),
+            });
+          }
         }
       }
     }
-  }
 
-  it(`agrees with the reference in ${RUNS} random worlds, before and after random writes`, async () => {
-    await fc.assert(
-      fc.asyncProperty(worldArb, async (spec) => {
-        const ids = new Ids(++worldNumber, spec);
-        const ref = new ReferenceWorld();
-        stats.worlds++;
-        await build(ids, spec, ref);
-        await compare(ids, spec, ref);
-        for (const batch of spec.batches) {
-          for (const op of batch) {
-            await apply(ids, spec, ref, op);
-          }
+    it(`agrees with the reference in ${runs} random worlds, before and after random writes`, async () => {
+      await fc.assert(
+        fc.asyncProperty(worldArb, async (spec) => {
+          const ids = new Ids(++worldNumber, spec);
+          const ref = new ReferenceWorld();
+          stats.worlds++;
+          await build(ids, spec, ref);
           await compare(ids, spec, ref);
-        }
-      }),
-      { numRuns: RUNS, seed: SEED, path: PATH, endOnFailure: false, verbose: 1 },
-    );
-    expect(stats.worlds).toBeGreaterThanOrEqual(RUNS);
-  }, 600_000);
-});
+          for (const batch of spec.batches) {
+            for (const op of batch) {
+              await apply(ids, spec, ref, op);
+            }
+            await compare(ids, spec, ref);
+          }
+        }),
+        { numRuns: runs, seed: SEED, path: PATH, endOnFailure: false, verbose: 1 },
+      );
+      expect(stats.worlds).toBeGreaterThanOrEqual(runs);
+    }, 600_000);
+  });
+}
+
+// Three quarters of the worlds on the default configuration, a quarter with an access cache of
+// two users, so evictions and refills happen between every read of a world.
+const cached = Math.ceil((RUNS * 3) / 4);
+propertySuite(
+  'access rule, property-based (reference implementation vs every API path)',
+  {},
+  cached,
+);
+propertySuite(
+  'access rule, property-based, with a tiny access cache (ACCESS_CACHE_SIZE=2)',
+  { ACCESS_CACHE_SIZE: '2' },
+  RUNS - cached,
+);
