@@ -138,4 +138,14 @@ describe('migrate-organizations command line', () => {
       expect(again.stdout).toMatch(/Backup: .*app-.*\.db/);
     }
   });
+  it('two processes at once do not interleave: one migrates, the other changes nothing', async () => {
+    const args = ['--source', source, '--external-user', 'mai_client_twice', '--name', 'Twice'];
+    const both = await Promise.all([cli(args, target.url), cli(args, target.url)]);
+    expect(both.map((r) => r.code)).toEqual([0, 0]);
+    const outputs = both.map((r) => r.stdout);
+    expect(outputs.filter((o) => o.includes('Nothing changed: 0 created, 0 updated'))).toHaveLength(
+      1,
+    );
+    expect(outputs.filter((o) => /Done: \d+ created/.test(o))).toHaveLength(1);
+  });
 });

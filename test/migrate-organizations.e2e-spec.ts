@@ -413,5 +413,20 @@ describe('migrate-organizations (Open WebUI -> service database)', () => {
         expect(sut.counts.grants.created).toBe(1);
       });
     });
+
+    // In one process only PostgreSQL can run two at once (better-sqlite3 waits for a lock
+    // synchronously); two SQLite processes at once are covered by the command-line spec.
+    (onPostgres() ? it : it.skip)(
+      'runs twice at once without interleaving: one migrates, the other finds nothing to do',
+      async () => {
+        const both = await Promise.all([
+          run({ externalUser: 'mai_twice', name: 'Twice' }),
+          run({ externalUser: 'mai_twice', name: 'Twice' }),
+        ]);
+        expect(both.map((r) => r.changed).sort()).toEqual([false, true]);
+        const second = both.find((r) => !r.changed)!;
+        expect(second.totals).toEqual({ created: 0, updated: 0, unchanged: 1 + 4 + 3 + 3 + 3 });
+      },
+    );
   });
 });
