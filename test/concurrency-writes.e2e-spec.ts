@@ -408,6 +408,43 @@ describe('concurrent writers and readers', () => {
     return { status: res.status, text: res.text };
   };
 
+  it('idempotent PUTs of one key sent at once all succeed: one 201, the rest 200, one row, one audit event each', async () => {
+    const same = 30;
+    const targets: [string, string, unknown][] = [
+      [
+        'user',
+        `/api/v1/users/${enc('race-user')}`,
+        { name: 'Race', email: 'race@example.com', role: 'user' },
+      ],
+      ['model', `/api/v1/models/${enc('race/model:1')}`, { name: 'Race model' }],
+      [
+        'membership',
+        `/api/v1/organizations/c-org-1/members/${enc('race-user')}`,
+        { role: 'member' },
+      ],
+      ['grant', `/api/v1/organizations/c-org-1/models/${enc('race/model:1')}`, { is_active: true }],
+    ];
+    const from = await maxAuditId();
+    const summary: Record<string, Record<number, number>> = {};
+    for (const [what, url, body] of targets) {
+      const replies = await Promise.all(Array.from({ length: same }, () => t.put(url, body)));
+      const counts: Record<number, number> = {};
+      replies.forEach((r) => (counts[r.status] = (counts[r.status] ?? 0) + 1));
+      summary[what] = counts;
+    }
+    expect(summary).toEqual({
+      user: { 201: 1, 200: same - 1 },
+      model: { 201: 1, 200: same - 1 },
+      membership: { 201: 1, 200: same - 1 },
+      grant: { 201: 1, 200: same - 1 },
+    });
+    const events: { n: number | string }[] = await ds.query(
+      `SELECT COUNT(*) AS n FROM audit_events WHERE id > ${from}`,
+    );
+    // Unchanged model upserts are acknowledged too and audited like every write.
+    expect(Number(events[0].n)).toBe(4 * same);
+  });
+
   it(`${WRITERS} writers x 6 ops through inject, with 20 readers: every op answers as its writer expects, the final rows and the audit log match`, async () => {
     const started = Date.now();
     await prepare(inject, 'ci', WRITERS);
