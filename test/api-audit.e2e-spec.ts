@@ -227,8 +227,8 @@ describe('audit trail', () => {
     expect(since.body.total + until.body.total).toBe(all.body.total);
     const future = await t.get('/api/v1/audit?since=2999-01-01T00:00:00Z');
     expect(future.body).toMatchObject({ data: [], total: 0 });
-    // time zones are honoured: the same instant written with an offset
-    const offset = new Date(Date.parse(mark)).toISOString().replace('Z', '+00:00');
+    // time zones are honoured: the same instant written with a +01:00 offset
+    const offset = new Date(Date.parse(mark) + 3600_000).toISOString().replace('Z', '+01:00');
     const sameInstant = await t.get(`/api/v1/audit?since=${enc(offset)}&limit=1`);
     expect(sameInstant.body.total).toBe(since.body.total);
   });

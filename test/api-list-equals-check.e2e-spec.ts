@@ -198,7 +198,7 @@ describe('list == check (DESIGN section 2)', () => {
     expect(held.some((g) => g.startsWith('openai/gpt-4o='))).toBe(false);
   });
 
-  it('for every user and every model, check, the user listing and /v1/models agree with the rule', async () => {
+  it('for every user and every model, check, the user listing, /v1/models and the debug endpoint agree with the rule', async () => {
     const modelIds = [...allModels.map((m) => m.id), 'no-such/model'];
     let allowedPairs = 0;
     for (const user of USERS) {
@@ -226,6 +226,14 @@ describe('list == check (DESIGN section 2)', () => {
         expectStatus(mine, 200);
         expect(mine.body.data).toEqual(listed.body.data);
       }
+
+      // the debug endpoint explains the same list
+      const debug = await t.get(`/health/model-access/${enc(user.id)}`);
+      expectStatus(debug, 200, `debug of ${user.id}`);
+      expect(debug.body.models).toEqual(
+        [...expected.keys()].sort().map((id) => ({ id, organizations: expected.get(id) })),
+      );
+      expect(debug.body.status === 'healthy').toBe(expected.size > 0);
 
       for (const modelId of modelIds) {
         const check = await w.check(user.id, modelId);
