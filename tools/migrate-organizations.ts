@@ -1,9 +1,10 @@
 import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { loadConfig } from '../src/config/load-config';
 import { CommandSpec, formatHelp, parseArgs, UsageError } from './lib/args';
-import { runMain, ToolError } from './lib/cli';
+import { runMain, StderrLogger, ToolError } from './lib/cli';
 import {
   EXIT_CONFLICT,
   EXIT_FAILED,
@@ -246,6 +247,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     throw new ToolError((error as Error).message, EXIT_TARGET_UNAVAILABLE);
   }
+  Logger.overrideLogger(new StderrLogger());
   const progress = new Progress({
     stream: process.stderr,
     enabled: process.stderr.isTTY === true || args.progress === true,

@@ -1,3 +1,4 @@
+import { ConsoleLogger, LogLevel } from '@nestjs/common';
 import { UsageError } from './args';
 
 /** A failure the tool explains itself, with the process exit code it maps to. */
@@ -50,5 +51,21 @@ export function redactUrl(text: string): string {
     return text;
   } catch {
     return text;
+  }
+}
+
+/**
+ * Nest's console logger writing every level to stderr, so a tool's stdout holds only its
+ * own output (summary, table) while the shared services still log (e.g. applied migrations).
+ */
+export class StderrLogger extends ConsoleLogger {
+  protected override printMessages(
+    messages: unknown[],
+    context?: string,
+    logLevel?: LogLevel,
+    _writeStreamType?: 'stdout' | 'stderr',
+    errorStack?: unknown,
+  ): void {
+    super.printMessages(messages, context, logLevel, 'stderr', errorStack);
   }
 }
