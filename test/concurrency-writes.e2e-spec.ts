@@ -40,6 +40,8 @@ interface Outcome {
   members: Map<string, { role: string; active: boolean }>;
   grants: Map<string, { active: boolean }>;
   reads: number;
+  /** Slowest reader round (three reads) while the writers ran, in ms: how long reads queue behind writes. */
+  slowestReadMs: number;
 }
 
 function bump(map: Map<string, number>, key: string): void {
@@ -123,6 +125,7 @@ describe('concurrent writers and readers', () => {
       members: new Map(),
       grants: new Map(),
       reads: 0,
+      slowestReadMs: 0,
     };
     const random = prng(SEED + tag.length * 7919);
     const plans = Array.from({ length: writers }, (_, i) => ({
@@ -288,6 +291,7 @@ describe('concurrent writers and readers', () => {
       while (writing && out.failures.length < 50) {
         // Let the writers' I/O callbacks run between reads (inject may settle without a macrotask).
         await new Promise((resolve) => setImmediate(resolve));
+        const readStarted = Date.now();
         const stable = await send(
           'GET',
           `/api/v1/access/check?user_id=${enc(`${tag}-stable`)}&model_id=${enc(`${tag}-stable/model`)}`,
@@ -305,6 +309,7 @@ describe('concurrent writers and readers', () => {
         );
         const listing = await send('GET', `/api/v1/users/${enc(`${tag}-probe`)}/models`);
         out.reads += 2;
+        out.slowestReadMs = Math.max(out.slowestReadMs, Date.now() - readStarted);
         for (const res of [probe, listing]) {
           if (res.status !== 200) {
             out.failures.push(`reader: ${res.status} ${res.text.slice(0, 200)}`);
@@ -458,6 +463,7 @@ describe('concurrent writers and readers', () => {
       members_found: out.members.size,
       grants_found: out.grants.size,
       reads: out.reads,
+      slowest_read_ms: out.slowestReadMs,
       ms: Date.now() - started,
     };
   }, 180_000);
@@ -489,6 +495,7 @@ describe('concurrent writers and readers', () => {
       members_found: out.members.size,
       grants_found: out.grants.size,
       reads: out.reads,
+      slowest_read_ms: out.slowestReadMs,
       ms: Date.now() - started,
     };
   }, 180_000);
