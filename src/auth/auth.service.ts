@@ -2,10 +2,19 @@ import { Injectable } from '@nestjs/common';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
 import { AccessCacheService } from '../model-access/access-cache.service';
-import { verifyWebUiToken } from './jwt';
+import { TokenResult, verifyWebUiToken } from './jwt';
 import { Principal } from './principal';
 
 export type AuthResult = { ok: true; principal: Principal } | { ok: false; problem: string };
+
+/** Session tokens whose signature was verified recently, so a busy user costs one HMAC. */
+const VERIFIED_TOKENS = 10_000;
+
+interface VerifiedToken {
+  userId: string;
+  /** `exp` claim in seconds, or Infinity when the token has none. */
+  expiresAt: number;
+}
 
 function digest(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
@@ -15,6 +24,7 @@ function digest(value: string): Buffer {
 @Injectable()
 export class AuthService {
   private readonly keys: { digest: Buffer; actor: string }[];
+  private readonly verified = new Map<string, VerifiedToken>();
 
   constructor(
     private readonly config: AppConfig,
@@ -40,11 +50,7 @@ export class AuthService {
         },
       };
     }
-    const verified = verifyWebUiToken(
-      token,
-      this.config.webuiSecretKey,
-      Math.floor(Date.now() / 1000),
-    );
+    const verified = this.verifyToken(token);
     if (!verified.ok) {
       return {
         ok: false,
@@ -52,6 +58,8 @@ export class AuthService {
           this.keys.length > 0 && !token.includes('.') ? 'unknown API key' : verified.problem,
       };
     }
+    // The user's role and memberships always come from the access cache, which a write
+    // empties: a deleted or demoted user is refused on the next request.
     const view = await this.cache.view(verified.userId);
     if (!view.user) {
       return { ok: false, problem: 'unknown user' };
@@ -71,6 +79,33 @@ export class AuthService {
     };
   }
 
+  /**
+   * Verifies a session token, remembering the verified ones (token text -> user id and
+   * expiry) so the HMAC runs once per token; expiry is still checked on every request.
+   * Only verified tokens are remembered, and only the exact same text matches.
+   */
+  private verifyToken(token: string): TokenResult {
+    const now = Math.floor(Date.now() / 1000);
+    const known = this.verified.get(token);
+    if (known) {
+      if (known.expiresAt > now) {
+        return { ok: true, userId: known.userId };
+      }
+      this.verified.delete(token);
+    }
+    const result = verifyWebUiToken(token, this.config.webuiSecretKey, now);
+    if (result.ok) {
+      if (this.verified.size >= VERIFIED_TOKENS) {
+        const oldest = this.verified.keys().next().value;
+        if (oldest !== undefined) {
+          this.verified.delete(oldest);
+        }
+      }
+      this.verified.set(token, { userId: result.userId, expiresAt: tokenExpiry(token) });
+    }
+    return result;
+  }
+
   /** Compares against every key in constant time; returns the key's audit name. */
   private matchApiKey(token: string): string | null {
     const given = digest(token);
@@ -81,5 +116,17 @@ export class AuthService {
       }
     }
     return match;
+  }
+}
+
+/** The `exp` claim of a token already verified (Infinity when absent). */
+function tokenExpiry(token: string): number {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8')) as {
+      exp?: unknown;
+    };
+    return typeof payload.exp === 'number' ? payload.exp : Infinity;
+  } catch {
+    return 0;
   }
 }

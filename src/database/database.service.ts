@@ -9,7 +9,13 @@ import { DataSource, EntityManager } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { Mutex } from './mutex';
 
-type ChangeListener = () => void;
+/**
+ * Why listeners are told: a local write transaction starts or ends (committed or not),
+ * or data may have changed elsewhere (another replica, the change feed's state).
+ */
+export type DataChange = 'write-start' | 'write-end' | 'external';
+
+type ChangeListener = (change: DataChange) => void;
 
 /** PostgreSQL NOTIFY channel on which every committed write is announced to all replicas. */
 export const CHANGE_CHANNEL = 'model_access_changes';
@@ -74,6 +80,11 @@ export class DatabaseService implements OnApplicationShutdown {
     return this.writesInFlight > 0 || !this.changeFeedHealthy;
   }
 
+  /** False while changes made by other replicas could go unnoticed: nothing may be cached. */
+  get changesObservable(): boolean {
+    return this.changeFeedHealthy;
+  }
+
   /** Set by the change feed: false while it cannot hear other replicas' writes. */
   setChangeFeedHealthy(healthy: boolean): void {
     this.changeFeedHealthy = healthy;
@@ -85,10 +96,10 @@ export class DatabaseService implements OnApplicationShutdown {
   }
 
   /** Tells every listener that data may have changed (also used for changes made elsewhere). */
-  notifyChange(): void {
+  notifyChange(change: DataChange = 'external'): void {
     this.version++;
     for (const listener of this.listeners) {
-      listener();
+      listener(change);
     }
   }
 
@@ -103,14 +114,14 @@ export class DatabaseService implements OnApplicationShutdown {
   /** Runs fn in one transaction; commits when it resolves, rolls back when it throws. */
   async write<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T> {
     this.writesInFlight++;
-    this.notifyChange();
+    this.notifyChange('write-start');
     try {
       return this.kind === 'sqlite'
         ? await this.sqliteLock.run(() => this.sqliteTransaction(fn))
         : await this.postgresTransaction(fn);
     } finally {
       this.writesInFlight--;
-      this.notifyChange();
+      this.notifyChange('write-end');
     }
   }
 

@@ -65,8 +65,7 @@ export function isPattern(modelId: string): boolean {
 
 /** The `user` value sent to OpenRouter: never the user's id or email. */
 export function openrouterUser(externalUser: string, userId: string): string {
-  const digest = createHash('sha256').update(userId, 'utf8').digest('hex').slice(0, 8);
-  return `${externalUser}_user_${digest}`;
+  return `${externalUser}${openrouterUserSuffix(userId)}`;
 }
 
 /** The catalog, indexed for exact and prefix lookups. */
@@ -114,49 +113,139 @@ export function compareCodeUnits(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** A grant's model id or pattern covers a catalog model id (existence checked by the caller). */
+export function grantCovers(grantModelId: string, modelId: string): boolean {
+  return isPattern(grantModelId)
+    ? modelId.startsWith(grantModelId.slice(0, -1))
+    : grantModelId === modelId;
+}
+
 /**
- * One user's access, computed from their memberships, their organizations' grants
- * and the catalog. This is the rule of DESIGN section 2: U may use M iff some
- * organization O has U's active membership, is active, holds an active grant
- * covering M, and M is an active catalog model.
+ * One organization's grants, indexed for the rule and shared by all its members: exact
+ * grants in a map, patterns in a short list. Answers "does an active grant of this
+ * organization cover model M" in O(1 + patterns), whatever the size of the catalog.
+ */
+export class OrganizationGrants {
+  private readonly exact = new Map<string, boolean>();
+  private readonly patterns: { prefix: string; isActive: boolean }[] = [];
+  private allowed: string[] | null = null;
+
+  constructor(
+    readonly organizationId: string,
+    readonly rows: readonly GrantRow[],
+    private readonly catalog: Catalog,
+  ) {
+    for (const row of rows) {
+      if (isPattern(row.modelId)) {
+        this.patterns.push({ prefix: row.modelId.slice(0, -1), isActive: row.isActive });
+      } else {
+        this.exact.set(row.modelId, row.isActive || this.exact.get(row.modelId) === true);
+      }
+    }
+  }
+
+  /** An active grant covers modelId (a catalog id; activity of the model is not checked here). */
+  grants(modelId: string): boolean {
+    if (this.exact.get(modelId) === true) {
+      return true;
+    }
+    for (const p of this.patterns) {
+      if (p.isActive && modelId.startsWith(p.prefix)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Some grant, active or not, covers modelId. */
+  covers(modelId: string): boolean {
+    return this.exact.has(modelId) || this.patterns.some((p) => modelId.startsWith(p.prefix));
+  }
+
+  /** Active catalog models covered by an active grant, in code-unit order (computed once). */
+  allowedModelIds(): readonly string[] {
+    if (this.allowed) {
+      return this.allowed;
+    }
+    const ids = new Set<string>();
+    for (const row of this.rows) {
+      if (!row.isActive) {
+        continue;
+      }
+      for (const model of this.catalog.covered(row.modelId)) {
+        if (model.isActive) {
+          ids.add(model.id);
+        }
+      }
+    }
+    this.allowed = [...ids].sort(compareCodeUnits);
+    return this.allowed;
+  }
+}
+
+const NO_GRANTS = new OrganizationGrants('', [], new Catalog([]));
+
+/** The stable 8-hex suffix of a user's OpenRouter value (sha256 of the id, computed once). */
+export function openrouterUserSuffix(userId: string): string {
+  return `_user_${createHash('sha256').update(userId, 'utf8').digest('hex').slice(0, 8)}`;
+}
+
+/**
+ * One user's access, from their memberships, their organizations' grants and the
+ * catalog. This is the rule of DESIGN section 2: U may use M iff some organization O
+ * has U's active membership, is active, holds an active grant covering M, and M is an
+ * active catalog model. A check costs a few map lookups per membership; the full list
+ * (`models`) is built only when asked for.
  */
 export class UserAccess {
-  /** Allowed model id -> granting organizations, sorted by organization id. */
-  readonly models = new Map<string, GrantingOrganization[]>();
+  private readonly usable: MembershipRow[];
+  private modelMap: Map<string, GrantingOrganization[]> | null = null;
+  private sortedIds: string[] | null = null;
+  private suffix: string | null = null;
 
   constructor(
     readonly userId: string,
     readonly memberships: MembershipRow[],
-    private readonly grants: GrantRow[],
+    private readonly grantsByOrganization: ReadonlyMap<string, OrganizationGrants>,
     private readonly catalog: Catalog,
   ) {
-    const usable = new Map<string, MembershipRow>();
-    for (const m of memberships) {
-      if (m.isActive && m.organizationActive) {
-        usable.set(m.organizationId, m);
+    this.usable = memberships
+      .filter((m) => m.isActive && m.organizationActive)
+      .sort((a, b) => compareCodeUnits(a.organizationId, b.organizationId));
+  }
+
+  private grantsOf(organizationId: string): OrganizationGrants {
+    return this.grantsByOrganization.get(organizationId) ?? NO_GRANTS;
+  }
+
+  private openrouterUser(membership: MembershipRow): string {
+    this.suffix ??= openrouterUserSuffix(this.userId);
+    return `${membership.externalUser}${this.suffix}`;
+  }
+
+  /** Allowed model id -> granting organizations, sorted by organization id. */
+  get models(): ReadonlyMap<string, GrantingOrganization[]> {
+    if (this.modelMap) {
+      return this.modelMap;
+    }
+    const map = new Map<string, GrantingOrganization[]>();
+    for (const membership of this.usable) {
+      const organization: GrantingOrganization = {
+        id: membership.organizationId,
+        name: membership.organizationName,
+        openrouterUser: this.openrouterUser(membership),
+      };
+      for (const id of this.grantsOf(membership.organizationId).allowedModelIds()) {
+        const orgs = map.get(id);
+        if (orgs) {
+          orgs.push(organization);
+        } else {
+          map.set(id, [organization]);
+        }
       }
     }
-    for (const grant of grants) {
-      const membership = usable.get(grant.organizationId);
-      if (!grant.isActive || !membership) {
-        continue;
-      }
-      for (const model of catalog.covered(grant.modelId)) {
-        if (!model.isActive) {
-          continue;
-        }
-        const orgs = this.models.get(model.id) ?? [];
-        if (!orgs.some((o) => o.id === membership.organizationId)) {
-          orgs.push({
-            id: membership.organizationId,
-            name: membership.organizationName,
-            openrouterUser: openrouterUser(membership.externalUser, userId),
-          });
-          orgs.sort((a, b) => compareCodeUnits(a.id, b.id));
-        }
-        this.models.set(model.id, orgs);
-      }
-    }
+    this.modelMap = map;
+    return map;
   }
 
   catalogModel(id: string): CatalogModel | undefined {
@@ -165,19 +254,24 @@ export class UserAccess {
 
   /** Allowed model ids in code-unit order. */
   sortedModelIds(): string[] {
-    return [...this.models.keys()].sort(compareCodeUnits);
+    this.sortedIds ??= [...this.models.keys()].sort(compareCodeUnits);
+    return this.sortedIds;
   }
 
   /** The decision for one model, with the first reason that blocks it. */
   check(modelId: string): AccessDecision {
-    const orgs = this.models.get(modelId);
-    if (orgs) {
-      return {
-        allowed: true,
-        organizationId: orgs[0].id,
-        openrouterUser: orgs[0].openrouterUser,
-        reason: 'granted',
-      };
+    const model = this.catalog.byId.get(modelId);
+    if (model && model.isActive) {
+      for (const membership of this.usable) {
+        if (this.grantsOf(membership.organizationId).grants(modelId)) {
+          return {
+            allowed: true,
+            organizationId: membership.organizationId,
+            openrouterUser: this.openrouterUser(membership),
+            reason: 'granted',
+          };
+        }
+      }
     }
     return {
       allowed: false,
@@ -198,32 +292,28 @@ export class UserAccess {
     if (this.memberships.length === 0) {
       return 'no_membership';
     }
-    const active = this.memberships.filter((m) => m.isActive);
-    if (active.length === 0) {
+    if (!this.memberships.some((m) => m.isActive)) {
       return 'membership_inactive';
     }
-    const usable = new Set(active.filter((m) => m.organizationActive).map((m) => m.organizationId));
-    if (usable.size === 0) {
+    if (this.usable.length === 0) {
       return 'organization_inactive';
     }
-    const covering = this.grants.filter(
-      (g) =>
-        usable.has(g.organizationId) &&
-        this.catalog.covered(g.modelId).some((m) => m.id === modelId),
-    );
-    if (covering.length > 0) {
+    // No active grant of a usable organization covers it (check above); an inactive one may.
+    if (this.usable.some((m) => this.grantsOf(m.organizationId).covers(modelId))) {
       return 'grant_inactive';
     }
-    // A grant in an organization the user cannot use explains the refusal better than "no grant".
-    const elsewhere = this.grants.filter(
-      (g) => g.isActive && this.catalog.covered(g.modelId).some((m) => m.id === modelId),
+    // An active grant in an organization the user cannot use explains it better than "no grant".
+    const sorted = [...this.memberships].sort((a, b) =>
+      compareCodeUnits(a.organizationId, b.organizationId),
     );
-    for (const grant of elsewhere) {
-      const membership = this.memberships.find((m) => m.organizationId === grant.organizationId);
-      if (membership && !membership.isActive) {
+    for (const membership of sorted) {
+      if (!this.grantsOf(membership.organizationId).grants(modelId)) {
+        continue;
+      }
+      if (!membership.isActive) {
         return 'membership_inactive';
       }
-      if (membership && !membership.organizationActive) {
+      if (!membership.organizationActive) {
         return 'organization_inactive';
       }
     }

@@ -1,10 +1,11 @@
-import { Controller, Get, Param, Query } from '@nestjs/common';
+import { Controller, Get, Header, Param, Query } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
   ApiParam,
+  ApiQuery,
   ApiTags,
 } from '@nestjs/swagger';
 import { Authenticated, SiteAdmin } from '../auth/access-level.decorators';
@@ -12,13 +13,12 @@ import { CurrentPrincipal } from '../auth/current-principal.decorator';
 import { Principal } from '../auth/principal';
 import { ProblemResponse } from '../common/problem.dto';
 import { UserIdPipe } from '../common/validators';
+import { AccessCheckParams, AccessCheckQueryPipe } from './access-check-query.pipe';
 import { AccessService } from './access.service';
-import {
-  AccessCheckQuery,
-  AccessCheckResponse,
-  OpenAiModelList,
-  UserModelsResponse,
-} from './dto/access.dto';
+import { AccessCheckResponse, OpenAiModelList, UserModelsResponse } from './dto/access.dto';
+
+/** Model lists are sent as JSON text serialized once per user (see AccessCacheService.serialized). */
+const JSON_TYPE = 'application/json; charset=utf-8';
 
 @ApiTags('access')
 @Controller()
@@ -31,8 +31,9 @@ export class AccessController {
   @ApiParam({ name: 'id', description: 'The web UI user id (URL-encoded).' })
   @ApiOkResponse({ type: UserModelsResponse })
   @ApiNotFoundResponse({ type: ProblemResponse })
-  modelsOf(@Param('id', UserIdPipe) userId: string): Promise<UserModelsResponse> {
-    return this.access.modelsOf(userId);
+  @Header('content-type', JSON_TYPE)
+  modelsOf(@Param('id', UserIdPipe) userId: string): Promise<string> {
+    return this.access.modelsOfJson(userId);
   }
 
   @Get('api/v1/me/models')
@@ -51,7 +52,9 @@ export class AccessController {
   })
   @ApiOkResponse({ type: AccessCheckResponse })
   @ApiBadRequestResponse({ type: ProblemResponse })
-  check(@Query() query: AccessCheckQuery): Promise<AccessCheckResponse> {
+  @ApiQuery({ name: 'user_id', type: String, example: 'u-1' })
+  @ApiQuery({ name: 'model_id', type: String, example: 'openai/gpt-4o' })
+  check(@Query(AccessCheckQueryPipe) query: AccessCheckParams): Promise<AccessCheckResponse> {
     return this.access.check(query.user_id, query.model_id);
   }
 
@@ -59,7 +62,8 @@ export class AccessController {
   @Authenticated()
   @ApiOperation({ summary: 'OpenAI-compatible model list for the bearer user' })
   @ApiOkResponse({ type: OpenAiModelList })
-  openAi(@CurrentPrincipal() actor: Principal): Promise<OpenAiModelList> {
-    return this.access.openAiModels(actor.userId!);
+  @Header('content-type', JSON_TYPE)
+  openAi(@CurrentPrincipal() actor: Principal): Promise<string> {
+    return this.access.openAiModelsJson(actor.userId!);
   }
 }

@@ -32,6 +32,21 @@ export class AccessService {
     return { user_id: userId, data: this.listModels(view) };
   }
 
+  /** modelsOf as JSON text, serialized once per user until their access changes. */
+  async modelsOfJson(userId: string): Promise<string> {
+    return this.cache.serialized('models', userId, (view) => {
+      if (!view.user) {
+        throw new NotFoundException(`User "${userId}" was not found.`);
+      }
+      return JSON.stringify({ user_id: userId, data: this.listModels(view) });
+    });
+  }
+
+  /** openAiModels as JSON text, serialized once per user until their access changes. */
+  async openAiModelsJson(userId: string): Promise<string> {
+    return this.cache.serialized('openai', userId, (view) => JSON.stringify(this.openAiList(view)));
+  }
+
   async check(userId: string, modelId: string): Promise<AccessCheckResponse> {
     const problems = [
       ...idProblems(userId, USER_ID_RULE),
@@ -58,7 +73,10 @@ export class AccessService {
   }
 
   async openAiModels(userId: string): Promise<OpenAiModelList> {
-    const view = await this.cache.view(userId);
+    return this.openAiList(await this.cache.view(userId));
+  }
+
+  private openAiList(view: UserView): OpenAiModelList {
     return {
       object: 'list',
       data: this.listModels(view).map((m) => ({

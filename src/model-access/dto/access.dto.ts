@@ -1,5 +1,4 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { IsString } from 'class-validator';
 import { REFUSAL_REASONS } from '../access-rule';
 
 export class GrantingOrganizationResponse {
@@ -26,16 +25,6 @@ export class AccessibleModelResponse {
 export class UserModelsResponse {
   @ApiProperty() user_id: string;
   @ApiProperty({ type: [AccessibleModelResponse] }) data: AccessibleModelResponse[];
-}
-
-export class AccessCheckQuery {
-  @ApiProperty({ example: 'u-1' })
-  @IsString()
-  user_id: string;
-
-  @ApiProperty({ example: 'openai/gpt-4o' })
-  @IsString()
-  model_id: string;
 }
 
 export class AccessCheckResponse {

@@ -1,0 +1,533 @@
+/**
+ * `npm run bench`: seeds a world, starts the built service and a bare Fastify server,
+ * drives both with autocannon and reports throughput and latency side by side.
+ * Run `npm run bench -- --help` for the options.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, platform, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { Logger } from '@nestjs/common';
+import { signWebUiToken } from '../src/auth/jwt';
+import { PerfArgs } from './lib/perf-args';
+import { LoadRequest, LoadResult, runLoad } from './lib/perf-load';
+import {
+  ChildServer,
+  createPostgresDatabase,
+  ROOT,
+  startBareServer,
+  startService,
+} from './lib/perf-process';
+import { markdownTable, ms, pct, textTable } from './lib/perf-stats';
+import { buildWorld, prng, SCALE_WORLD, seedWorld, SMALL_WORLD, World } from './lib/perf-world';
+
+const HELP = `Usage: npm run bench -- [options]
+
+Seeds a fresh database (10,000 users, 100 organizations, 500 models by default), starts the
+built service (node dist/src/main.js) and a bare Fastify server, drives each with autocannon,
+and reports requests/s, latency p50/p95/p99, errors and the ratio to the bare server.
+Writes bench-results/bench-<time>.json, bench-results/latest.json and the results section of
+BENCHMARKS.md.
+
+Options:
+  --duration <s>        measured seconds per scenario (default 10)
+  --warmup <s>          unmeasured seconds before each scenario (default 2)
+  --connections <n>     concurrent connections (default 300)
+  --write-ratio <r>     share of writes in the mixed run (default 0.03: 2% membership, 1% grant)
+  --scale               also run the large world (100,000 users, 1,000 organizations,
+                        2,000 models) and compare its access check with the small world's
+  --postgres <url>      also run on PostgreSQL: a fresh database is created on that server
+                        (e.g. postgres://postgres@127.0.0.1:5432/postgres) and dropped after
+  --only <list>         scenarios to run, comma-separated: check,user-models,openai-models,mixed
+  --service <dir>       start <dir>/dist/src/main.js instead of this checkout's (to compare builds)
+  --no-markdown         do not rewrite BENCHMARKS.md
+  --json <file>         also write the JSON report there
+  --help                this text
+
+Targets (same run, same machine): access check >= 40% of bare req/s, p99 <= 2x bare p99,
+zero errors and non-2xx; user model listing >= 25% of bare req/s; mixed run with writes:
+zero errors and non-2xx; --scale: access check keeps >= 80% of its small-world req/s.`;
+
+const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
+const SECRET = 'bench-webui-secret-0123456789abcdef';
+const SCENARIOS = ['check', 'user-models', 'openai-models', 'mixed'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+interface Row {
+  world: 'small' | 'scale';
+  database: 'sqlite' | 'postgres' | '-';
+  scenario: Scenario | 'bare';
+  result: LoadResult;
+  seedSeconds?: number;
+}
+
+interface Verdict {
+  name: string;
+  target: string;
+  measured: string;
+  pass: boolean;
+}
+
+/** Request generators over the seeded world (random users and models, fixed seed). */
+class Traffic {
+  private readonly random = prng(7);
+  private readonly tokens: string[];
+  private readonly tokenUsers: number[];
+  private readonly writableMemberships: [number, number][] = [];
+  private readonly auth = { authorization: `Bearer ${ADMIN_KEY}` };
+
+  constructor(private readonly world: World) {
+    const exp = Math.floor(Date.now() / 1000) + 3600;
+    const pool = Math.min(world.userIds.length, 5000);
+    this.tokenUsers = Array.from({ length: pool }, () => this.int(world.userIds.length));
+    this.tokens = this.tokenUsers.map((u) => signWebUiToken({ id: world.userIds[u], exp }, SECRET));
+    world.membershipsOf.forEach((orgs, u) => {
+      for (const o of orgs) {
+        if (o % 50 !== 13) {
+          this.writableMemberships.push([u, o]);
+        }
+      }
+    });
+  }
+
+  private int(n: number): number {
+    return Math.floor(this.random() * n);
+  }
+
+  check(): LoadRequest {
+    const u = this.int(this.world.userIds.length);
+    const orgs = this.world.membershipsOf[u];
+    const granted = this.world.grantsOf[orgs[0]];
+    const model =
+      this.random() < 0.5
+        ? granted[this.int(granted.length)]
+        : this.world.modelIds[this.int(this.world.modelIds.length)];
+    return {
+      path: `/api/v1/access/check?user_id=${this.world.userIds[u]}&model_id=${encodeURIComponent(model)}`,
+      headers: this.auth,
+    };
+  }
+
+  userModels(u = this.int(this.world.userIds.length)): LoadRequest {
+    return { path: `/api/v1/users/${this.world.userIds[u]}/models`, headers: this.auth };
+  }
+
+  openAiModels(): LoadRequest {
+    return {
+      path: '/v1/models',
+      headers: { authorization: `Bearer ${this.tokens[this.int(this.tokens.length)]}` },
+    };
+  }
+
+  /** Mostly access checks; writeRatio of requests are membership (2/3) or grant (1/3) writes. */
+  mixed(writeRatio: number): LoadRequest {
+    const r = this.random();
+    if (r >= writeRatio) {
+      return this.check();
+    }
+    const json = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
+    if (r < (writeRatio * 2) / 3) {
+      const [u, o] = this.writableMemberships[this.int(this.writableMemberships.length)];
+      return {
+        method: 'PUT',
+        path: `/api/v1/organizations/${this.world.organizationIds[o]}/members/${this.world.userIds[u]}`,
+        headers: json,
+        body: JSON.stringify({ is_active: this.random() < 0.9 }),
+      };
+    }
+    let o = this.int(this.world.organizationIds.length);
+    if (o % 50 === 13) {
+      o = (o + 1) % this.world.organizationIds.length;
+    }
+    const grants = this.world.grantsOf[o];
+    return {
+      method: 'PUT',
+      path: `/api/v1/organizations/${this.world.organizationIds[o]}/models/${encodeURIComponent(grants[this.int(grants.length)])}`,
+      headers: json,
+      body: JSON.stringify({ is_active: this.random() < 0.9 }),
+    };
+  }
+
+  next(scenario: Scenario, writeRatio: number): () => LoadRequest {
+    switch (scenario) {
+      case 'check':
+        return () => this.check();
+      case 'user-models':
+        return () => this.userModels();
+      case 'openai-models':
+        return () => this.openAiModels();
+      case 'mixed':
+        return () => this.mixed(writeRatio);
+    }
+  }
+}
+
+function log(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+async function timed<T>(label: string, fn: () => Promise<T>): Promise<[T, number]> {
+  const started = Date.now();
+  const value = await fn();
+  const seconds = (Date.now() - started) / 1000;
+  log(`${label}: ${seconds.toFixed(1)} s`);
+  return [value, seconds];
+}
+
+async function runWorld(
+  world: World,
+  worldName: 'small' | 'scale',
+  database: 'sqlite' | 'postgres',
+  postgresBase: string | undefined,
+  scenarios: Scenario[],
+  opts: {
+    duration: number;
+    warmup: number;
+    connections: number;
+    writeRatio: number;
+    serviceRoot: string;
+  },
+): Promise<Row[]> {
+  let url: string;
+  let cleanup: () => Promise<void>;
+  if (database === 'postgres') {
+    const db = await createPostgresDatabase(postgresBase!);
+    url = db.url;
+    cleanup = () => db.drop();
+  } else {
+    const dir = mkdtempSync(join(tmpdir(), 'mas-bench-'));
+    url = `sqlite:${join(dir, 'bench.db')}`;
+    cleanup = async () => rmSync(dir, { recursive: true, force: true });
+  }
+  const rows: Row[] = [];
+  let service: ChildServer | null = null;
+  try {
+    const [, seedSeconds] = await timed(
+      `seed ${worldName} world on ${database} (${world.counts.users} users, ${world.counts.members} memberships, ${world.counts.grants} grants)`,
+      () => seedWorld(url, world),
+    );
+    service = await startService(
+      {
+        DATABASE_URL: url,
+        ADMIN_API_KEYS: ADMIN_KEY,
+        WEBUI_SECRET_KEY: SECRET,
+        AUTH_FAILURE_LIMIT: '1000000',
+        ACCESS_CACHE_SIZE: String(Math.max(100_000, world.counts.users)),
+      },
+      opts.serviceRoot,
+    );
+    log(`service pid ${service.pid} at ${service.url}`);
+    const traffic = new Traffic(world);
+    let next = 0;
+    await timed(`warm-up: one model listing per user (${world.userIds.length})`, () =>
+      runLoad({
+        url: service!.url,
+        connections: 50,
+        amount: world.userIds.length,
+        next: () => traffic.userModels(next++ % world.userIds.length),
+      }),
+    );
+    for (const scenario of scenarios) {
+      const generator = traffic.next(scenario, opts.writeRatio);
+      if (opts.warmup > 0) {
+        await runLoad({
+          url: service.url,
+          connections: opts.connections,
+          durationSeconds: opts.warmup,
+          next: generator,
+        });
+      }
+      const result = await runLoad({
+        url: service.url,
+        connections: opts.connections,
+        durationSeconds: opts.duration,
+        next: generator,
+        serverPid: service.pid,
+      });
+      log(
+        `${worldName}/${database}/${scenario}: ${result.rps.toFixed(0)} req/s, p99 ${ms(result.latency.p99)} ms, errors ${result.errors}, non-2xx ${result.non2xx}, ${result.cpuMicrosPerRequest?.toFixed(0) ?? '-'} µs CPU/req`,
+      );
+      rows.push({ world: worldName, database, scenario, result, seedSeconds });
+    }
+  } finally {
+    await service?.stop();
+    await cleanup();
+  }
+  return rows;
+}
+
+function verdicts(rows: Row[], bare: LoadResult): Verdict[] {
+  const out: Verdict[] = [];
+  const find = (world: string, database: string, scenario: string): Row | undefined =>
+    rows.find((r) => r.world === world && r.database === database && r.scenario === scenario);
+  for (const row of rows) {
+    const r = row.result;
+    const label = `${row.world}/${row.database}/${row.scenario}`;
+    out.push({
+      name: `${label} errors`,
+      target: '0 errors, 0 non-2xx',
+      measured: `${r.errors + r.timeouts} errors, ${r.non2xx} non-2xx`,
+      pass: r.errors + r.timeouts === 0 && r.non2xx === 0,
+    });
+    if (row.world === 'small' && row.scenario === 'check') {
+      out.push({
+        name: `${label} throughput`,
+        target: '>= 40% of bare',
+        measured: pct(r.rps / bare.rps),
+        pass: r.rps >= 0.4 * bare.rps,
+      });
+      out.push({
+        name: `${label} p99`,
+        target: '<= 2x bare p99',
+        measured: `${(r.latency.p99 / bare.latency.p99).toFixed(2)}x`,
+        pass: r.latency.p99 <= 2 * bare.latency.p99,
+      });
+    }
+    if (row.world === 'small' && row.scenario === 'user-models') {
+      out.push({
+        name: `${label} throughput`,
+        target: '>= 25% of bare',
+        measured: pct(r.rps / bare.rps),
+        pass: r.rps >= 0.25 * bare.rps,
+      });
+    }
+    if (row.world === 'scale' && row.scenario === 'check') {
+      const small = find('small', row.database, 'check');
+      if (small) {
+        out.push({
+          name: `${label} vs small world`,
+          target: '>= 80% of small-world req/s',
+          measured: pct(r.rps / small.result.rps),
+          pass: r.rps >= 0.8 * small.result.rps,
+        });
+      }
+    }
+  }
+  return out;
+}
+
+function tableRows(rows: Row[], bare: LoadResult): { header: string[]; body: string[][] } {
+  const header = [
+    'scenario',
+    'world',
+    'db',
+    'req/s',
+    'vs bare',
+    'p50 ms',
+    'p95 ms',
+    'p99 ms',
+    'p99 vs bare',
+    'errors',
+    'non-2xx',
+    'server CPU µs/req',
+  ];
+  const body = [
+    ...rows.map((row) => {
+      const r = row.result;
+      return [
+        row.scenario === 'bare' ? 'bare fastify (fixed JSON)' : row.scenario,
+        row.world,
+        row.database,
+        r.rps.toFixed(0),
+        pct(r.rps / bare.rps),
+        ms(r.latency.p50),
+        ms(r.latency.p95),
+        ms(r.latency.p99),
+        `${(r.latency.p99 / bare.latency.p99).toFixed(2)}x`,
+        String(r.errors + r.timeouts),
+        String(r.non2xx),
+        r.cpuMicrosPerRequest === null ? '-' : r.cpuMicrosPerRequest.toFixed(0),
+      ];
+    }),
+  ];
+  return { header, body };
+}
+
+function machine(): Record<string, string | number> {
+  const list = cpus();
+  return {
+    cpu: list[0]?.model ?? 'unknown',
+    cores: list.length,
+    memory_gb: Math.round(totalmem() / 2 ** 30),
+    os: `${platform()} ${release()}`,
+    node: process.version,
+  };
+}
+
+function writeMarkdown(
+  command: string,
+  rows: Row[],
+  bare: LoadResult,
+  checks: Verdict[],
+  opts: Record<string, unknown>,
+): void {
+  const file = join(ROOT, 'BENCHMARKS.md');
+  const begin = '<!-- bench:begin (written by npm run bench; edit outside these markers) -->';
+  const end = '<!-- bench:end -->';
+  let existing = '';
+  try {
+    existing = readFileSync(file, 'utf8');
+  } catch {
+    existing = `# Benchmarks\n\n${begin}\n${end}\n`;
+  }
+  if (!existing.includes(begin) || !existing.includes(end)) {
+    existing = `${existing.trimEnd()}\n\n${begin}\n${end}\n`;
+  }
+  const m = machine();
+  const { header, body } = tableRows(rows, bare);
+  const section = [
+    begin,
+    `## Latest run (${new Date().toISOString()})`,
+    '',
+    `Command: \`${command}\``,
+    '',
+    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memory_gb} GB, ${m.os}, Node ${m.node}. The load generator`,
+    '(autocannon, one process) shares these cores with the server under test.',
+    '',
+    `Settings: ${Object.entries(opts)
+      .map(([k, v]) => `${k} ${String(v)}`)
+      .join(', ')}.`,
+    '',
+    markdownTable(header, body),
+    '',
+    markdownTable(
+      ['check', 'target', 'measured', 'result'],
+      checks.map((c) => [c.name, c.target, c.measured, c.pass ? 'pass' : '**MISS**']),
+    ),
+    end,
+  ].join('\n');
+  const before = existing.slice(0, existing.indexOf(begin));
+  const after = existing.slice(existing.indexOf(end) + end.length);
+  writeFileSync(file, `${before}${section}${after}`);
+  log(`wrote ${file}`);
+}
+
+async function main(): Promise<number> {
+  const args = new PerfArgs(process.argv.slice(2), ['scale', 'no-markdown', 'help']);
+  if (args.flag('help')) {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  const opts = {
+    duration: args.seconds('duration', 10),
+    warmup: args.seconds('warmup', 2),
+    connections: args.number('connections', 300),
+    writeRatio: args.number('write-ratio', 0.03),
+    serviceRoot: args.string('service', ROOT),
+  };
+  const only = args.string('only');
+  const scenarios = only
+    ? only.split(',').map((s) => {
+        if (!(SCENARIOS as readonly string[]).includes(s)) {
+          throw new Error(`unknown scenario "${s}" (expected ${SCENARIOS.join(', ')})`);
+        }
+        return s as Scenario;
+      })
+    : [...SCENARIOS];
+  const postgres = args.string('postgres');
+  const startedAt = Date.now();
+  Logger.overrideLogger(['error']);
+  const small = buildWorld(SMALL_WORLD);
+  const rows: Row[] = [];
+
+  const bareServer = await startBareServer();
+  let bare: LoadResult;
+  try {
+    const traffic = new Traffic(small);
+    const generator = (): LoadRequest => traffic.check();
+    if (opts.warmup > 0) {
+      await runLoad({
+        url: bareServer.url,
+        connections: opts.connections,
+        durationSeconds: opts.warmup,
+        next: generator,
+      });
+    }
+    bare = await runLoad({
+      url: bareServer.url,
+      connections: opts.connections,
+      durationSeconds: opts.duration,
+      next: generator,
+      serverPid: bareServer.pid,
+    });
+    log(`bare fastify: ${bare.rps.toFixed(0)} req/s, p99 ${ms(bare.latency.p99)} ms`);
+  } finally {
+    await bareServer.stop();
+  }
+  rows.push({ world: 'small', database: '-', scenario: 'bare', result: bare });
+
+  const databases: ('sqlite' | 'postgres')[] = postgres ? ['sqlite', 'postgres'] : ['sqlite'];
+  for (const database of databases) {
+    rows.push(...(await runWorld(small, 'small', database, postgres, scenarios, opts)));
+    if (args.flag('scale')) {
+      const large = buildWorld(SCALE_WORLD);
+      rows.push(...(await runWorld(large, 'scale', database, postgres, scenarios, opts)));
+    }
+  }
+
+  const checks = verdicts(
+    rows.filter((r) => r.scenario !== 'bare'),
+    bare,
+  );
+  const { header, body } = tableRows(rows, bare);
+  process.stdout.write(`\n${textTable(header, body)}\n\n`);
+  process.stdout.write(
+    `${textTable(
+      ['check', 'target', 'measured', 'result'],
+      checks.map((c) => [c.name, c.target, c.measured, c.pass ? 'pass' : 'MISS']),
+    )}\n\n`,
+  );
+  const command = `npm run bench${
+    process.argv.length > 2
+      ? ` -- ${process.argv
+          .slice(2)
+          .join(' ')
+          .replace(/postgres:\/\/\S+/, '<url>')}`
+      : ''
+  }`;
+  const report = {
+    generated_at: new Date().toISOString(),
+    command,
+    machine: machine(),
+    settings: { ...opts, scenarios },
+    total_seconds: (Date.now() - startedAt) / 1000,
+    results: rows.map((r) => ({
+      scenario: r.scenario,
+      world: r.world,
+      database: r.database,
+      ...r.result,
+      ratio_to_bare: r.result.rps / bare.rps,
+      p99_ratio_to_bare: r.result.latency.p99 / bare.latency.p99,
+    })),
+    checks,
+    passed: checks.every((c) => c.pass),
+  };
+  const dir = join(ROOT, 'bench-results');
+  mkdirSync(dir, { recursive: true });
+  const json = JSON.stringify(report, null, 2);
+  const file = join(dir, `bench-${report.generated_at.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, json);
+  writeFileSync(join(dir, 'latest.json'), json);
+  const extra = args.string('json');
+  if (extra) {
+    writeFileSync(extra, json);
+  }
+  log(`wrote ${file}`);
+  if (!args.flag('no-markdown')) {
+    writeMarkdown(command, rows, bare, checks, {
+      duration_s: opts.duration,
+      warmup_s: opts.warmup,
+      connections: opts.connections,
+      write_ratio: opts.writeRatio,
+    });
+  }
+  log(`total ${report.total_seconds.toFixed(0)} s; targets ${report.passed ? 'met' : 'MISSED'}`);
+  return report.passed ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`bench failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exit(2);
+  },
+);

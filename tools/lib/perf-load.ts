@@ -1,0 +1,102 @@
+import autocannon from 'autocannon';
+import { readFileSync } from 'node:fs';
+import { LatencySamples, LatencySummary } from './perf-stats';
+
+/** One request of a load run, chosen afresh for every request. */
+export interface LoadRequest {
+  method?: 'GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+export interface LoadOptions {
+  url: string;
+  connections: number;
+  /** Run for this many seconds... */
+  durationSeconds?: number;
+  /** ...or send exactly this many requests. */
+  amount?: number;
+  next: () => LoadRequest;
+  /** Server process to charge CPU time to (Linux /proc), for CPU microseconds per request. */
+  serverPid?: number;
+}
+
+export interface LoadResult {
+  requests: number;
+  durationSeconds: number;
+  rps: number;
+  latency: LatencySummary;
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+  statuses: Record<string, number>;
+  /** Server CPU time (user + system) per response, in microseconds; null when unknown. */
+  cpuMicrosPerRequest: number | null;
+}
+
+/** CPU seconds (user + system) a process used so far, from /proc; null where unavailable. */
+export function processCpuSeconds(pid: number | undefined): number | null {
+  if (!pid) {
+    return null;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+/** Drives url with autocannon (HTTP/1.1 keep-alive, no pipelining); latency of every response. */
+export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+  const samples = new LatencySamples();
+  const statuses: Record<string, number> = {};
+  const cpuBefore = processCpuSeconds(options.serverPid);
+  const started = process.hrtime.bigint();
+  const instance = autocannon({
+    url: options.url,
+    connections: options.connections,
+    pipelining: 1,
+    timeout: 10,
+    ...(options.amount !== undefined
+      ? { amount: options.amount }
+      : { duration: options.durationSeconds ?? 10 }),
+    requests: [
+      {
+        setupRequest: (request) => {
+          const next = options.next();
+          return {
+            ...request,
+            method: next.method ?? 'GET',
+            path: next.path,
+            headers: { ...(request.headers ?? {}), ...(next.headers ?? {}) },
+            body: next.body ?? '',
+          };
+        },
+      },
+    ],
+  });
+  instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
+    samples.add(ms);
+    statuses[status] = (statuses[status] ?? 0) + 1;
+  });
+  const result = await instance;
+  const durationSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpuAfter = processCpuSeconds(options.serverPid);
+  return {
+    requests: samples.size,
+    durationSeconds,
+    rps: samples.size / durationSeconds,
+    latency: samples.summary(),
+    errors: result.errors,
+    timeouts: result.timeouts,
+    non2xx: result.non2xx,
+    statuses,
+    cpuMicrosPerRequest:
+      cpuBefore !== null && cpuAfter !== null && samples.size > 0
+        ? ((cpuAfter - cpuBefore) * 1e6) / samples.size
+        : null,
+  };
+}
