@@ -528,7 +528,10 @@ describe('OpenAPI-driven fuzzer', () => {
     const all = cases();
     let before: DbChecksum = await dbChecksum(ds);
     for (const c of all) {
-      const headers = { authorization: `Bearer ${ADMIN_KEY}`, ...(c.headers ?? {}) };
+      // Routes that answer for a web UI user get that user's session token; the rest the admin key.
+      const forUser = c.url.startsWith('/v1/') || c.url.startsWith('/api/v1/me/');
+      const token = forUser ? t.tokenFor(SEED.user) : ADMIN_KEY;
+      const headers = { authorization: `Bearer ${token}`, ...(c.headers ?? {}) };
       let status: number;
       let text: string;
       let contentType: string;
@@ -588,5 +591,8 @@ describe('OpenAPI-driven fuzzer', () => {
     }
     expect(failures).toEqual([]);
     expect(sent).toBeGreaterThan(500);
+    // Authentication and authorization were never what refused.
+    expect(statuses[401] ?? 0).toBe(0);
+    expect(statuses[403] ?? 0).toBe(0);
   }, 300_000);
 });
