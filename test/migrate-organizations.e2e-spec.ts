@@ -428,5 +428,20 @@ describe('migrate-organizations (Open WebUI -> service database)', () => {
         expect(second.totals).toEqual({ created: 0, updated: 0, unchanged: 1 + 4 + 3 + 3 + 3 });
       },
     );
+    it('never undoes a suspension made through the API, and warns about it', async () => {
+      const w = new World(await boot());
+      await w.member(ORG, 'owui-user-1', { role: 'member', is_active: false });
+      await shutdown();
+      const before = await fingerprint(target);
+      const sut = await run({ name: 'Renamed' });
+      expect(sut.changed).toBe(false);
+      expect(sut.counts.memberships).toMatchObject({ created: 0, unchanged: 3, differing: 1 });
+      expect(sut.warnings).toEqual([
+        expect.stringContaining(
+          '1 existing membership(s) of "mai_client_acme" differ from Open WebUI',
+        ),
+      ]);
+      expect(await fingerprint(target)).toEqual(before);
+    });
   });
 });
