@@ -109,6 +109,28 @@ describe('authentication abuse', () => {
     ).toBe(200);
     process.stdout.write(`auth abuse: ${seen.length} refused requests checked\n`);
   });
+
+  it('refuses a token that worked once, after its user became pending or was deleted', async () => {
+    const id = await w.user();
+    const token = t.tokenFor(id);
+    expect((await t.get('/v1/models', token)).status).toBe(200);
+    await w.user(id, { role: 'pending' });
+    const pending = await t.get('/v1/models', token);
+    expect(pending.status).toBe(401);
+    expect(pending.headers['content-type']).toMatch(/^application\/problem\+json/);
+    await w.user(id, { role: 'user' });
+    expect((await t.get('/v1/models', token)).status).toBe(200);
+    expect((await t.delete(`/api/v1/users/${encodeURIComponent(id)}`)).status).toBe(204);
+    expect((await t.get('/v1/models', token)).status).toBe(401);
+  });
+
+  it('stops treating a web UI admin as a site admin once demoted', async () => {
+    const id = await w.user(undefined, { role: 'admin' });
+    const token = t.tokenFor(id);
+    expect((await t.get('/api/v1/users', token)).status).toBe(200);
+    await w.user(id, { role: 'user' });
+    expect((await t.get('/api/v1/users', token)).status).toBe(403);
+  });
 });
 
 describe('authentication failure rate limit', () => {
