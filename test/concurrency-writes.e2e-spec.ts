@@ -40,6 +40,8 @@ interface Outcome {
   members: Map<string, { role: string; active: boolean }>;
   grants: Map<string, { active: boolean }>;
   reads: number;
+  /** Reads by writers of their own keys right after their writes. */
+  ownReads: number;
   /** Slowest reader round (three reads) while the writers ran, in ms: how long reads queue behind writes. */
   slowestReadMs: number;
 }
@@ -104,10 +106,17 @@ describe('concurrent writers and readers', () => {
       (await send('PUT', `/api/v1/organizations/c-org-0/members/${enc(`${tag}-stable`)}`, {}))
         .status,
     ).toBe(201);
-    expect(
-      (await send('PUT', `/api/v1/organizations/c-org-0/models/${enc(`${tag}-stable/model`)}`, {}))
-        .status,
-    ).toBe(201);
+    for (let o = 0; o < ORGS; o++) {
+      expect(
+        (
+          await send(
+            'PUT',
+            `/api/v1/organizations/c-org-${o}/models/${enc(`${tag}-stable/model`)}`,
+            {},
+          )
+        ).status,
+      ).toBe(201);
+    }
   }
 
   async function run(
@@ -125,6 +134,7 @@ describe('concurrent writers and readers', () => {
       members: new Map(),
       grants: new Map(),
       reads: 0,
+      ownReads: 0,
       slowestReadMs: 0,
     };
     const random = prng(SEED + tag.length * 7919);
@@ -153,6 +163,25 @@ describe('concurrent writers and readers', () => {
         out.acknowledged++;
       }
       return true;
+    };
+
+    /** Read-your-writes: right after its acknowledged write, a writer's own key reads as written. */
+    const expectAllowed = async (
+      what: string,
+      userId: string,
+      modelId: string,
+      allowed: boolean,
+    ) => {
+      const res = await send(
+        'GET',
+        `/api/v1/access/check?user_id=${enc(userId)}&model_id=${enc(modelId)}`,
+      );
+      out.ownReads++;
+      if (res.status !== 200 || !res.text.includes(`"allowed":${allowed}`)) {
+        out.failures.push(
+          `read-your-writes after ${what}: ${userId} -> ${modelId} should be allowed=${allowed}: ${res.status} ${res.text.slice(0, 200)}`,
+        );
+      }
     };
 
     const membershipWriter = async (i: number, draws: number[]) => {
@@ -218,6 +247,15 @@ describe('concurrent writers and readers', () => {
             bump(out.audit, `membership.bulk_add|${org}`);
           }
         }
+        // The user's only organization grants the stable model: allowed iff an active membership.
+        for (const u of owned) {
+          await expectAllowed(
+            `op ${n} of membership writer ${i}`,
+            u,
+            `${tag}-stable/model`,
+            state.get(u)?.active ?? false,
+          );
+        }
       }
       state.forEach((v, user) => out.members.set(`${org}/${user}`, v));
     };
@@ -280,6 +318,16 @@ describe('concurrent writers and readers', () => {
             revoke.forEach((g) => state.delete(g));
             bump(out.audit, `grant.bulk|${org}`);
           }
+        }
+        // Only this writer grants its models; the probe user is an active member everywhere.
+        const pattern = state.get(owned[2])?.active ?? false;
+        for (const model of owned.slice(0, 2)) {
+          await expectAllowed(
+            `op ${n} of grant writer ${i}`,
+            `${tag}-probe`,
+            model,
+            pattern || (state.get(model)?.active ?? false),
+          );
         }
       }
       state.forEach((v, target) => out.grants.set(`${org}/${target}`, v));
@@ -463,6 +511,7 @@ describe('concurrent writers and readers', () => {
       members_found: out.members.size,
       grants_found: out.grants.size,
       reads: out.reads,
+      read_your_writes_checks: out.ownReads,
       slowest_read_ms: out.slowestReadMs,
       ms: Date.now() - started,
     };
@@ -495,6 +544,7 @@ describe('concurrent writers and readers', () => {
       members_found: out.members.size,
       grants_found: out.grants.size,
       reads: out.reads,
+      read_your_writes_checks: out.ownReads,
       slowest_read_ms: out.slowestReadMs,
       ms: Date.now() - started,
     };
