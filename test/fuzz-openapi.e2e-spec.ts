@@ -576,6 +576,12 @@ describe('OpenAPI-driven fuzzer', () => {
           failures.push(`${c.what}: refused with ${status} but changed ${changed.join(', ')}`);
         }
       }
+      if (status < 400 && c.method === 'GET') {
+        const changed = changedTables(before, after);
+        if (changed.length > 0) {
+          failures.push(`${c.what}: a read (${status}) changed ${changed.join(', ')}`);
+        }
+      }
       const leaked = leaks(text);
       if (leaked.length > 0) {
         failures.push(
