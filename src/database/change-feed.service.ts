@@ -4,9 +4,13 @@ import { AppConfig } from '../config/app-config';
 import { CHANGE_CHANNEL, DatabaseService } from './database.service';
 
 const RECONNECT_DELAY_MS = 250;
+/** How often a SQLite server looks for commits made by other processes (e.g. the migration tool). */
+export const SQLITE_POLL_MS = 250;
 const KEEPALIVE_MS = 5000;
 
 /**
+ * Hears the writes of other processes and tells the DatabaseService, which empties the
+ * caches. SQLite: polls PRAGMA data_version. PostgreSQL: LISTEN/NOTIFY, as follows.
  * Hears the writes of other replicas on PostgreSQL (LISTEN/NOTIFY) and tells the
  * DatabaseService, which empties the caches. Every write commits a pg_notify in its
  * own transaction, so a replica learns of it within the notification latency
@@ -35,9 +39,44 @@ export class ChangeFeedService implements OnModuleInit, OnApplicationShutdown {
 
   async onModuleInit(): Promise<void> {
     if (this.config.databaseKind !== 'postgres') {
+      await this.watchSqliteFile();
       return;
     }
     await this.connect();
+  }
+
+  /**
+   * SQLite has no NOTIFY. `PRAGMA data_version` changes when another connection (another
+   * process, such as migrate:organizations) commits to the file, never for this process's
+   * own writes, so polling it bounds how long such a change can go unseen.
+   */
+  private async watchSqliteFile(): Promise<void> {
+    const dataVersion = async (): Promise<number> =>
+      Number(
+        ((await this.db.dataSource.query('PRAGMA data_version')) as { data_version: number }[])[0]
+          ?.data_version,
+      );
+    let last = await dataVersion();
+    let busy = false;
+    this.keepalive = setInterval(() => {
+      if (busy || !this.db.dataSource.isInitialized) {
+        return;
+      }
+      busy = true;
+      dataVersion()
+        .then((version) => {
+          if (version !== last) {
+            this.received++;
+            this.db.notifyChange();
+          }
+          last = version;
+        })
+        .catch(() => undefined)
+        .finally(() => {
+          busy = false;
+        });
+    }, SQLITE_POLL_MS);
+    this.keepalive.unref();
   }
 
   private async connect(): Promise<void> {

@@ -81,6 +81,11 @@ export class DatabaseService implements OnApplicationShutdown {
   }
 
   /** False while changes made by other replicas could go unnoticed: nothing may be cached. */
+  /** Write transactions open in this process right now. */
+  get activeWrites(): number {
+    return this.writesInFlight;
+  }
+
   get changesObservable(): boolean {
     return this.changeFeedHealthy;
   }

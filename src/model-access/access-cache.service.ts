@@ -153,7 +153,12 @@ export class AccessCacheService {
     if (this.touched.size > 0) {
       this.dropDerived();
     }
-    this.touched.clear();
+    // Statements of writes still open stay recorded: with concurrent transactions
+    // (PostgreSQL) a scope touched by one that commits later must be emptied again at its
+    // own end, or an answer read between the two ends would outlive that commit.
+    if (this.db.activeWrites === 0) {
+      this.touched.clear();
+    }
   }
 
   /** Records which layers each write statement (any statement through the data source) touches. */
