@@ -16,6 +16,7 @@ interface Service {
   volumes?: string[];
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test: string[]; interval: string; retries: number };
+  deploy?: { replicas?: number };
 }
 
 interface Compose {
@@ -102,7 +103,7 @@ describe('docker/docker-compose.yml', () => {
   });
 
   it('runs PostgreSQL only in the postgres profile, healthy once pg_isready answers', () => {
-    expect(postgres.profiles).toEqual(['postgres']);
+    expect(postgres.profiles).toEqual(['postgres', 'replicas']);
     expect(postgres.image).toMatch(/^postgres:16/);
     expect(postgres.healthcheck?.test.join(' ')).toContain('pg_isready');
     expect(postgres.volumes).toEqual(['postgres-data:/var/lib/postgresql/data']);
@@ -119,9 +120,30 @@ describe('docker/docker-compose.yml', () => {
     expect(appPostgres.build).toEqual(app.build);
   });
 
+  it('runs several replicas on the same PostgreSQL behind a load balancer (profile replicas)', () => {
+    const replica = compose.services['app-replica'];
+    const proxy = compose.services.proxy;
+    expect(replica.profiles).toEqual(['replicas']);
+    expect(replica.deploy?.replicas).toBeGreaterThanOrEqual(2);
+    expect(replica.ports).toBeUndefined();
+    expect(replica.depends_on).toEqual({ postgres: { condition: 'service_healthy' } });
+    expect(replica.environment?.DATABASE_URL).toBe(appPostgres.environment?.DATABASE_URL);
+    expect(replica.environment?.TRUST_PROXY).toBe('true');
+    expect(replica.healthcheck).toEqual(app.healthcheck);
+    expect(proxy.profiles).toEqual(['replicas']);
+    expect(proxy.depends_on).toEqual({ 'app-replica': { condition: 'service_healthy' } });
+    expect(proxy.healthcheck?.test.join(' ')).toContain('/health');
+    const mounted = (proxy.volumes ?? [])[0]?.split(':')[0];
+    expect(mounted).toBe('./nginx.conf');
+    const nginx = read('docker/nginx.conf');
+    expect(nginx).toMatch(/server app-replica:8080 resolve/);
+    expect(nginx).toMatch(/proxy_pass http:\/\/model_access;/);
+    expect(nginx).toMatch(/X-Forwarded-For \$proxy_add_x_forwarded_for/);
+  });
+
   it('sets only variables the service knows, and reads secrets from ../.env', () => {
     const known = new Set(CONFIG_VARIABLES.map((v) => v.name));
-    for (const service of [app, appPostgres]) {
+    for (const service of [app, appPostgres, compose.services['app-replica']]) {
       for (const name of Object.keys(service.environment ?? {})) {
         expect(known).toContain(name);
       }
