@@ -377,54 +377,60 @@ function propertySuite(title: string, env: Record<string, string>, runs: number)
     }
 
     async function build(ids: Ids, spec: WorldSpec, ref: ReferenceWorld): Promise<void> {
-      for (const [i, u] of spec.users.entries()) {
-        if (u.created) {
-          expectStatus(
-            await putUser(ids.users[i], u.role),
-            ref.putUser(ids.users[i], u.role),
-            'PUT user',
-          );
-        }
-      }
-      const addModels = async (phase: number) => {
-        for (const [i, m] of spec.models.entries()) {
-          if (m.phase === phase) {
-            const id = ids.models[i];
-            const res = await t.put(`/api/v1/models/${enc(id)}`, {
-              name: `Model ${id}`,
-              is_active: m.active,
-            });
-            expectStatus(res, ref.putModel(id, m.active), `PUT model ${id}`);
+      // Users, organizations and each phase of models have distinct keys: created concurrently.
+      await Promise.all(
+        spec.users.map(async (u, i) => {
+          if (u.created) {
+            expectStatus(
+              await putUser(ids.users[i], u.role),
+              ref.putUser(ids.users[i], u.role),
+              'PUT user',
+            );
           }
-        }
-      };
-      await addModels(0);
-      for (const [i, o] of spec.orgs.entries()) {
-        const id = ids.orgs[i];
-        const res = await t.post('/api/v1/organizations', {
-          id,
-          name: `Org ${id} ✓`,
-          external_user: `ext_${id.replace(/-/g, '_')}`,
-          auto_grant_new_models: o.autoGrant,
-        });
-        expectStatus(
-          res,
-          ref.createOrg(id, {
-            name: `Org ${id} ✓`,
-            externalUser: `ext_${id.replace(/-/g, '_')}`,
-            active: true,
-            autoGrant: o.autoGrant,
+        }),
+      );
+      const addModels = (phase: number) =>
+        Promise.all(
+          spec.models.map(async (m, i) => {
+            if (m.phase === phase) {
+              const id = ids.models[i];
+              const res = await t.put(`/api/v1/models/${enc(id)}`, {
+                name: `Model ${id}`,
+                is_active: m.active,
+              });
+              expectStatus(res, ref.putModel(id, m.active), `PUT model ${id}`);
+            }
           }),
-          `POST org ${id}`,
         );
-        if (!o.active) {
+      await addModels(0);
+      await Promise.all(
+        spec.orgs.map(async (o, i) => {
+          const id = ids.orgs[i];
+          const res = await t.post('/api/v1/organizations', {
+            id,
+            name: `Org ${id} ✓`,
+            external_user: `ext_${id.replace(/-/g, '_')}`,
+            auto_grant_new_models: o.autoGrant,
+          });
           expectStatus(
-            await t.patch(`/api/v1/organizations/${enc(id)}`, { is_active: false }),
-            ref.patchOrg(id, { active: false }),
-            `archive ${id}`,
+            res,
+            ref.createOrg(id, {
+              name: `Org ${id} ✓`,
+              externalUser: `ext_${id.replace(/-/g, '_')}`,
+              active: true,
+              autoGrant: o.autoGrant,
+            }),
+            `POST org ${id}`,
           );
-        }
-      }
+          if (!o.active) {
+            expectStatus(
+              await t.patch(`/api/v1/organizations/${enc(id)}`, { is_active: false }),
+              ref.patchOrg(id, { active: false }),
+              `archive ${id}`,
+            );
+          }
+        }),
+      );
       await addModels(1);
       for (const m of spec.memberships) {
         await apply(ids, spec, ref, {
@@ -448,131 +454,141 @@ function propertySuite(title: string, env: Record<string, string>, runs: number)
     async function compare(ids: Ids, spec: WorldSpec, ref: ReferenceWorld): Promise<void> {
       stats.rounds++;
       const modelIds = [...ids.models, `${ids.prefix}nobody/unknown:model`];
-      for (const userId of ids.users.slice(0, spec.users.length)) {
-        const user = ref.users.get(userId);
-        const expected = ref.modelsOf(userId);
-        const where = `user ${userId}`;
+      await Promise.all(
+        ids.users.slice(0, spec.users.length).map(async (userId) => {
+          const user = ref.users.get(userId);
+          const expected = ref.modelsOf(userId);
+          const where = `user ${userId}`;
 
-        const listing = await t.get(`/api/v1/users/${enc(userId)}/models`);
-        stats.listings++;
-        if (!user) {
-          expectStatus(listing, 404, `${where} listing`);
-        } else {
-          expectStatus(listing, 200, `${where} listing`);
-          const got = (
-            listing.body.data as {
-              id: string;
-              openrouter_user: string;
-              organizations: { id: string; name: string; openrouter_user: string }[];
-            }[]
-          ).map((m) => ({
-            id: m.id,
-            openrouter_user: m.openrouter_user,
-            organizations: m.organizations.map((o) => ({
-              id: o.id,
-              name: o.name,
-              openrouterUser: o.openrouter_user,
-            })),
-          }));
-          expect({ where, models: got }).toEqual({
-            where,
-            models: expected.map((m) => ({
-              id: m.id,
-              openrouter_user: m.organizations[0].openrouterUser,
-              organizations: m.organizations,
-            })),
-          });
-        }
-
-        for (const modelId of modelIds) {
-          const res = await t.get(
-            `/api/v1/access/check?user_id=${enc(userId)}&model_id=${enc(modelId)}`,
-          );
-          stats.checks++;
-          expectStatus(res, 200, `${where} check ${modelId}`);
-          const orgs = ref.grantingOrgs(userId, modelId);
-          const context = { where, modelId };
-          if (orgs.length > 0) {
-            expect({ ...context, ...res.body }).toMatchObject({
-              ...context,
-              allowed: true,
-              reason: 'granted',
-              organization_id: orgs[0].id,
-              openrouter_user: orgs[0].openrouterUser,
-            });
+          const listing = await t.get(`/api/v1/users/${enc(userId)}/models`);
+          stats.listings++;
+          if (!user) {
+            expectStatus(listing, 404, `${where} listing`);
           } else {
-            expect({
-              ...context,
-              allowed: res.body.allowed,
-              organization_id: res.body.organization_id,
-            }).toEqual({
-              ...context,
-              allowed: false,
-              organization_id: null,
+            expectStatus(listing, 200, `${where} listing`);
+            const got = (
+              listing.body.data as {
+                id: string;
+                openrouter_user: string;
+                organizations: { id: string; name: string; openrouter_user: string }[];
+              }[]
+            ).map((m) => ({
+              id: m.id,
+              openrouter_user: m.openrouter_user,
+              organizations: m.organizations.map((o) => ({
+                id: o.id,
+                name: o.name,
+                openrouterUser: o.openrouter_user,
+              })),
+            }));
+            expect({ where, models: got }).toEqual({
+              where,
+              models: expected.map((m) => ({
+                id: m.id,
+                openrouter_user: m.organizations[0].openrouterUser,
+                organizations: m.organizations,
+              })),
             });
-            const plausible = ref.plausibleReasons(userId, modelId);
-            if (!plausible.includes(res.body.reason)) {
-              throw new Error(
-                `${where} check ${modelId}: reason ${res.body.reason} is not one of ${plausible.join(', ')}`,
+          }
+
+          // The checks of one user run concurrently: they only read.
+          await Promise.all(
+            modelIds.map(async (modelId) => {
+              const res = await t.get(
+                `/api/v1/access/check?user_id=${enc(userId)}&model_id=${enc(modelId)}`,
               );
+              stats.checks++;
+              expectStatus(res, 200, `${where} check ${modelId}`);
+              const orgs = ref.grantingOrgs(userId, modelId);
+              const context = { where, modelId };
+              if (orgs.length > 0) {
+                expect({ ...context, ...res.body }).toMatchObject({
+                  ...context,
+                  allowed: true,
+                  reason: 'granted',
+                  organization_id: orgs[0].id,
+                  openrouter_user: orgs[0].openrouterUser,
+                });
+              } else {
+                expect({
+                  ...context,
+                  allowed: res.body.allowed,
+                  organization_id: res.body.organization_id,
+                }).toEqual({
+                  ...context,
+                  allowed: false,
+                  organization_id: null,
+                });
+                const plausible = ref.plausibleReasons(userId, modelId);
+                if (!plausible.includes(res.body.reason)) {
+                  throw new Error(
+                    `${where} check ${modelId}: reason ${res.body.reason} is not one of ${plausible.join(', ')}`,
+                  );
+                }
+              }
+            }),
+          );
+
+          const mine = await t.get('/api/v1/me/models', t.tokenFor(userId));
+          stats.me++;
+          if (!user || user.role === 'pending') {
+            expectStatus(mine, 401, `${where} /api/v1/me/models`);
+          } else {
+            expectStatus(mine, 200, `${where} /api/v1/me/models`);
+            expect({ where, me: (mine.body.data as { id: string }[]).map((m) => m.id) }).toEqual({
+              where,
+              me: expected.map((m) => m.id),
+            });
+          }
+
+          const openai = await t.get('/v1/models', t.tokenFor(userId));
+          stats.openai++;
+          if (!user || user.role === 'pending') {
+            expectStatus(openai, 401, `${where} /v1/models`);
+          } else {
+            expectStatus(openai, 200, `${where} /v1/models`);
+            expect(openai.body.object).toBe('list');
+            const got = (
+              openai.body.data as {
+                id: string;
+                object: string;
+                owned_by: string;
+                created: number;
+              }[]
+            ).map((m) => {
+              expect(m.object).toBe('model');
+              expect(Number.isInteger(m.created)).toBe(true);
+              return { id: m.id, owned_by: m.owned_by };
+            });
+            expect({ where, data: got }).toEqual({
+              where,
+              data: expected.map((m) => ({ id: m.id, owned_by: m.organizations[0].id })),
+            });
+          }
+
+          if (healthRoute) {
+            const health = await t.get(`/health/model-access/${enc(userId)}`);
+            stats.health++;
+            if (!user) {
+              expectStatus(health, 404, `${where} health`);
+            } else {
+              expectStatus(health, 200, `${where} health`);
+              expect({ where, status: health.body.status }).toEqual({
+                where,
+                status: ref.healthStatus(userId),
+              });
+              const models = (health.body.models ?? []) as (string | { id: string })[];
+              expect({
+                where,
+                models: models.map((m) => (typeof m === 'string' ? m : m.id)).sort(byCodeUnits),
+              }).toEqual({
+                where,
+                models: expected.map((m) => m.id),
+              });
             }
           }
-        }
-
-        const mine = await t.get('/api/v1/me/models', t.tokenFor(userId));
-        stats.me++;
-        if (!user || user.role === 'pending') {
-          expectStatus(mine, 401, `${where} /api/v1/me/models`);
-        } else {
-          expectStatus(mine, 200, `${where} /api/v1/me/models`);
-          expect({ where, me: (mine.body.data as { id: string }[]).map((m) => m.id) }).toEqual({
-            where,
-            me: expected.map((m) => m.id),
-          });
-        }
-
-        const openai = await t.get('/v1/models', t.tokenFor(userId));
-        stats.openai++;
-        if (!user || user.role === 'pending') {
-          expectStatus(openai, 401, `${where} /v1/models`);
-        } else {
-          expectStatus(openai, 200, `${where} /v1/models`);
-          expect(openai.body.object).toBe('list');
-          const got = (
-            openai.body.data as { id: string; object: string; owned_by: string; created: number }[]
-          ).map((m) => {
-            expect(m.object).toBe('model');
-            expect(Number.isInteger(m.created)).toBe(true);
-            return { id: m.id, owned_by: m.owned_by };
-          });
-          expect({ where, data: got }).toEqual({
-            where,
-            data: expected.map((m) => ({ id: m.id, owned_by: m.organizations[0].id })),
-          });
-        }
-
-        if (healthRoute) {
-          const health = await t.get(`/health/model-access/${enc(userId)}`);
-          stats.health++;
-          if (!user) {
-            expectStatus(health, 404, `${where} health`);
-          } else {
-            expectStatus(health, 200, `${where} health`);
-            expect({ where, status: health.body.status }).toEqual({
-              where,
-              status: ref.healthStatus(userId),
-            });
-            const models = (health.body.models ?? []) as (string | { id: string })[];
-            expect({
-              where,
-              models: models.map((m) => (typeof m === 'string' ? m : m.id)).sort(byCodeUnits),
-            }).toEqual({
-              where,
-              models: expected.map((m) => m.id),
-            });
-          }
-        }
-      }
+        }),
+      );
     }
 
     it(`agrees with the reference in ${runs} random worlds, before and after random writes`, async () => {
