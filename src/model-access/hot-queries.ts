@@ -7,8 +7,9 @@
 export interface HotQuery {
   name: string;
   description: string;
-  /** The table whose index should serve the lookup. */
+  /** The table whose index should serve the lookup, and its alias in the SQL if any. */
   table: string;
+  alias?: string;
   /** Indexes that may serve it (primary keys are matched by kind, see `usesIndex`). */
   indexes: string[];
   /** SQL with $1..$n placeholders; `n` is the size of an IN list. */
@@ -27,6 +28,7 @@ export const MEMBERSHIPS_OF_USER: HotQuery = {
   name: 'memberships_by_user_id',
   description: "a user's memberships with their organizations",
   table: 'organization_members',
+  alias: 'm',
   indexes: ['idx_members_user_id'],
   sql: () =>
     'SELECT m.organization_id, m.role, m.is_active, o.name AS organization_name, ' +
