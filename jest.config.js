@@ -4,6 +4,10 @@ const transform = {
 };
 module.exports = {
   testTimeout: 60000,
+  // Each e2e file boots whole applications; recycle a worker whose heap grew past this
+  // between files instead of letting leaks from many files add up.
+  workerIdleMemoryLimit: '800MB',
+  maxWorkers: 2,
   projects: [
     {
       displayName: 'unit',
