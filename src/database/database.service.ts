@@ -1,13 +1,15 @@
 import {
+  Inject,
   Injectable,
   Logger,
   OnApplicationShutdown,
+  Optional,
   ServiceUnavailableException,
 } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
 import { AppConfig } from '../config/app-config';
-import { Mutex } from './mutex';
+import { Mutex, Semaphore } from './mutex';
 
 /**
  * Why listeners are told: a local write transaction starts or ends (committed or not),
@@ -16,6 +18,13 @@ import { Mutex } from './mutex';
 export type DataChange = 'write-start' | 'write-end' | 'external';
 
 type ChangeListener = (change: DataChange) => void;
+
+/**
+ * A second SQLite connection to the same file, used only for reads outside transactions.
+ * In WAL mode it reads the last committed state while a write is open on the main
+ * connection, so readers neither wait for writers nor see a write that may still roll back.
+ */
+export const SQLITE_READER = Symbol('SQLITE_READER');
 
 /** PostgreSQL NOTIFY channel on which every committed write is announced to all replicas. */
 export const CHANGE_CHANNEL = 'model_access_changes';
@@ -57,10 +66,16 @@ export class DatabaseService implements OnApplicationShutdown {
   /** Identifies this process in change notifications sent to other replicas. */
   readonly instanceId = randomUUID();
 
+  /** PostgreSQL: write transactions allowed at once, so reads always find a free connection. */
+  private readonly writeSlots: Semaphore;
+
   constructor(
     readonly dataSource: DataSource,
     private readonly config: AppConfig,
-  ) {}
+    @Optional() @Inject(SQLITE_READER) private readonly reader?: DataSource | null,
+  ) {
+    this.writeSlots = new Semaphore(Math.max(1, config.databasePoolSize - 2));
+  }
 
   get kind(): 'sqlite' | 'postgres' {
     return this.config.databaseKind;
@@ -110,7 +125,11 @@ export class DatabaseService implements OnApplicationShutdown {
 
   /** Runs reads that must not see another request's uncommitted SQLite transaction. */
   async read<T>(fn: (manager: EntityManager) => Promise<T>): Promise<T> {
+    if (this.reader?.isInitialized) {
+      return fn(this.reader.manager);
+    }
     if (this.kind === 'sqlite' && this.sqliteLock.locked) {
+      // One connection only (e.g. :memory:): wait for the open write to finish.
       return this.sqliteLock.run(() => fn(this.dataSource.manager));
     }
     return fn(this.dataSource.manager);
@@ -123,7 +142,7 @@ export class DatabaseService implements OnApplicationShutdown {
     try {
       return this.kind === 'sqlite'
         ? await this.sqliteLock.run(() => this.sqliteTransaction(fn))
-        : await this.postgresTransaction(fn);
+        : await this.writeSlots.run(() => this.postgresTransaction(fn));
     } finally {
       this.writesInFlight--;
       this.notifyChange('write-end');
@@ -182,6 +201,9 @@ export class DatabaseService implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    if (this.reader?.isInitialized) {
+      await this.reader.destroy();
+    }
     if (this.dataSource.isInitialized) {
       await this.dataSource.destroy();
       this.logger.log('database connection closed');
