@@ -171,6 +171,26 @@ describe('authentication failure rate limit', () => {
     expect((await call(flip(ADMIN_KEY, 3), '192.0.2.8')).statusCode).toBe(401);
   });
 
+  it('counts credentials in the wrong form, but not requests without credentials', async () => {
+    const raw = (remoteAddress: string, authorization?: string) =>
+      t.app.inject({
+        method: 'GET',
+        url: '/api/v1/users',
+        headers: authorization === undefined ? {} : { authorization },
+        remoteAddress,
+      });
+    const anonymous = '192.0.2.30';
+    for (let i = 0; i < 10; i++) {
+      expect((await raw(anonymous)).statusCode).toBe(401);
+    }
+    expect((await call(ADMIN_KEY, anonymous)).statusCode).toBe(200);
+    const malformed = '192.0.2.31';
+    for (const header of ['Basic YWRtaW46YWRtaW4=', 'Bearer', '', 'Token abc', 'Bearer a b']) {
+      expect((await raw(malformed, header)).statusCode).toBe(401);
+    }
+    expect((await call(ADMIN_KEY, malformed)).statusCode).toBe(429);
+  });
+
   it('does not count successful authentications as failures', async () => {
     const address = '192.0.2.20';
     for (let i = 0; i < 20; i++) {

@@ -60,6 +60,10 @@ export class AuthGuard implements CanActivate {
     const header = request.headers.authorization;
     const match = typeof header === 'string' ? BEARER.exec(header) : null;
     if (!match) {
+      // A credential in the wrong form counts as a failed attempt; no header at all does not.
+      if (header !== undefined) {
+        this.limiter.recordFailure(address);
+      }
       reply.header('WWW-Authenticate', 'Bearer');
       throw new UnauthorizedException(
         header === undefined
