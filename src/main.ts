@@ -27,7 +27,10 @@ async function main(): Promise<void> {
         return;
       }
       closing = true;
-      logger.log({ msg: 'shutting down', signal, timeout_ms: config.shutdownTimeoutMs }, 'Bootstrap');
+      logger.log(
+        { msg: 'shutting down', signal, timeout_ms: config.shutdownTimeoutMs },
+        'Bootstrap',
+      );
       setTimeout(() => {
         logger.error({ msg: 'shutdown timed out; exiting' }, 'Bootstrap');
         process.exit(1);
