@@ -228,7 +228,9 @@ async function runWorld(
     );
     for (const scenario of scenarios) {
       const generator = traffic.next(scenario, opts.writeRatio);
-      if (opts.warmup > 0) {
+      // The mixed run starts on the warm cache the read scenarios left (no warm-up of its own:
+      // see BENCHMARKS.md, known gaps).
+      if (opts.warmup > 0 && scenario !== 'mixed') {
         await runLoad({
           url: service.url,
           connections: opts.connections,
@@ -244,15 +246,48 @@ async function runWorld(
         serverPid: service.pid,
       });
       log(
-        `${worldName}/${database}/${scenario}: ${result.rps.toFixed(0)} req/s, p99 ${ms(result.latency.p99)} ms, errors ${result.errors}, non-2xx ${result.non2xx}, ${result.cpuMicrosPerRequest?.toFixed(0) ?? '-'} µs CPU/req`,
+        `${worldName}/${database}/${scenario}: ${result.rps.toFixed(0)} req/s, p99 ${ms(result.latency.p99)} ms, errors ${result.errors}${result.errors > 0 ? ` ${JSON.stringify(result.errorKinds)}` : ''}, non-2xx ${result.non2xx}, ${result.cpuMicrosPerRequest?.toFixed(0) ?? '-'} µs CPU/req`,
       );
       rows.push({ world: worldName, database, scenario, result, seedSeconds });
+    }
+    const slow = await serverSideSlowRequests(service.url);
+    if (slow !== null) {
+      log(`server side (${worldName}/${database}): ${slow} requests took over 5 s (from /metrics)`);
     }
   } finally {
     await service?.stop();
     await cleanup();
   }
   return rows;
+}
+
+/**
+ * Requests the service itself measured at over 5 s (http_request_duration_seconds, when
+ * /metrics exists): tells a stall in the server from one in the load generator.
+ */
+async function serverSideSlowRequests(url: string): Promise<number | null> {
+  try {
+    const res = await fetch(`${url}/metrics`);
+    if (!res.ok) {
+      return null;
+    }
+    let total = 0;
+    let fast = 0;
+    for (const line of (await res.text()).split('\n')) {
+      if (!line.startsWith('http_request_duration_seconds_bucket{')) {
+        continue;
+      }
+      const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+      if (line.includes('le="+Inf"')) {
+        total += value;
+      } else if (line.includes('le="5"')) {
+        fast += value;
+      }
+    }
+    return total - fast;
+  } catch {
+    return null;
+  }
 }
 
 function verdicts(rows: Row[], bare: LoadResult): Verdict[] {
@@ -265,8 +300,8 @@ function verdicts(rows: Row[], bare: LoadResult): Verdict[] {
     out.push({
       name: `${label} errors`,
       target: '0 errors, 0 non-2xx',
-      measured: `${r.errors + r.timeouts} errors, ${r.non2xx} non-2xx`,
-      pass: r.errors + r.timeouts === 0 && r.non2xx === 0,
+      measured: `${r.errors} errors (${r.timeouts} timeouts), ${r.non2xx} non-2xx`,
+      pass: r.errors === 0 && r.non2xx === 0,
     });
     if (row.world === 'small' && row.scenario === 'check') {
       out.push({
@@ -333,7 +368,7 @@ function tableRows(rows: Row[], bare: LoadResult): { header: string[]; body: str
         ms(r.latency.p95),
         ms(r.latency.p99),
         `${(r.latency.p99 / bare.latency.p99).toFixed(2)}x`,
-        String(r.errors + r.timeouts),
+        String(r.errors),
         String(r.non2xx),
         r.cpuMicrosPerRequest === null ? '-' : r.cpuMicrosPerRequest.toFixed(0),
       ];

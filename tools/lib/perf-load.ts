@@ -31,6 +31,8 @@ export interface LoadResult {
   timeouts: number;
   non2xx: number;
   statuses: Record<string, number>;
+  /** Distinct request error messages (connection resets, timeouts), with counts. */
+  errorKinds: Record<string, number>;
   /** Server CPU time (user + system) per response, in microseconds; null when unknown. */
   cpuMicrosPerRequest: number | null;
 }
@@ -78,6 +80,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       },
     ],
   });
+  const errorKinds: Record<string, number> = {};
+  instance.on('reqError', (error: Error) => {
+    const kind = (error as { code?: string }).code ?? error.message;
+    errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
+  });
   instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
     samples.add(ms);
     statuses[status] = (statuses[status] ?? 0) + 1;
@@ -94,6 +101,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     timeouts: result.timeouts,
     non2xx: result.non2xx,
     statuses,
+    errorKinds,
     cpuMicrosPerRequest:
       cpuBefore !== null && cpuAfter !== null && samples.size > 0
         ? ((cpuAfter - cpuBefore) * 1e6) / samples.size

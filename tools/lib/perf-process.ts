@@ -92,6 +92,9 @@ export async function startService(env: Record<string, string>, root = ROOT): Pr
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   child.stderr?.on('data', (chunk: Buffer) => {
+    if (process.env.PERF_SERVICE_LOG === '1') {
+      process.stderr.write(chunk);
+    }
     stderr.push(chunk.toString());
     if (stderr.length > 50) {
       stderr.shift();
