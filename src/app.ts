@@ -2,15 +2,16 @@ import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import helmet from '@fastify/helmet';
 import { randomUUID } from 'node:crypto';
 import { AppModule } from './app.module';
 import { sendFrameworkProblem } from './common/framework-errors';
 import { JsonLogger } from './common/json-logger';
 import { bindRequestContext } from './common/request-context';
+import { securityHeaders } from './common/security-headers';
 import { createValidationPipe } from './common/validation';
 import { AppConfig } from './config/app-config';
 import { MetricsService } from './metrics/metrics.service';
+import { installAccessFastPath } from './model-access/access-fast-path';
 import { installRequestObserver } from './metrics/request-observer';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -64,13 +65,10 @@ export async function createApp(
   const fastify = app.getHttpAdapter().getInstance();
   bindRequestContext(app);
   installRequestObserver(app, app.get(MetricsService), log);
-  // @fastify/helmet is typed against the top-level fastify, Nest's adapter against its own copy.
-  await app.register(helmet as unknown as Parameters<NestFastifyApplication['register']>[0], {
-    contentSecurityPolicy: { directives: SWAGGER_UI_CSP },
-  });
-  fastify.addHook('onSend', async (request, reply, payload) => {
-    void reply.header('x-request-id', request.id);
-    return payload;
+  const headers = await securityHeaders({ contentSecurityPolicy: { directives: SWAGGER_UI_CSP } });
+  fastify.addHook('onRequest', (request, reply, done) => {
+    void reply.headers(headers).header('x-request-id', request.id);
+    done();
   });
   if (config.corsOrigins.length > 0) {
     app.enableCors({
@@ -80,6 +78,7 @@ export async function createApp(
     });
   }
   app.useGlobalPipes(createValidationPipe());
+  installAccessFastPath(app);
   setupSwagger(app);
   return app;
 }

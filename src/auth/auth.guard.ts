@@ -19,32 +19,29 @@ import { adminOrganizationIds, Principal } from './principal';
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
 /**
- * The one guard. Reads the access level set by @Public, @Authenticated, @OrgAdmin
- * or @SiteAdmin (routes without one are site-admin only) and decides.
+ * Authenticates a request and applies an access level to it: shared by the guard and by
+ * the access fast path (model-access/access-fast-path.ts), so both decide identically.
  */
 @Injectable()
-export class AuthGuard implements CanActivate {
+export class RequestAuthenticator {
   constructor(
-    private readonly reflector: Reflector,
     private readonly auth: AuthService,
     private readonly limiter: AuthFailureLimiter,
   ) {}
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
-    const level =
-      this.reflector.getAllAndOverride<AccessLevel | undefined>(ACCESS_LEVEL_KEY, [
-        context.getHandler(),
-        context.getClass(),
-      ]) ?? 'site_admin';
+  /** The principal allowed at `level`; throws 401, 403, 404 or 429 otherwise. */
+  async decide(
+    level: AccessLevel,
+    request: FastifyRequest & Record<string, unknown>,
+    reply: FastifyReply,
+  ): Promise<Principal | null> {
     if (level === 'public') {
-      return true;
+      return null;
     }
-    const http = context.switchToHttp();
-    const request = http.getRequest<FastifyRequest & Record<string, unknown>>();
-    const principal = await this.authenticate(request, http.getResponse<FastifyReply>());
+    const principal = await this.authenticate(request, reply);
     request[PRINCIPAL_KEY] = principal;
     authorize(level, principal, request.params as Record<string, string> | undefined);
-    return true;
+    return principal;
   }
 
   private async authenticate(request: FastifyRequest, reply: FastifyReply): Promise<Principal> {
@@ -78,6 +75,42 @@ export class AuthGuard implements CanActivate {
       throw new UnauthorizedException(`Invalid credentials: ${result.problem}.`);
     }
     return result.principal;
+  }
+}
+
+/** The access level a handler declares (routes without one are site-admin only). */
+export function accessLevelOf(
+  reflector: Reflector,
+  targets: (object | ((...args: never[]) => unknown))[],
+): AccessLevel {
+  return (
+    reflector.getAllAndOverride<AccessLevel | undefined>(
+      ACCESS_LEVEL_KEY,
+      targets as Parameters<Reflector['getAllAndOverride']>[1],
+    ) ?? 'site_admin'
+  );
+}
+
+/**
+ * The one guard. Reads the access level set by @Public, @Authenticated, @OrgAdmin
+ * or @SiteAdmin (routes without one are site-admin only) and decides.
+ */
+@Injectable()
+export class AuthGuard implements CanActivate {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly authenticator: RequestAuthenticator,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const level = accessLevelOf(this.reflector, [context.getHandler(), context.getClass()]);
+    const http = context.switchToHttp();
+    await this.authenticator.decide(
+      level,
+      http.getRequest<FastifyRequest & Record<string, unknown>>(),
+      http.getResponse<FastifyReply>(),
+    );
+    return true;
   }
 }
 

@@ -29,6 +29,7 @@ export function sendFrameworkProblem(
   void (reply as ProblemReply)
     .status(status)
     .header('content-type', 'application/problem+json; charset=utf-8')
+    .header('x-request-id', String(request.id))
     .send({
       type: 'about:blank',
       title: STATUS_CODES[status] ?? 'Error',
