@@ -37,6 +37,9 @@ Options:
                         2,000 models) and compare its access check with the small world's
   --postgres <url>      also run on PostgreSQL: a fresh database is created on that server
                         (e.g. postgres://postgres@127.0.0.1:5432/postgres) and dropped after
+  --replicas <n>        with --postgres: also run the access check and the mixed run against n
+                        replicas of the service on one PostgreSQL database, the connections
+                        split evenly between them (default 2; 1 turns it off)
   --only <list>         scenarios to run, comma-separated: check,user-models,openai-models,mixed
   --service <dir>       start <dir>/dist/src/main.js instead of this checkout's (to compare builds)
   --no-markdown         do not rewrite BENCHMARKS.md
@@ -54,7 +57,8 @@ type Scenario = (typeof SCENARIOS)[number];
 
 interface Row {
   world: 'small' | 'scale';
-  database: 'sqlite' | 'postgres' | '-';
+  /** sqlite, postgres, or `postgres x<n>` for n replicas on one PostgreSQL database. */
+  database: string;
   scenario: Scenario | 'bare';
   result: LoadResult;
   seedSeconds?: number;
@@ -185,8 +189,11 @@ async function runWorld(
     connections: number;
     writeRatio: number;
     serviceRoot: string;
+    replicas?: number;
   },
 ): Promise<Row[]> {
+  const replicas = opts.replicas ?? 1;
+  const label = replicas > 1 ? `${database} x${replicas}` : database;
   let url: string;
   let cleanup: () => Promise<void>;
   if (database === 'postgres') {
@@ -199,30 +206,37 @@ async function runWorld(
     cleanup = async () => rmSync(dir, { recursive: true, force: true });
   }
   const rows: Row[] = [];
-  let service: ChildServer | null = null;
+  const services: ChildServer[] = [];
   try {
     const [, seedSeconds] = await timed(
       `seed ${worldName} world on ${database} (${world.counts.users} users, ${world.counts.members} memberships, ${world.counts.grants} grants)`,
       () => seedWorld(url, world),
     );
-    service = await startService(
-      {
-        DATABASE_URL: url,
-        ADMIN_API_KEYS: ADMIN_KEY,
-        WEBUI_SECRET_KEY: SECRET,
-        AUTH_FAILURE_LIMIT: '1000000',
-        ACCESS_CACHE_SIZE: String(Math.max(100_000, world.counts.users)),
-      },
-      opts.serviceRoot,
+    const env = {
+      DATABASE_URL: url,
+      ADMIN_API_KEYS: ADMIN_KEY,
+      WEBUI_SECRET_KEY: SECRET,
+      AUTH_FAILURE_LIMIT: '1000000',
+      ACCESS_CACHE_SIZE: String(Math.max(100_000, world.counts.users)),
+    };
+    // Replicas start at the same moment on the seeded database, as they would in production.
+    services.push(
+      ...(await Promise.all(
+        Array.from({ length: replicas }, () => startService(env, opts.serviceRoot)),
+      )),
     );
-    log(`service pid ${service.pid} at ${service.url}`);
+    for (const service of services) {
+      log(`service pid ${service.pid} at ${service.url}`);
+    }
+    const urls = services.map((s) => s.url);
+    const pids = services.map((s) => s.pid);
     const traffic = new Traffic(world);
     let next = 0;
     await timed(`warm-up: one model listing per user (${world.userIds.length})`, () =>
       runLoad({
-        url: service!.url,
+        url: urls,
         connections: 50,
-        amount: world.userIds.length,
+        amount: world.userIds.length * replicas,
         next: () => traffic.userModels(next++ % world.userIds.length),
       }),
     );
@@ -232,30 +246,34 @@ async function runWorld(
       // see BENCHMARKS.md, known gaps).
       if (opts.warmup > 0 && scenario !== 'mixed') {
         await runLoad({
-          url: service.url,
+          url: urls,
           connections: opts.connections,
           durationSeconds: opts.warmup,
           next: generator,
         });
       }
       const result = await runLoad({
-        url: service.url,
+        url: urls,
         connections: opts.connections,
         durationSeconds: opts.duration,
         next: generator,
-        serverPid: service.pid,
+        serverPid: pids,
       });
       log(
-        `${worldName}/${database}/${scenario}: ${result.rps.toFixed(0)} req/s, p99 ${ms(result.latency.p99)} ms, errors ${result.errors}${result.errors > 0 ? ` ${JSON.stringify(result.errorKinds)}` : ''}, non-2xx ${result.non2xx}, ${result.cpuMicrosPerRequest?.toFixed(0) ?? '-'} µs CPU/req`,
+        `${worldName}/${label}/${scenario}: ${result.rps.toFixed(0)} req/s, p99 ${ms(result.latency.p99)} ms, errors ${result.errors}${result.errors > 0 ? ` ${JSON.stringify(result.errorKinds)}` : ''}, non-2xx ${result.non2xx}, ${result.cpuMicrosPerRequest?.toFixed(0) ?? '-'} µs CPU/req`,
       );
-      rows.push({ world: worldName, database, scenario, result, seedSeconds });
+      rows.push({ world: worldName, database: label, scenario, result, seedSeconds });
     }
-    const slow = await serverSideSlowRequests(service.url);
-    if (slow !== null) {
-      log(`server side (${worldName}/${database}): ${slow} requests took over 5 s (from /metrics)`);
+    for (const service of services) {
+      const slow = await serverSideSlowRequests(service.url);
+      if (slow !== null) {
+        log(
+          `server side (${worldName}/${label}, pid ${service.pid}): ${slow} requests took over 5 s (from /metrics)`,
+        );
+      }
     }
   } finally {
-    await service?.stop();
+    await Promise.all(services.map((s) => s.stop()));
     await cleanup();
   }
   return rows;
@@ -303,7 +321,8 @@ function verdicts(rows: Row[], bare: LoadResult): Verdict[] {
       measured: `${r.errors} errors (${r.timeouts} timeouts), ${r.non2xx} non-2xx`,
       pass: r.errors === 0 && r.non2xx === 0,
     });
-    if (row.world === 'small' && row.scenario === 'check') {
+    const oneProcess = !row.database.includes(' x');
+    if (row.world === 'small' && row.scenario === 'check' && oneProcess) {
       out.push({
         name: `${label} throughput`,
         target: '>= 40% of bare',
@@ -317,7 +336,7 @@ function verdicts(rows: Row[], bare: LoadResult): Verdict[] {
         pass: r.latency.p99 <= 2 * bare.latency.p99,
       });
     }
-    if (row.world === 'small' && row.scenario === 'user-models') {
+    if (row.world === 'small' && row.scenario === 'user-models' && oneProcess) {
       out.push({
         name: `${label} throughput`,
         target: '>= 25% of bare',
@@ -497,6 +516,16 @@ async function main(): Promise<number> {
       const large = buildWorld(SCALE_WORLD);
       rows.push(...(await runWorld(large, 'scale', database, postgres, scenarios, opts)));
     }
+  }
+  const replicas = args.number('replicas', 2);
+  const replicaScenarios = scenarios.filter((s) => s === 'check' || s === 'mixed');
+  if (postgres && replicas > 1 && replicaScenarios.length > 0) {
+    rows.push(
+      ...(await runWorld(small, 'small', 'postgres', postgres, replicaScenarios, {
+        ...opts,
+        replicas,
+      })),
+    );
   }
 
   const checks = verdicts(

@@ -11,15 +11,16 @@ export interface LoadRequest {
 }
 
 export interface LoadOptions {
-  url: string;
+  /** One server, or several replicas sharing the connections evenly. */
+  url: string | string[];
   connections: number;
   /** Run for this many seconds... */
   durationSeconds?: number;
   /** ...or send exactly this many requests. */
   amount?: number;
   next: () => LoadRequest;
-  /** Server process to charge CPU time to (Linux /proc), for CPU microseconds per request. */
-  serverPid?: number;
+  /** Server process(es) to charge CPU time to (Linux /proc), for CPU microseconds per request. */
+  serverPid?: number | number[];
 }
 
 export interface LoadResult {
@@ -55,43 +56,63 @@ export function processCpuSeconds(pid: number | undefined): number | null {
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const samples = new LatencySamples();
   const statuses: Record<string, number> = {};
-  const cpuBefore = processCpuSeconds(options.serverPid);
+  const pids = options.serverPid === undefined ? [] : [options.serverPid].flat();
+  const cpu = () => {
+    const each = pids.map((pid) => processCpuSeconds(pid));
+    return each.length === 0 || each.includes(null)
+      ? null
+      : (each as number[]).reduce((a, b) => a + b, 0);
+  };
+  const cpuBefore = cpu();
   const started = process.hrtime.bigint();
-  const instance = autocannon({
-    url: options.url,
-    connections: options.connections,
-    pipelining: 1,
-    timeout: 10,
-    ...(options.amount !== undefined
-      ? { amount: options.amount }
-      : { duration: options.durationSeconds ?? 10 }),
-    requests: [
-      {
-        setupRequest: (request) => {
-          const next = options.next();
-          return {
-            ...request,
-            method: next.method ?? 'GET',
-            path: next.path,
-            headers: { ...(request.headers ?? {}), ...(next.headers ?? {}) },
-            body: next.body ?? '',
-          };
-        },
-      },
-    ],
-  });
+  const urls = [options.url].flat();
   const errorKinds: Record<string, number> = {};
-  instance.on('reqError', (error: Error) => {
-    const kind = (error as { code?: string }).code ?? error.message;
-    errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
+  const instances = urls.map((url, i) => {
+    const share = (n: number) => Math.floor(n / urls.length) + (i < n % urls.length ? 1 : 0);
+    return startInstance(url, share(options.connections), share(options.amount ?? 0));
   });
-  instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
-    samples.add(ms);
-    statuses[status] = (statuses[status] ?? 0) + 1;
-  });
-  const result = await instance;
+
+  function startInstance(url: string, connections: number, amount: number) {
+    const instance = autocannon({
+      url,
+      connections,
+      pipelining: 1,
+      timeout: 10,
+      ...(options.amount !== undefined ? { amount } : { duration: options.durationSeconds ?? 10 }),
+      requests: [
+        {
+          setupRequest: (request) => {
+            const next = options.next();
+            return {
+              ...request,
+              method: next.method ?? 'GET',
+              path: next.path,
+              headers: { ...(request.headers ?? {}), ...(next.headers ?? {}) },
+              body: next.body ?? '',
+            };
+          },
+        },
+      ],
+    });
+    instance.on('reqError', (error: Error) => {
+      const kind = (error as { code?: string }).code ?? error.message;
+      errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
+    });
+    instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
+      samples.add(ms);
+      statuses[status] = (statuses[status] ?? 0) + 1;
+    });
+    return instance;
+  }
+
+  const results = await Promise.all(instances);
+  const result = {
+    errors: results.reduce((n, r) => n + r.errors, 0),
+    timeouts: results.reduce((n, r) => n + r.timeouts, 0),
+    non2xx: results.reduce((n, r) => n + r.non2xx, 0),
+  };
   const durationSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const cpuAfter = processCpuSeconds(options.serverPid);
+  const cpuAfter = cpu();
   return {
     requests: samples.size,
     durationSeconds,
