@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import { OperationObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 import { randomUUID } from 'node:crypto';
 import { AppModule } from './app.module';
 import { sendFrameworkProblem } from './common/framework-errors';
@@ -106,11 +107,35 @@ export function setupSwagger(app: NestFastifyApplication): void {
       .addTag('metrics', 'Prometheus metrics (public, or bearer METRICS_TOKEN when set).')
       .build(),
   );
+  documentPathParameterErrors(document);
   SwaggerModule.setup('docs', app, document, {
     jsonDocumentUrl: 'docs-json',
     customSiteTitle: 'Model access service — API console',
     swaggerOptions: { persistAuthorization: true },
   });
+}
+
+/**
+ * Every route with a path parameter validates it (length, control characters, id rules) and
+ * answers 400 problem+json when it is bad; say so in the document where the route does not.
+ */
+function documentPathParameterErrors(document: OpenAPIObject): void {
+  const problem = Object.keys(document.components?.schemas ?? {}).includes('ProblemResponse')
+    ? { $ref: '#/components/schemas/ProblemResponse' }
+    : { type: 'object' };
+  for (const item of Object.values(document.paths)) {
+    for (const operation of Object.values(item) as OperationObject[]) {
+      const hasPathParameter = (operation.parameters ?? []).some(
+        (p) => 'in' in p && p.in === 'path',
+      );
+      if (hasPathParameter && operation.responses && !operation.responses['400']) {
+        operation.responses['400'] = {
+          description: 'A path parameter is invalid (too long, control characters, or not an id).',
+          content: { 'application/problem+json': { schema: problem } },
+        };
+      }
+    }
+  }
 }
 
 export function startupLogger(): Logger {
