@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { POSTGRES_URL } from './test-database';
+import { createPostgresDatabase } from './test-database';
 
 /** A row of Open WebUI's `user` table (columns the tool reads; the rest get defaults). */
 export interface OwuiUser {
@@ -216,20 +216,13 @@ export async function createOpenWebUiPostgres(
   /** Replaces Open WebUI's schema (for sources with a wrong layout); content is then not inserted. */
   ddl?: string,
 ): Promise<OwuiPostgres> {
-  const base = new URL(POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test');
-  const name = `owui_src_${Date.now()}_${randomBytes(4).toString('hex')}`;
-  const admin = new Client({ connectionString: base.toString() });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(base.toString());
-  url.pathname = `/${name}`;
-  const client = new Client({ connectionString: url.toString() });
+  const db = await createPostgresDatabase('owui_src');
+  const client = new Client({ connectionString: db.url });
   try {
     await client.connect();
     if (ddl !== undefined) {
       await client.query(ddl);
-      return { url: url.toString(), drop: () => dropDatabase(base, name) };
+      return db;
     }
     await client.query(POSTGRES_SCHEMA);
     await insertRows(client, 'user', 12, content.users.map(userValues));
@@ -241,19 +234,12 @@ export async function createOpenWebUiPostgres(
     );
   } catch (error) {
     await client.end().catch(() => undefined);
-    await dropDatabase(base, name);
+    await db.drop();
     throw error;
   } finally {
     await client.end().catch(() => undefined);
   }
-  return { url: url.toString(), drop: () => dropDatabase(base, name) };
-}
-
-async function dropDatabase(base: URL, name: string): Promise<void> {
-  const c = new Client({ connectionString: base.toString() });
-  await c.connect();
-  await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await c.end();
+  return db;
 }
 
 async function insertRows(
