@@ -8,7 +8,7 @@ import { cpus, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { signWebUiToken } from '../src/auth/jwt';
-import { PerfArgs } from './lib/perf-args';
+import { ArgsSpec, numberArg, parseArgs, secondsArg, stringArg } from './lib/args';
 import { LoadRequest, LoadResult, runLoad } from './lib/perf-load';
 import {
   ChildServer,
@@ -49,6 +49,22 @@ Options:
 Targets (same run, same machine): access check >= 40% of bare req/s, p99 <= 2x bare p99,
 zero errors and non-2xx; user model listing >= 25% of bare req/s; mixed run with writes:
 zero errors and non-2xx; --scale: access check keeps >= 80% of its small-world req/s.`;
+
+const ARGS: ArgsSpec = {
+  options: [
+    { name: 'duration', type: 'string' },
+    { name: 'warmup', type: 'string' },
+    { name: 'connections', type: 'string' },
+    { name: 'write-ratio', type: 'string' },
+    { name: 'scale', type: 'boolean' },
+    { name: 'postgres', type: 'string' },
+    { name: 'replicas', type: 'string' },
+    { name: 'only', type: 'string' },
+    { name: 'service', type: 'string' },
+    { name: 'no-markdown', type: 'boolean' },
+    { name: 'json', type: 'string' },
+  ],
+};
 
 const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
 const SECRET = 'bench-webui-secret-0123456789abcdef';
@@ -456,19 +472,19 @@ function writeMarkdown(
 }
 
 async function main(): Promise<number> {
-  const args = new PerfArgs(process.argv.slice(2), ['scale', 'no-markdown', 'help']);
-  if (args.flag('help')) {
+  const args = parseArgs(ARGS, process.argv.slice(2));
+  if (args.help) {
     process.stdout.write(`${HELP}\n`);
     return 0;
   }
   const opts = {
-    duration: args.seconds('duration', 10),
-    warmup: args.seconds('warmup', 2),
-    connections: args.number('connections', 300),
-    writeRatio: args.number('write-ratio', 0.03),
-    serviceRoot: args.string('service', ROOT),
+    duration: secondsArg(args, 'duration', 10),
+    warmup: secondsArg(args, 'warmup', 2),
+    connections: numberArg(args, 'connections', 300),
+    writeRatio: numberArg(args, 'write-ratio', 0.03),
+    serviceRoot: stringArg(args, 'service') ?? ROOT,
   };
-  const only = args.string('only');
+  const only = stringArg(args, 'only');
   const scenarios = only
     ? only.split(',').map((s) => {
         if (!(SCENARIOS as readonly string[]).includes(s)) {
@@ -477,7 +493,7 @@ async function main(): Promise<number> {
         return s as Scenario;
       })
     : [...SCENARIOS];
-  const postgres = args.string('postgres');
+  const postgres = stringArg(args, 'postgres');
   const startedAt = Date.now();
   Logger.overrideLogger(['error']);
   const small = buildWorld(SMALL_WORLD);
@@ -512,12 +528,12 @@ async function main(): Promise<number> {
   const databases: ('sqlite' | 'postgres')[] = postgres ? ['sqlite', 'postgres'] : ['sqlite'];
   for (const database of databases) {
     rows.push(...(await runWorld(small, 'small', database, postgres, scenarios, opts)));
-    if (args.flag('scale')) {
+    if (args.scale) {
       const large = buildWorld(SCALE_WORLD);
       rows.push(...(await runWorld(large, 'scale', database, postgres, scenarios, opts)));
     }
   }
-  const replicas = args.number('replicas', 2);
+  const replicas = numberArg(args, 'replicas', 2);
   const replicaScenarios = scenarios.filter((s) => s === 'check' || s === 'mixed');
   if (postgres && replicas > 1 && replicaScenarios.length > 0) {
     rows.push(
@@ -571,12 +587,12 @@ async function main(): Promise<number> {
   const file = join(dir, `bench-${report.generated_at.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, json);
   writeFileSync(join(dir, 'latest.json'), json);
-  const extra = args.string('json');
+  const extra = stringArg(args, 'json');
   if (extra) {
     writeFileSync(extra, json);
   }
   log(`wrote ${file}`);
-  if (!args.flag('no-markdown')) {
+  if (!args['no-markdown']) {
     writeMarkdown(command, rows, bare, checks, {
       duration_s: opts.duration,
       warmup_s: opts.warmup,

@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { signWebUiToken } from '../src/auth/jwt';
-import { PerfArgs } from './lib/perf-args';
+import { ArgsSpec, numberArg, parseArgs, secondsArg, stringArg } from './lib/args';
 import { LatencySamples, ms, textTable } from './lib/perf-stats';
 
 const HELP = `Usage: npm run loadtest -- [options]
@@ -29,6 +29,13 @@ Options:
   --help              this text
 
 Targets: p95 < 10 ms, p99 < 15 ms, success > 99.9% (2xx). Exit code 1 when one is missed.`;
+
+const ARGS: ArgsSpec = {
+  options: ['url', 'users', 'duration', 'think', 'api-key', 'secret', 'json'].map((name) => ({
+    name,
+    type: 'string',
+  })),
+};
 
 type Action = 'openai_models' | 'check' | 'my_organizations' | 'user_models' | 'admin_write';
 
@@ -139,17 +146,17 @@ function pick(): Action {
 }
 
 async function main(): Promise<number> {
-  const args = new PerfArgs(process.argv.slice(2), ['help']);
-  if (args.flag('help')) {
+  const args = parseArgs(ARGS, process.argv.slice(2));
+  if (args.help) {
     process.stdout.write(`${HELP}\n`);
     return 0;
   }
-  const base = args.string('url', 'http://127.0.0.1:8080').replace(/\/$/, '');
-  const vus = Math.max(1, Math.floor(args.number('users', 300)));
-  const duration = args.seconds('duration', 60);
-  const think = args.number('think', 200);
-  const key = args.string('api-key') ?? (process.env.ADMIN_API_KEYS ?? '').split(',')[0];
-  const secret = args.string('secret') ?? process.env.WEBUI_SECRET_KEY ?? '';
+  const base = (stringArg(args, 'url') ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
+  const vus = Math.max(1, Math.floor(numberArg(args, 'users', 300)));
+  const duration = secondsArg(args, 'duration', 60);
+  const think = numberArg(args, 'think', 200);
+  const key = stringArg(args, 'api-key') ?? (process.env.ADMIN_API_KEYS ?? '').split(',')[0];
+  const secret = stringArg(args, 'secret') ?? process.env.WEBUI_SECRET_KEY ?? '';
   if (!key || !secret) {
     throw new Error('needs --api-key and --secret (or ADMIN_API_KEYS and WEBUI_SECRET_KEY)');
   }
@@ -281,7 +288,7 @@ async function main(): Promise<number> {
       targets.map((t) => [t.name, t.target, t.measured, t.pass ? 'pass' : 'MISS']),
     )}\n`,
   );
-  const json = args.string('json');
+  const json = stringArg(args, 'json');
   if (json) {
     writeFileSync(json, JSON.stringify(report, null, 2));
   }

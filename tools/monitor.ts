@@ -8,7 +8,7 @@ import { DataSource } from 'typeorm';
 import { loadConfig } from '../src/config/load-config';
 import { createDataSource } from '../src/database/data-source';
 import { HOT_QUERIES, hotSql } from '../src/model-access/hot-queries';
-import { PerfArgs } from './lib/perf-args';
+import { ArgsSpec, numberArg, ParsedArgs, parseArgs, secondsArg, stringArg } from './lib/args';
 import { runLoad } from './lib/perf-load';
 import { explainHotQuery, PlanReport } from './lib/perf-plans';
 import { LatencySamples, LatencySummary, ms, textTable } from './lib/perf-stats';
@@ -45,6 +45,23 @@ index below a few pages); the report then also asks the planner with enable_seqs
 and counts the query as indexed when an index CAN serve it, marking it "index (forced)".
 
 Environment: DATABASE_URL (report, continuous --database), ADMIN_API_KEYS (benchmark).`;
+
+/** One table for all commands; each reads only its own options. */
+const ARGS: ArgsSpec = {
+  positional: 'command',
+  options: [
+    { name: 'runs', type: 'string' },
+    { name: 'json', type: 'boolean' },
+    { name: 'url', type: 'string' },
+    { name: 'interval', type: 'string' },
+    { name: 'count', type: 'string' },
+    { name: 'metrics-token', type: 'string' },
+    { name: 'database', type: 'boolean' },
+    { name: 'api-key', type: 'string' },
+    { name: 'connections', type: 'string' },
+    { name: 'duration', type: 'string' },
+  ],
+};
 
 interface QueryFigures {
   name: string;
@@ -116,10 +133,10 @@ async function timeQueries(
   return out;
 }
 
-async function report(args: PerfArgs): Promise<number> {
+async function report(args: ParsedArgs): Promise<number> {
   const { ds, kind } = await openDatabase();
   try {
-    const runs = args.number('runs', 200);
+    const runs = numberArg(args, 'runs', 200);
     const timings = await timeQueries(ds, kind, runs);
     const figures: QueryFigures[] = [];
     for (const query of HOT_QUERIES) {
@@ -155,7 +172,7 @@ async function report(args: PerfArgs): Promise<number> {
       counts[table] = Number(row.n);
     }
     const result = { database: kind, runs, grade: grade(figures), counts, queries: figures };
-    if (args.flag('json')) {
+    if (args.json) {
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     } else {
       process.stdout.write(`Hot queries on ${kind} (${runs} runs each)\n\n`);
@@ -225,14 +242,14 @@ function histogramPercentile(
   return Infinity;
 }
 
-async function continuous(args: PerfArgs): Promise<number> {
-  const base = args.string('url', 'http://127.0.0.1:8080').replace(/\/$/, '');
-  const interval = args.seconds('interval', 5);
-  const count = args.number('count', 0);
-  const token = args.string('metrics-token');
+async function continuous(args: ParsedArgs): Promise<number> {
+  const base = (stringArg(args, 'url') ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
+  const interval = secondsArg(args, 'interval', 5);
+  const count = numberArg(args, 'count', 0);
+  const token = stringArg(args, 'metrics-token');
   const metric = 'http_request_duration_seconds';
   let previous: { buckets: Map<number, number>; count: number } | null = null;
-  const db = args.flag('database') ? await openDatabase() : null;
+  const db = args.database ? await openDatabase() : null;
   try {
     for (let line = 0; count === 0 || line < count; line++) {
       const stamp = new Date().toISOString();
@@ -288,9 +305,9 @@ async function continuous(args: PerfArgs): Promise<number> {
   return 0;
 }
 
-async function benchmark(args: PerfArgs): Promise<number> {
-  const base = args.string('url', 'http://127.0.0.1:8080').replace(/\/$/, '');
-  const key = args.string('api-key') ?? (process.env.ADMIN_API_KEYS ?? '').split(',')[0];
+async function benchmark(args: ParsedArgs): Promise<number> {
+  const base = (stringArg(args, 'url') ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
+  const key = stringArg(args, 'api-key') ?? (process.env.ADMIN_API_KEYS ?? '').split(',')[0];
   if (!key) {
     throw new Error('benchmark needs --api-key (or ADMIN_API_KEYS)');
   }
@@ -314,8 +331,8 @@ async function benchmark(args: PerfArgs): Promise<number> {
   let i = 0;
   const result = await runLoad({
     url: base,
-    connections: args.number('connections', 100),
-    durationSeconds: args.seconds('duration', 10),
+    connections: numberArg(args, 'connections', 100),
+    durationSeconds: secondsArg(args, 'duration', 10),
     next: () => {
       i++;
       return {
@@ -344,11 +361,11 @@ async function benchmark(args: PerfArgs): Promise<number> {
 }
 
 async function main(): Promise<number> {
-  const args = new PerfArgs(process.argv.slice(2), ['help', 'json', 'database']);
-  const command = args.positional[0];
-  if (args.flag('help') || !command) {
+  const args = parseArgs(ARGS, process.argv.slice(2));
+  const command = stringArg(args, 'command');
+  if (args.help || !command) {
     process.stdout.write(`${HELP}\n`);
-    return command || args.flag('help') ? 0 : 2;
+    return command || args.help ? 0 : 2;
   }
   switch (command) {
     case 'report':

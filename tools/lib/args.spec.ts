@@ -1,4 +1,13 @@
-import { CommandSpec, formatHelp, parseArgs, UsageError } from './args';
+import {
+  ArgsSpec,
+  CommandSpec,
+  formatHelp,
+  numberArg,
+  parseArgs,
+  secondsArg,
+  stringArg,
+  UsageError,
+} from './args';
 
 const spec: CommandSpec = {
   usage: 'tool --source <file> [options]',
@@ -47,6 +56,71 @@ describe(parseArgs.name, () => {
   it('answers help without enforcing required options', () => {
     expect(parseArgs(spec, ['-h'])).toEqual({ help: true });
     expect(parseArgs(spec, ['--dry-run', '--help'])).toEqual({ 'dry-run': true, help: true });
+  });
+});
+
+describe(`${parseArgs.name} with a positional word`, () => {
+  const withCommand: ArgsSpec = {
+    positional: 'command',
+    options: [{ name: 'json', type: 'boolean' }],
+  };
+
+  it('returns one word under the positional name, before or after the options', () => {
+    expect(parseArgs(withCommand, ['report', '--json'])).toEqual({ command: 'report', json: true });
+    expect(parseArgs(withCommand, ['--json', 'report'])).toEqual({ command: 'report', json: true });
+    expect(parseArgs(withCommand, [])).toEqual({});
+  });
+
+  it('refuses a second word', () => {
+    expect(() => parseArgs(withCommand, ['report', 'extra'])).toThrow(
+      /unexpected argument "extra"/,
+    );
+  });
+});
+
+describe(stringArg.name, () => {
+  it('gives string values and undefined for absent options and switches', () => {
+    const args = parseArgs(spec, ['--source', 'a.db', '--dry-run']);
+    expect(stringArg(args, 'source')).toBe('a.db');
+    expect(stringArg(args, 'report')).toBeUndefined();
+    expect(stringArg(args, 'dry-run')).toBeUndefined();
+  });
+});
+
+describe(numberArg.name, () => {
+  it('reads non-negative numbers and falls back when absent', () => {
+    expect(numberArg({ n: '300' }, 'n', 1)).toBe(300);
+    expect(numberArg({ n: '0.03' }, 'n', 1)).toBe(0.03);
+    expect(numberArg({ n: '0' }, 'n', 1)).toBe(0);
+    expect(numberArg({}, 'n', 7)).toBe(7);
+  });
+
+  it('refuses negative and non-numeric values, naming the flag and the value', () => {
+    expect(() => numberArg({ n: '-3' }, 'n', 1)).toThrow(UsageError);
+    expect(() => numberArg({ n: '-3' }, 'n', 1)).toThrow(
+      '--n must be a non-negative number (got "-3")',
+    );
+    expect(() => numberArg({ n: 'x' }, 'n', 1)).toThrow(/--n must be a non-negative number/);
+    expect(() => numberArg({ n: 'Infinity' }, 'n', 1)).toThrow(UsageError);
+  });
+});
+
+describe(secondsArg.name, () => {
+  it('reads plain seconds, s, m and ms, and falls back when absent', () => {
+    expect(secondsArg({ d: '60' }, 'd', 1)).toBe(60);
+    expect(secondsArg({ d: '60s' }, 'd', 1)).toBe(60);
+    expect(secondsArg({ d: '2m' }, 'd', 1)).toBe(120);
+    expect(secondsArg({ d: '500ms' }, 'd', 1)).toBe(0.5);
+    expect(secondsArg({ d: '1.5s' }, 'd', 1)).toBe(1.5);
+    expect(secondsArg({}, 'd', 10)).toBe(10);
+  });
+
+  it('refuses other units and words, naming the flag and the value', () => {
+    expect(() => secondsArg({ d: '3h' }, 'd', 1)).toThrow(
+      '--d must be a duration such as 60s, 2m or 500ms (got "3h")',
+    );
+    expect(() => secondsArg({ d: 'abc' }, 'd', 1)).toThrow(UsageError);
+    expect(() => secondsArg({ d: '-1s' }, 'd', 1)).toThrow(UsageError);
   });
 });
 

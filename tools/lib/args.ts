@@ -1,7 +1,8 @@
 /**
  * A small, dependency-free command-line parser shared by the tools: `--flag value`,
- * `--flag=value`, boolean switches, `-h`/`--help`, and a help text built from the same
- * option table, so the documentation cannot drift from what is parsed.
+ * `--flag=value`, boolean switches, `-h`/`--help`, an optional sub-command word, readers for
+ * numbers and durations, and a help text built from the same option table, so the
+ * documentation cannot drift from what is parsed.
  */
 
 export interface OptionSpec {
@@ -17,7 +18,14 @@ export interface OptionSpec {
   alias?: string;
 }
 
-export interface CommandSpec {
+/** What parseArgs needs; tools with a hand-written help text give only this. */
+export interface ArgsSpec {
+  options: readonly Pick<OptionSpec, 'name' | 'type' | 'valueName' | 'required' | 'alias'>[];
+  /** Name under which one word not starting with `-` is returned, e.g. `command`. */
+  positional?: string;
+}
+
+export interface CommandSpec extends ArgsSpec {
   /** How the command is invoked, e.g. `npm run migrate:organizations --`. */
   usage: string;
   summary: string;
@@ -38,10 +46,11 @@ export class UsageError extends Error {
 
 /**
  * Parses argv (without node and the script) against the spec. Returns string values for
- * string options, true for given switches, and `help: true` when -h/--help is present
- * (required options are then not enforced). Throws UsageError on anything unexpected.
+ * string options (and the positional word, when the spec names one), true for given
+ * switches, and `help: true` when -h/--help is present (required options are then not
+ * enforced). Throws UsageError on anything unexpected.
  */
-export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArgs {
+export function parseArgs(spec: ArgsSpec, argv: readonly string[]): ParsedArgs {
   const byName = new Map(spec.options.map((o) => [o.name, o]));
   const byAlias = new Map(spec.options.filter((o) => o.alias).map((o) => [o.alias!, o]));
   const result: ParsedArgs = {};
@@ -52,7 +61,7 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArg
       help = true;
       continue;
     }
-    let option: OptionSpec | undefined;
+    let option: ArgsSpec['options'][number] | undefined;
     let inline: string | undefined;
     if (arg.startsWith('--')) {
       const eq = arg.indexOf('=');
@@ -67,6 +76,9 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArg
       if (!option) {
         throw new UsageError(`unknown option ${arg} (see --help)`);
       }
+    } else if (spec.positional !== undefined && result[spec.positional] === undefined) {
+      result[spec.positional] = arg;
+      continue;
     } else {
       throw new UsageError(`unexpected argument "${arg}" (options start with --; see --help)`);
     }
@@ -101,6 +113,39 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArg
     );
   }
   return result;
+}
+
+/** The value of a string option, or undefined when it was not given. */
+export function stringArg(args: ParsedArgs, name: string): string | undefined {
+  const value = args[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** A non-negative number option; the fallback when it was not given. */
+export function numberArg(args: ParsedArgs, name: string, fallback: number): number {
+  const raw = stringArg(args, name);
+  if (raw === undefined) {
+    return fallback;
+  }
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) {
+    throw new UsageError(`--${name} must be a non-negative number (got "${raw}")`);
+  }
+  return value;
+}
+
+/** A duration option in seconds, written `60`, `60s`, `2m` or `500ms`; the fallback when not given. */
+export function secondsArg(args: ParsedArgs, name: string, fallback: number): number {
+  const raw = stringArg(args, name);
+  if (raw === undefined) {
+    return fallback;
+  }
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(raw.trim());
+  if (!match) {
+    throw new UsageError(`--${name} must be a duration such as 60s, 2m or 500ms (got "${raw}")`);
+  }
+  const value = Number(match[1]);
+  return match[2] === 'ms' ? value / 1000 : match[2] === 'm' ? value * 60 : value;
 }
 
 function wrap(text: string, width: number): string[] {
