@@ -11,7 +11,7 @@ import { toUserResponse } from '../../../src/users/users.service';
 import { bulkInsert, chunk, rowsPerStatement } from '../batch';
 import { ToolError } from '../cli';
 import { Progress } from '../progress';
-import { MigrationPlan } from './plan';
+import { MigrationPlan, PlannedModel, PlannedUser } from './plan';
 import {
   ApplyResult,
   emptyOutcome,
@@ -41,6 +41,25 @@ interface AuditRow {
   targetId: string;
   before: unknown;
   after: unknown;
+}
+
+/** How PlanWriter.upsert writes one table keyed by id (users, models) from the plan. */
+interface UpsertSpec<P, R> {
+  /** Progress label. */
+  phase: 'users' | 'models';
+  /** Audit target type. */
+  type: 'user' | 'model';
+  planned: readonly P[];
+  select: (ids: string[]) => Promise<R[]>;
+  create: (planned: P) => R;
+  /** The row to write when the existing one differs from the plan; null when it matches. */
+  update: (old: R, planned: P) => R | null;
+  /** The API view of a row, for the audit event. */
+  response: (row: R) => unknown;
+  table: string;
+  columns: string[];
+  values: (row: R) => unknown[];
+  updateColumns: string[];
 }
 
 /**
@@ -245,47 +264,22 @@ class PlanWriter {
 
   /** Inserts new users and updates those whose name, email or role changed. */
   private async users(): Promise<Outcome> {
-    const outcome = emptyOutcome();
-    this.progress?.start('users', this.plan.users.length);
-    const existing = new Map(
-      (
-        await selectUsers(
-          this.tx,
-          this.s.kind,
-          this.plan.users.map((u) => u.id),
-        )
-      ).map((u) => [u.id, u]),
-    );
-    const rows: UserEntity[] = [];
-    for (const u of this.plan.users) {
-      const old = existing.get(u.id);
-      if (!old) {
-        const row = { ...u, updatedAt: this.at };
-        rows.push(row);
-        outcome.created++;
-        this.record('user.create', 'user', u.id, null, toUserResponse(row));
-      } else if (old.name !== u.name || old.email !== u.email || old.role !== u.role) {
-        const row = { ...old, name: u.name, email: u.email, role: u.role, updatedAt: this.at };
-        rows.push(row);
-        outcome.updated++;
-        this.record('user.update', 'user', u.id, toUserResponse(old), toUserResponse(row));
-      } else {
-        outcome.unchanged++;
-      }
-    }
-    this.progress?.advance(outcome.unchanged);
-    await bulkInsert(
-      this.tx,
-      this.s.kind,
-      'users',
-      ['id', 'name', 'email', 'role', 'created_at', 'updated_at'],
-      rows.map((u) => [u.id, u.name, u.email, u.role, u.createdAt, u.updatedAt]),
-      {
-        onConflict: { target: ['id'], update: ['name', 'email', 'role', 'updated_at'] },
-        onChunk: (n) => this.progress?.advance(n),
-      },
-    );
-    this.progress?.done();
+    const { outcome } = await this.upsert<PlannedUser, UserEntity>({
+      phase: 'users',
+      type: 'user',
+      planned: this.plan.users,
+      select: (ids) => selectUsers(this.tx, this.s.kind, ids),
+      create: (u) => ({ ...u, updatedAt: this.at }),
+      update: (old, u) =>
+        old.name !== u.name || old.email !== u.email || old.role !== u.role
+          ? { ...old, name: u.name, email: u.email, role: u.role, updatedAt: this.at }
+          : null,
+      response: toUserResponse,
+      table: 'users',
+      columns: ['id', 'name', 'email', 'role', 'created_at', 'updated_at'],
+      values: (u) => [u.id, u.name, u.email, u.role, u.createdAt, u.updatedAt],
+      updateColumns: ['name', 'email', 'role', 'updated_at'],
+    });
     return outcome;
   }
 
@@ -347,62 +341,72 @@ class PlanWriter {
   }
 
   /** Provider models into the catalog: new ones inserted, changed ones updated. */
-  private async models(): Promise<{ outcome: Outcome; createdIds: string[] }> {
+  private models(): Promise<{ outcome: Outcome; createdIds: string[] }> {
+    return this.upsert<PlannedModel, ModelEntity>({
+      phase: 'models',
+      type: 'model',
+      planned: this.plan.models,
+      select: (ids) => selectModels(this.tx, this.s.kind, ids),
+      create: (m) => ({
+        id: m.id,
+        name: m.name,
+        baseModelId: null,
+        isActive: m.isActive,
+        createdAt: this.at,
+        updatedAt: this.at,
+      }),
+      update: (old, m) =>
+        old.name !== m.name || old.isActive !== m.isActive || old.baseModelId !== null
+          ? { ...old, name: m.name, isActive: m.isActive, baseModelId: null, updatedAt: this.at }
+          : null,
+      response: toModelResponse,
+      table: 'models',
+      columns: ['id', 'name', 'base_model_id', 'is_active', 'created_at', 'updated_at'],
+      values: (m) => [m.id, m.name, m.baseModelId, m.isActive, m.createdAt, m.updatedAt],
+      updateColumns: ['name', 'base_model_id', 'is_active', 'updated_at'],
+    });
+  }
+
+  /**
+   * Inserts the planned rows that do not exist yet and updates those that differ (audited as
+   * `<type>.create` and `<type>.update`), in one set-based upsert; the rest count as unchanged.
+   */
+  private async upsert<P extends { id: string }, R extends { id: string }>(
+    spec: UpsertSpec<P, R>,
+  ): Promise<{ outcome: Outcome; createdIds: string[] }> {
     const outcome = emptyOutcome();
     const createdIds: string[] = [];
-    this.progress?.start('models', this.plan.models.length);
+    this.progress?.start(spec.phase, spec.planned.length);
     const existing = new Map(
-      (
-        await selectModels(
-          this.tx,
-          this.s.kind,
-          this.plan.models.map((m) => m.id),
-        )
-      ).map((m) => [m.id, m]),
+      (await spec.select(spec.planned.map((p) => p.id))).map((r) => [r.id, r]),
     );
-    const rows: ModelEntity[] = [];
-    for (const m of this.plan.models) {
-      const old = existing.get(m.id);
-      if (!old) {
-        const row = {
-          id: m.id,
-          name: m.name,
-          baseModelId: null,
-          isActive: m.isActive,
-          createdAt: this.at,
-          updatedAt: this.at,
-        };
-        rows.push(row);
-        createdIds.push(m.id);
-        outcome.created++;
-        this.record('model.create', 'model', m.id, null, toModelResponse(row));
-      } else if (old.name !== m.name || old.isActive !== m.isActive || old.baseModelId !== null) {
-        const row = {
-          ...old,
-          name: m.name,
-          isActive: m.isActive,
-          baseModelId: null,
-          updatedAt: this.at,
-        };
-        rows.push(row);
-        outcome.updated++;
-        this.record('model.update', 'model', m.id, toModelResponse(old), toModelResponse(row));
-      } else {
+    const rows: R[] = [];
+    for (const p of spec.planned) {
+      const old = existing.get(p.id);
+      const row = old ? spec.update(old, p) : spec.create(p);
+      if (!row) {
         outcome.unchanged++;
+        continue;
+      }
+      rows.push(row);
+      if (old) {
+        outcome.updated++;
+        this.record(`${spec.type}.update`, spec.type, p.id, spec.response(old), spec.response(row));
+      } else {
+        outcome.created++;
+        createdIds.push(p.id);
+        this.record(`${spec.type}.create`, spec.type, p.id, null, spec.response(row));
       }
     }
     this.progress?.advance(outcome.unchanged);
     await bulkInsert(
       this.tx,
       this.s.kind,
-      'models',
-      ['id', 'name', 'base_model_id', 'is_active', 'created_at', 'updated_at'],
-      rows.map((m) => [m.id, m.name, m.baseModelId, m.isActive, m.createdAt, m.updatedAt]),
+      spec.table,
+      spec.columns,
+      rows.map((r) => spec.values(r)),
       {
-        onConflict: {
-          target: ['id'],
-          update: ['name', 'base_model_id', 'is_active', 'updated_at'],
-        },
+        onConflict: { target: ['id'], update: spec.updateColumns },
         onChunk: (n) => this.progress?.advance(n),
       },
     );
