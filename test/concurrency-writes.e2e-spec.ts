@@ -1,4 +1,5 @@
 import { DataSource } from 'typeorm';
+import { prng } from '../tools/lib/prng';
 import { ADMIN_KEY, enc, startTestApp, TestApp } from './support/test-app';
 
 /**
@@ -18,18 +19,6 @@ type Send = (
   url: string,
   body?: unknown,
 ) => Promise<{ status: number; text: string }>;
-
-/** A small deterministic PRNG (mulberry32), so a printed seed replays the op mix. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Outcome {
   acknowledged: number;

@@ -18,7 +18,8 @@ import {
   startService,
 } from './lib/perf-process';
 import { markdownTable, ms, pct, textTable } from './lib/perf-stats';
-import { buildWorld, prng, SCALE_WORLD, seedWorld, SMALL_WORLD, World } from './lib/perf-world';
+import { buildWorld, SCALE_WORLD, seedWorld, SMALL_WORLD, World } from './lib/perf-world';
+import { prng } from './lib/prng';
 
 const HELP = `Usage: npm run bench -- [options]
 

@@ -2,6 +2,7 @@ import { DataSource } from 'typeorm';
 import { loadConfig } from '../../src/config/load-config';
 import { createDataSource } from '../../src/database/data-source';
 import { runMigrations } from '../../src/database/migrate';
+import { prng } from './prng';
 
 /** Sizes of a benchmark world. */
 export interface WorldSize {
@@ -26,18 +27,6 @@ export interface World {
   /** Per organization index: pattern grants (`provider-03/*`). */
   patternsOf: string[][];
   counts: { users: number; models: number; organizations: number; members: number; grants: number };
-}
-
-/** Small deterministic PRNG (mulberry32) so every run seeds the same world. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const pad = (n: number, width: number): string => String(n).padStart(width, '0');
