@@ -85,6 +85,19 @@ async function openDatabase(): Promise<{ ds: DataSource; kind: 'sqlite' | 'postg
   const config = loadConfig(process.env);
   const ds = createDataSource(config);
   await ds.initialize();
+  // Read-only tool: it never creates tables. A database the service has not migrated yet
+  // gets a clear message instead of "no such table".
+  const tables = (await ds.query(
+    config.databaseKind === 'postgres'
+      ? "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'organization_members'"
+      : "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'organization_members'",
+  )) as unknown[];
+  if (tables.length === 0) {
+    await ds.destroy();
+    throw new Error(
+      `${config.databaseKind === 'postgres' ? 'the PostgreSQL database' : `the SQLite file ${config.sqlitePath}`} of DATABASE_URL has no schema yet: start the service once on it (it applies the migrations at boot), then run the report`,
+    );
+  }
   return { ds, kind: config.databaseKind };
 }
 
