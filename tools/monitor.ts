@@ -6,6 +6,7 @@
 import { Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { loadConfig } from '../src/config/load-config';
+import { TABLES } from '../src/health/database-diagnostics.service';
 import { createDataSource } from '../src/database/data-source';
 import { HOT_QUERIES, hotSql } from '../src/model-access/hot-queries';
 import { ArgsSpec, numberArg, ParsedArgs, parseArgs, secondsArg, stringArg } from './lib/args';
@@ -171,14 +172,7 @@ async function report(args: ParsedArgs): Promise<number> {
       });
     }
     const counts: Record<string, number> = {};
-    for (const table of [
-      'users',
-      'models',
-      'organizations',
-      'organization_members',
-      'organization_models',
-      'audit_events',
-    ]) {
+    for (const table of TABLES) {
       const [row] = (await ds.query(`SELECT COUNT(*) AS n FROM ${table}`)) as {
         n: string | number;
       }[];
