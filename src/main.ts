@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { Server } from 'node:http';
 import { createApp } from './app';
 import { JsonLogger } from './common/json-logger';
 import { ConfigError, loadConfig } from './config/load-config';
@@ -35,6 +36,10 @@ async function main(): Promise<void> {
         logger.error({ msg: 'shutdown timed out; exiting' }, 'Bootstrap');
         process.exit(1);
       }, config.shutdownTimeoutMs).unref();
+      // Keep-alive connections whose last request finished after close began would stay
+      // open until the client drops them; close each as soon as it is idle.
+      const server = app.getHttpServer() as Server;
+      setInterval(() => server.closeIdleConnections(), 50).unref();
       app.close().then(
         () => {
           logger.log({ msg: 'stopped' }, 'Bootstrap');
