@@ -92,6 +92,7 @@ export class MembershipsService {
     body: PutMemberBody,
   ): Promise<{ member: MemberResponse; created: boolean }> {
     return this.db.write(async (tx) => {
+      this.cache.narrowWritesTo(tx, { users: [userId] });
       await this.organizations.findOrFail(tx, orgId, true);
       const user = await this.users.findOrFail(tx, userId);
       const repo = tx.getRepository(MembershipEntity);
@@ -140,6 +141,7 @@ export class MembershipsService {
 
   async remove(actor: Principal, orgId: string, userId: string): Promise<void> {
     await this.db.write(async (tx) => {
+      this.cache.narrowWritesTo(tx, { users: [userId] });
       await this.organizations.findOrFail(tx, orgId, true);
       const repo = tx.getRepository(MembershipEntity);
       const existing = await repo.findOne({ where: { organizationId: orgId, userId } });
@@ -171,6 +173,7 @@ export class MembershipsService {
     const ids = [...new Set(body.user_ids)];
     const role = body.role ?? 'member';
     return this.db.write(async (tx) => {
+      this.cache.narrowWritesTo(tx, { users: ids });
       await this.organizations.findOrFail(tx, orgId, true);
       const found = new Set(
         (

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource, EntityManager, EntitySubscriberInterface } from 'typeorm';
+import { DataSource, EntityManager, EntitySubscriberInterface, QueryRunner } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { DatabaseService, DataChange } from '../database/database.service';
 import { UserEntity } from '../users/entities/user.entity';
@@ -67,9 +67,19 @@ export function scopesWrittenBy(sql: string): readonly Scope[] {
   if (READ_STATEMENT.test(sql)) {
     return [];
   }
-  const match = WRITE_STATEMENT.exec(sql);
-  const table = match ? match[1].toLowerCase() : undefined;
+  const table = writtenTable(sql);
   return table !== undefined && table in TABLE_SCOPES ? TABLE_SCOPES[table] : ALL_SCOPES;
+}
+
+/** The table an INSERT, UPDATE or DELETE writes, lower-cased; undefined for anything else. */
+function writtenTable(sql: string): string | undefined {
+  return WRITE_STATEMENT.exec(sql)?.[1].toLowerCase();
+}
+
+/** Keys a write transaction declares it changes (see AccessCacheService.narrowWritesTo). */
+export interface Narrowing {
+  users?: readonly string[];
+  organizations?: readonly string[];
 }
 
 /** Most bytes of serialized answers (model lists) kept; the oldest go first. */
@@ -99,6 +109,11 @@ export class AccessCacheService {
   private generation = 0;
   /** Scopes written by statements since the last write ended. */
   private readonly touched = new Set<Scope>();
+  /** Users whose memberships, and organizations whose grants, narrowed writes changed. */
+  private readonly touchedUsers = new Set<string>();
+  private readonly touchedOrganizations = new Set<string>();
+  /** Transactions that declared the only keys their membership / grant statements change. */
+  private readonly narrowed = new WeakMap<QueryRunner, Narrowing>();
 
   constructor(
     private readonly db: DatabaseService,
@@ -130,6 +145,19 @@ export class AccessCacheService {
     this.responseBytes = 0;
   }
 
+  /**
+   * Declares, inside a write transaction, the only keys its statements on
+   * organization_members (users) and organization_models (organizations) change, so that
+   * the write's end empties those users' rows and those organizations' grants instead of
+   * the whole layer. Statements on any other table, or in transactions that declare
+   * nothing, still empty whole layers.
+   */
+  narrowWritesTo(tx: EntityManager, keys: Narrowing): void {
+    if (tx.queryRunner) {
+      this.narrowed.set(tx.queryRunner, keys);
+    }
+  }
+
   private onChange(change: DataChange): void {
     if (change === 'write-start') {
       // Cached answers still describe committed data until this write ends (see storable).
@@ -138,8 +166,16 @@ export class AccessCacheService {
     this.generation++;
     if (change === 'external') {
       this.touched.clear();
+      this.touchedUsers.clear();
+      this.touchedOrganizations.clear();
       this.clear();
       return;
+    }
+    for (const userId of this.touchedUsers) {
+      this.userRows.delete(userId);
+    }
+    for (const organizationId of this.touchedOrganizations) {
+      this.organizations.delete(organizationId);
     }
     for (const scope of this.touched) {
       if (scope === 'catalog') {
@@ -150,7 +186,8 @@ export class AccessCacheService {
         this.userRows.clear();
       }
     }
-    if (this.touched.size > 0) {
+    if (this.touched.size > 0 || this.touchedUsers.size > 0 || this.touchedOrganizations.size > 0) {
+      // Views and serialized lists are rebuilt from the layers without a query.
       this.dropDerived();
     }
     // Statements of writes still open stay recorded: with concurrent transactions
@@ -158,6 +195,8 @@ export class AccessCacheService {
     // own end, or an answer read between the two ends would outlive that commit.
     if (this.db.activeWrites === 0) {
       this.touched.clear();
+      this.touchedUsers.clear();
+      this.touchedOrganizations.clear();
     }
   }
 
@@ -165,7 +204,21 @@ export class AccessCacheService {
   private watchStatements(dataSource: DataSource): void {
     const subscriber: EntitySubscriberInterface = {
       beforeQuery: (event) => {
-        for (const scope of scopesWrittenBy(event.query)) {
+        const scopes = scopesWrittenBy(event.query);
+        if (scopes.length === 0) {
+          return;
+        }
+        const keys = event.queryRunner ? this.narrowed.get(event.queryRunner) : undefined;
+        const table = writtenTable(event.query);
+        if (keys?.users && table === 'organization_members') {
+          keys.users.forEach((id) => this.touchedUsers.add(id));
+          return;
+        }
+        if (keys?.organizations && table === 'organization_models') {
+          keys.organizations.forEach((id) => this.touchedOrganizations.add(id));
+          return;
+        }
+        for (const scope of scopes) {
           this.touched.add(scope);
         }
       },

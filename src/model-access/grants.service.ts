@@ -72,6 +72,7 @@ export class GrantsService {
     body: PutGrantBody,
   ): Promise<{ grant: GrantResponse; created: boolean }> {
     return this.db.write(async (tx) => {
+      this.cache.narrowWritesTo(tx, { organizations: [orgId] });
       await this.organizations.findOrFail(tx, orgId, true);
       await this.requireCatalogModels(tx, [modelId], (id) => {
         throw new NotFoundException(
@@ -107,6 +108,7 @@ export class GrantsService {
 
   async revoke(actor: Principal, orgId: string, modelId: string): Promise<void> {
     await this.db.write(async (tx) => {
+      this.cache.narrowWritesTo(tx, { organizations: [orgId] });
       await this.organizations.findOrFail(tx, orgId, true);
       const repo = tx.getRepository(GrantEntity);
       const existing = await repo.findOne({ where: { organizationId: orgId, modelId } });
@@ -146,6 +148,7 @@ export class GrantsService {
       throw new ValidationFailedException(problems);
     }
     return this.db.write(async (tx) => {
+      this.cache.narrowWritesTo(tx, { organizations: [orgId] });
       await this.organizations.findOrFail(tx, orgId, true);
       await this.requireCatalogModels(tx, grant, (id, i) => {
         throw new ValidationFailedException([
