@@ -1,4 +1,3 @@
-import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
@@ -136,8 +135,4 @@ function documentPathParameterErrors(document: OpenAPIObject): void {
       }
     }
   }
-}
-
-export function startupLogger(): Logger {
-  return new Logger('Bootstrap');
 }

@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { Client } from 'pg';
 import { AppConfig } from '../config/app-config';
-import { CHANGE_CHANNEL, DatabaseService } from './database.service';
+import { CHANGE_CHANNEL, DatabaseService, sqliteDataVersion } from './database.service';
 
 const RECONNECT_DELAY_MS = 250;
 /** How often a SQLite server looks for commits made by other processes (e.g. the migration tool). */
@@ -24,18 +24,12 @@ export class ChangeFeedService implements OnModuleInit, OnApplicationShutdown {
   private client: Client | null = null;
   private keepalive: NodeJS.Timeout | null = null;
   private stopped = false;
-  private received = 0;
   private readonly dead = new WeakSet<Client>();
 
   constructor(
     private readonly db: DatabaseService,
     private readonly config: AppConfig,
   ) {}
-
-  /** Notifications received from other replicas since boot. */
-  get notificationsReceived(): number {
-    return this.received;
-  }
 
   async onModuleInit(): Promise<void> {
     if (this.config.databaseKind !== 'postgres') {
@@ -51,22 +45,16 @@ export class ChangeFeedService implements OnModuleInit, OnApplicationShutdown {
    * own writes, so polling it bounds how long such a change can go unseen.
    */
   private async watchSqliteFile(): Promise<void> {
-    const dataVersion = async (): Promise<number> =>
-      Number(
-        ((await this.db.dataSource.query('PRAGMA data_version')) as { data_version: number }[])[0]
-          ?.data_version,
-      );
-    let last = await dataVersion();
+    let last = await sqliteDataVersion(this.db.dataSource);
     let busy = false;
     this.keepalive = setInterval(() => {
       if (busy || !this.db.dataSource.isInitialized) {
         return;
       }
       busy = true;
-      dataVersion()
+      sqliteDataVersion(this.db.dataSource)
         .then((version) => {
           if (version !== last) {
-            this.received++;
             this.db.notifyChange();
           }
           last = version;
@@ -84,7 +72,6 @@ export class ChangeFeedService implements OnModuleInit, OnApplicationShutdown {
     const client = new Client({ connectionString: this.config.databaseUrl });
     client.on('notification', (message) => {
       if (message.channel === CHANGE_CHANNEL && message.payload !== this.db.instanceId) {
-        this.received++;
         this.db.notifyChange();
       }
     });

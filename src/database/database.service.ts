@@ -42,6 +42,15 @@ function errorCode(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
+/**
+ * SQLite's `PRAGMA data_version`: it changes when another connection (another process)
+ * commits to the file, never for this connection's own writes.
+ */
+export async function sqliteDataVersion(manager: EntityManager | DataSource): Promise<number> {
+  const rows: { data_version: number }[] = await manager.query('PRAGMA data_version');
+  return Number(rows[0]?.data_version);
+}
+
 /** True when the database refused because another writer held a lock too long. */
 export function isBusyError(error: unknown): boolean {
   const code = errorCode(error) ?? '';
@@ -61,7 +70,6 @@ export class DatabaseService implements OnApplicationShutdown {
   private readonly sqliteLock = new Mutex();
   private readonly listeners: ChangeListener[] = [];
   private writesInFlight = 0;
-  private version = 0;
   private changeFeedHealthy = true;
   /** Identifies this process in change notifications sent to other replicas. */
   readonly instanceId = randomUUID();
@@ -81,26 +89,12 @@ export class DatabaseService implements OnApplicationShutdown {
     return this.config.databaseKind;
   }
 
-  /** Increases whenever a write starts or ends; readers that cache compare it. */
-  get dataVersion(): number {
-    return this.version;
-  }
-
-  /**
-   * True while a write transaction is open in this process, or while changes made by
-   * other replicas could go unnoticed (the PostgreSQL change feed is down): in both
-   * cases a freshly computed answer may be served but must not be cached.
-   */
-  get writing(): boolean {
-    return this.writesInFlight > 0 || !this.changeFeedHealthy;
-  }
-
-  /** False while changes made by other replicas could go unnoticed: nothing may be cached. */
   /** Write transactions open in this process right now. */
   get activeWrites(): number {
     return this.writesInFlight;
   }
 
+  /** False while changes made by other replicas could go unnoticed: nothing may be cached. */
   get changesObservable(): boolean {
     return this.changeFeedHealthy;
   }
@@ -117,7 +111,6 @@ export class DatabaseService implements OnApplicationShutdown {
 
   /** Tells every listener that data may have changed (also used for changes made elsewhere). */
   notifyChange(change: DataChange = 'external'): void {
-    this.version++;
     for (const listener of this.listeners) {
       listener(change);
     }

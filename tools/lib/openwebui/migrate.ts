@@ -5,7 +5,7 @@ import { EntityManager } from 'typeorm';
 import { hasControlCharacters } from '../../../src/common/validators';
 import { AppConfig } from '../../../src/config/app-config';
 import { EXTERNAL_USER_PATTERN } from '../../../src/config/load-config';
-import { isBusyError } from '../../../src/database/database.service';
+import { isBusyError, sqliteDataVersion } from '../../../src/database/database.service';
 import { runMigrations, withSchemaLock } from '../../../src/database/migrate';
 import { redactUrl, ToolError } from '../cli';
 import { Progress } from '../progress';
@@ -21,14 +21,7 @@ import {
   Phase,
 } from './report';
 import { isPostgresSource, readOpenWebUi, sqliteSourcePath } from './source';
-import {
-  backupFileName,
-  dataVersion,
-  hasPendingMigrations,
-  openTarget,
-  rawSqlite,
-  Target,
-} from './target';
+import { backupFileName, hasPendingMigrations, openTarget, rawSqlite, Target } from './target';
 
 export * from './report';
 
@@ -228,7 +221,7 @@ async function runTarget(
   for (let attempt = 1; ; attempt++) {
     let expectedVersion: number | null = null;
     if (target.existingSqliteFile) {
-      expectedVersion = await dataVersion(dataSource);
+      expectedVersion = await sqliteDataVersion(dataSource);
       const dir = options.backupDir ?? join(dirname(target.existingSqliteFile), 'backups');
       mkdirSync(dir, { recursive: true });
       const path = join(dir, backupFileName(target.existingSqliteFile, new Date()));
@@ -245,7 +238,7 @@ async function runTarget(
     try {
       const result = await withSchemaLock(dataSource, () =>
         db.write(async (tx) => {
-          if (expectedVersion !== null && (await dataVersion(tx)) !== expectedVersion) {
+          if (expectedVersion !== null && (await sqliteDataVersion(tx)) !== expectedVersion) {
             // Another process committed after the backup began: take it again.
             throw new StaleBackup();
           }

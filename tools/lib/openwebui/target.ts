@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, extname, join } from 'node:path';
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { AppConfig } from '../../../src/config/app-config';
 import { createDataSource } from '../../../src/database/data-source';
 import { DatabaseService } from '../../../src/database/database.service';
@@ -100,10 +100,4 @@ export async function hasPendingMigrations(dataSource: DataSource): Promise<bool
 export function rawSqlite(dataSource: DataSource): Database.Database {
   return (dataSource.driver as unknown as { databaseConnection: Database.Database })
     .databaseConnection;
-}
-
-/** SQLite's data_version: changes when another connection commits. */
-export async function dataVersion(manager: EntityManager | DataSource): Promise<number> {
-  const rows: { data_version: number }[] = await manager.query('PRAGMA data_version');
-  return Number(rows[0].data_version);
 }
