@@ -40,6 +40,7 @@ export interface RefModelAnswer {
 
 export type RefReason =
   | 'user_not_found'
+  | 'user_pending'
   | 'model_not_found'
   | 'model_inactive'
   | 'no_membership'
@@ -48,7 +49,7 @@ export type RefReason =
   | 'grant_inactive'
   | 'no_grant';
 
-export type HealthStatus = 'no_organization' | 'inactive' | 'no_models' | 'healthy';
+export type HealthStatus = 'pending' | 'no_organization' | 'inactive' | 'no_models' | 'healthy';
 
 const SEP = '\u0000';
 
@@ -91,7 +92,9 @@ export class ReferenceWorld {
   /** The organizations through which user may use model (DESIGN 2), sorted by id. */
   grantingOrgs(userId: string, modelId: string): RefGrantingOrg[] {
     const model = this.models.get(modelId);
-    if (!this.users.has(userId) || !model || !model.active) {
+    const user = this.users.get(userId);
+    // a pending user (awaiting approval) uses nothing
+    if (!user || user.role === 'pending' || !model || !model.active) {
       return [];
     }
     const found: RefGrantingOrg[] = [];
@@ -139,6 +142,9 @@ export class ReferenceWorld {
     if (!this.users.has(userId)) {
       return ['user_not_found'];
     }
+    if (this.users.get(userId)!.role === 'pending') {
+      return ['user_pending'];
+    }
     const model = this.models.get(modelId);
     if (!model) {
       return ['model_not_found'];
@@ -176,6 +182,9 @@ export class ReferenceWorld {
 
   /** The debug status of DESIGN 5 for /health/model-access/:userId. */
   healthStatus(userId: string): HealthStatus {
+    if (this.users.get(userId)?.role === 'pending') {
+      return 'pending';
+    }
     const mine = [...this.memberships].filter(([key]) => ReferenceWorld.split(key)[1] === userId);
     if (mine.length === 0) {
       return 'no_organization';
