@@ -25,12 +25,13 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
   {
     name: 'ADMIN_API_KEYS',
     default: '',
-    description: 'Comma-separated API keys that act as site admins (at least 16 characters each).',
+    description: 'Comma-separated API keys that act as site admins (at least 32 characters each).',
   },
   {
     name: 'WEBUI_SECRET_KEY',
     default: '',
-    description: 'HS256 secret of the web UI session tokens; empty refuses every session token.',
+    description:
+      'HS256 secret of the web UI session tokens (at least 32 characters); empty refuses every session token.',
   },
   {
     name: 'OPENROUTER_EXTERNAL_USER',
@@ -51,7 +52,8 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
   {
     name: 'METRICS_TOKEN',
     default: '',
-    description: 'When set, GET /metrics requires Authorization: Bearer <METRICS_TOKEN>.',
+    description:
+      'When set (at least 32 characters), GET /metrics requires Authorization: Bearer <METRICS_TOKEN>.',
   },
   {
     name: 'CORS_ORIGINS',
@@ -167,6 +169,68 @@ class Reader {
   }
 }
 
+/**
+ * Variables that hold secrets. Each value (each entry of a comma-separated `_KEYS` list) must
+ * be at least MIN_SECRET_LENGTH characters and not a publicly known default, or the boot
+ * stops. A name listed here is checked as soon as it is set, even by a module that reads it
+ * elsewhere (GATEWAY_API_KEYS).
+ */
+export const SECRET_VARIABLES = [
+  'ADMIN_API_KEYS',
+  'WEBUI_SECRET_KEY',
+  'METRICS_TOKEN',
+  'GATEWAY_API_KEYS',
+] as const;
+
+export const MIN_SECRET_LENGTH = 32;
+
+/**
+ * Secrets published in documentation and images (compared without case): Open WebUI's old
+ * WEBUI_SECRET_KEY default, and the placeholders of this project's and common examples.
+ */
+const PUBLIC_DEFAULT_SECRETS = new Set([
+  't0p-s3cr3t',
+  'change-me-to-a-long-random-key',
+  'changeme',
+  'change-me',
+  'secret',
+  'your-secret-key',
+  'your_secret_key',
+  'supersecret',
+  'password',
+]);
+
+/** Why a secret value is too weak to run with, or null; never repeats the value. */
+export function weakSecretProblem(what: string, value: string): string | null {
+  if (PUBLIC_DEFAULT_SECRETS.has(value.toLowerCase())) {
+    return `${what} is a publicly known default value; generate one with: openssl rand -hex 32`;
+  }
+  if (value.length < MIN_SECRET_LENGTH) {
+    return `${what} is ${value.length} characters; at least ${MIN_SECRET_LENGTH} are required (openssl rand -hex 32)`;
+  }
+  if (new Set(value).size < 8) {
+    return `${what} repeats fewer than 8 distinct characters; use a random value (openssl rand -hex 32)`;
+  }
+  return null;
+}
+
+/** Applies weakSecretProblem to every set secret variable (each entry of a `_KEYS` list). */
+function checkSecrets(reader: Reader): void {
+  for (const name of SECRET_VARIABLES) {
+    const values = name.endsWith('_KEYS') ? reader.list(name) : [reader.raw(name)];
+    for (const [i, value] of values.entries()) {
+      if (value === '') {
+        continue;
+      }
+      const what = values.length > 1 || name.endsWith('_KEYS') ? `${name} entry ${i + 1}` : name;
+      const problem = weakSecretProblem(what, value);
+      if (problem) {
+        reader.problems.push(problem);
+      }
+    }
+  }
+}
+
 export const EXTERNAL_USER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
 function parseDatabaseUrl(reader: Reader, url: string): { kind: DatabaseKind; sqlitePath: string } {
@@ -204,13 +268,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
   config.databasePoolSize = r.int('DATABASE_POOL_SIZE', 1, 1000);
   config.sqliteBusyTimeoutMs = r.int('SQLITE_BUSY_TIMEOUT_MS', 0, 600000);
   config.adminApiKeys = r.list('ADMIN_API_KEYS');
-  for (const [i, key] of config.adminApiKeys.entries()) {
-    if (key.length < 16) {
-      r.problems.push(
-        `ADMIN_API_KEYS entry ${i + 1} is ${key.length} characters; at least 16 are required`,
-      );
-    }
-  }
+  checkSecrets(r);
   config.webuiSecretKey = r.raw('WEBUI_SECRET_KEY');
   const externalUser = r.raw('OPENROUTER_EXTERNAL_USER');
   config.openrouterExternalUser = externalUser === '' ? null : externalUser;
