@@ -30,7 +30,7 @@ describe(loadConfig.name, () => {
       logLevel: 'info',
       metricsToken: null,
       corsOrigins: [],
-      trustProxy: false,
+      trustProxy: [],
     });
   });
 
@@ -64,13 +64,13 @@ describe(loadConfig.name, () => {
       ADMIN_API_KEYS: ` ${KEY_A} , , ${KEY_B} `,
       CORS_ORIGINS: 'https://a.example, https://b.example',
       AUTO_JOIN_DEFAULT_ORGANIZATION: 'OFF',
-      TRUST_PROXY: 'yes',
+      TRUST_PROXY: ' 127.0.0.1 , 10.0.0.0/8,::1, fd00::/8 ',
       PORT: ' 9000 ',
     });
     expect(sut.adminApiKeys).toEqual([KEY_A, KEY_B]);
     expect(sut.corsOrigins).toEqual(['https://a.example', 'https://b.example']);
     expect(sut.autoJoinDefaultOrganization).toBe(false);
-    expect(sut.trustProxy).toBe(true);
+    expect(sut.trustProxy).toEqual(['127.0.0.1', '10.0.0.0/8', '::1', 'fd00::/8']);
     expect(sut.port).toBe(9000);
   });
 
@@ -106,6 +106,11 @@ describe(loadConfig.name, () => {
     ['HEALTH_RSS_LIMIT_MB', 'lots'],
     ['SHUTDOWN_TIMEOUT_MS', '999999999'],
     ['TRUST_PROXY', '2'],
+    ['TRUST_PROXY', 'true'],
+    ['TRUST_PROXY', 'yes'],
+    ['TRUST_PROXY', '10.0.0.0/33'],
+    ['TRUST_PROXY', '127.0.0.1,proxy.local'],
+    ['TRUST_PROXY', '::1/129'],
   ])('refuses %s=%j with a message naming the variable', (name, value) => {
     const problems = problemsOf({ [name]: value });
     expect(problems).toHaveLength(1);
@@ -154,6 +159,12 @@ describe(loadConfig.name, () => {
     });
     expect(sut).toMatchObject({ webuiSecretKey: webui, metricsToken: metrics });
     expect(sut.adminApiKeys).toEqual([KEY_A, KEY_B]);
+  });
+
+  it('explains that TRUST_PROXY=true is refused and what to write instead', () => {
+    const [problem] = problemsOf({ TRUST_PROXY: 'true' });
+    expect(problem).toMatch(/TRUST_PROXY=true .* list the addresses or CIDRs of your proxies/);
+    expect(loadConfig({ TRUST_PROXY: 'false' }).trustProxy).toEqual([]);
   });
 
   it('never echoes an admin API key in its message', () => {

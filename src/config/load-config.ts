@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { AppConfig, DatabaseKind, LOG_LEVELS, LogLevel } from './app-config';
 
 /** One documented environment variable: its default and what it means. */
@@ -104,7 +105,8 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
   {
     name: 'TRUST_PROXY',
     default: 'false',
-    description: 'Trust X-Forwarded-For from a reverse proxy (client address for rate limits).',
+    description:
+      'Comma-separated addresses or CIDRs of your reverse proxies (e.g. 127.0.0.1,10.0.0.0/8): X-Forwarded-For is read only from them; false trusts none.',
   },
 ];
 
@@ -231,6 +233,45 @@ function checkSecrets(reader: Reader): void {
   }
 }
 
+/** One address (IPv4 or IPv6) or CIDR, as TRUST_PROXY takes them. */
+export function isAddressOrCidr(text: string): boolean {
+  const [address, prefix, ...rest] = text.split('/');
+  const version = isIP(address);
+  if (version === 0 || rest.length > 0) {
+    return false;
+  }
+  if (prefix === undefined) {
+    return true;
+  }
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128);
+}
+
+/**
+ * TRUST_PROXY: the proxies whose X-Forwarded-For is believed. `true` is refused: trusting
+ * every hop lets any client write the address the failure limiter counts.
+ */
+function trustedProxies(reader: Reader): string[] {
+  const text = reader.raw('TRUST_PROXY');
+  if (['false', '0', 'no', 'off'].includes(text.toLowerCase())) {
+    return [];
+  }
+  if (['true', '1', 'yes', 'on'].includes(text.toLowerCase())) {
+    reader.problems.push(
+      'TRUST_PROXY=true would let any client choose the address that rate limits count; list the addresses or CIDRs of your proxies instead, e.g. TRUST_PROXY=127.0.0.1 or TRUST_PROXY=10.0.0.0/8',
+    );
+    return [];
+  }
+  const entries = reader.list('TRUST_PROXY');
+  const bad = entries.filter((entry) => !isAddressOrCidr(entry));
+  if (bad.length > 0 || entries.length === 0) {
+    reader.problems.push(
+      `TRUST_PROXY="${text}" must be false or comma-separated IP addresses or CIDRs (e.g. 127.0.0.1,10.0.0.0/8)`,
+    );
+    return [];
+  }
+  return entries;
+}
+
 export const EXTERNAL_USER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
 function parseDatabaseUrl(reader: Reader, url: string): { kind: DatabaseKind; sqlitePath: string } {
@@ -299,7 +340,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
   config.healthHeapLimitBytes = r.int('HEALTH_HEAP_LIMIT_MB', 16, 1_000_000) * 1024 * 1024;
   config.healthRssLimitBytes = r.int('HEALTH_RSS_LIMIT_MB', 16, 1_000_000) * 1024 * 1024;
   config.shutdownTimeoutMs = r.int('SHUTDOWN_TIMEOUT_MS', 0, 600000);
-  config.trustProxy = r.bool('TRUST_PROXY');
+  config.trustProxy = trustedProxies(r);
   if (r.problems.length > 0) {
     throw new ConfigError(r.problems);
   }
