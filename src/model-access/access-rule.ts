@@ -285,6 +285,10 @@ export class UserAccess {
     };
   }
 
+  /**
+   * The first reason, in the order of REFUSAL_REASONS, whose condition holds (the README's
+   * table "Why a check is refused"). Called only when no usable organization grants the model.
+   */
   private refusal(modelId: string): RefusalReason {
     if (this.pending) {
       return 'user_pending';
@@ -299,30 +303,20 @@ export class UserAccess {
     if (this.memberships.length === 0) {
       return 'no_membership';
     }
-    if (!this.memberships.some((m) => m.isActive)) {
+    // Memberships whose organization holds an active grant covering the model explain a
+    // refusal better than "no grant": the membership or the organization is what blocks it.
+    const granting = this.memberships.filter((m) =>
+      this.grantsOf(m.organizationId).grants(modelId),
+    );
+    if (!this.memberships.some((m) => m.isActive) || granting.some((m) => !m.isActive)) {
       return 'membership_inactive';
     }
-    if (this.usable.length === 0) {
+    if (this.usable.length === 0 || granting.some((m) => !m.organizationActive)) {
       return 'organization_inactive';
     }
     // No active grant of a usable organization covers it (check above); an inactive one may.
     if (this.usable.some((m) => this.grantsOf(m.organizationId).covers(modelId))) {
       return 'grant_inactive';
-    }
-    // An active grant in an organization the user cannot use explains it better than "no grant".
-    const sorted = [...this.memberships].sort((a, b) =>
-      compareCodeUnits(a.organizationId, b.organizationId),
-    );
-    for (const membership of sorted) {
-      if (!this.grantsOf(membership.organizationId).grants(modelId)) {
-        continue;
-      }
-      if (!membership.isActive) {
-        return 'membership_inactive';
-      }
-      if (!membership.organizationActive) {
-        return 'organization_inactive';
-      }
     }
     return 'no_grant';
   }
