@@ -46,6 +46,11 @@ function EmailDomains(): PropertyDecorator {
   );
 }
 
+/** Optional, but when sent it must hold a value: PATCH {"is_active": null} is a 400, not "no change". */
+function PresentNotNull(): PropertyDecorator {
+  return ValidateIf((_body: object, value: unknown) => value !== undefined);
+}
+
 export class CreateOrganizationBody {
   @ApiProperty({ example: 'acme', description: `Slug: ${ORGANIZATION_ID_RULE}.` })
   @IsString()
@@ -82,14 +87,9 @@ export class CreateOrganizationBody {
     example: ['acme.pl'],
     description: EMAIL_DOMAINS_DESCRIPTION,
   })
-  @IsOptional()
+  @PresentNotNull()
   @EmailDomains()
   email_domains?: string[];
-}
-
-/** Optional, but when sent it must hold a value: PATCH {"is_active": null} is a 400, not "no change". */
-function PresentNotNull(): PropertyDecorator {
-  return ValidateIf((_body: object, value: unknown) => value !== undefined);
 }
 
 export class UpdateOrganizationBody {
