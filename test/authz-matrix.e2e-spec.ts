@@ -124,6 +124,17 @@ async function freshUser(f: Fixture): Promise<string> {
   return f.w.user(uniqueId('matrix/user@x'));
 }
 
+/**
+ * A new user outside A whose email domain A then takes in (set after the user exists, so
+ * the user is not taken in at creation): A's admin may add them.
+ */
+async function userInDomainOfA(f: Fixture): Promise<string> {
+  const domain = `${uniqueId('d')}.matrix.example`;
+  const user = await f.w.user(uniqueId('matrix/domain-user'), { email: `u@${domain}` });
+  await f.w.emailDomains(f.orgA, [domain]);
+  return user;
+}
+
 /** A new organization laid out like A: the org admin administers it, the plain user is a member. */
 async function organizationLikeA(f: Fixture): Promise<string> {
   const org = await f.w.org(uniqueId('matrix-org'));
@@ -238,7 +249,12 @@ const ROUTES: Record<string, RouteCase> = {
     expected: siteAdminRoute(201),
     body: () => {
       const id = uniqueId('matrix-new-org');
-      return { id, name: 'New org', external_user: id.replace(/-/g, '_') };
+      return {
+        id,
+        name: 'New org',
+        external_user: id.replace(/-/g, '_'),
+        email_domains: [`${id}.example`],
+      };
     },
   },
   'GET /api/v1/organizations': {
@@ -259,7 +275,7 @@ const ROUTES: Record<string, RouteCase> = {
   'PATCH /api/v1/organizations/{orgId}': {
     expected: siteAdminRoute(200, true),
     params: async (f) => ({ orgId: f.orgA }),
-    body: () => ({ name: 'Organization A' }),
+    body: () => ({ name: 'Organization A', email_domains: [`${uniqueId('patched')}.example`] }),
   },
   'DELETE /api/v1/organizations/{orgId}': {
     expected: siteAdminRoute(204, true),
@@ -278,7 +294,8 @@ const ROUTES: Record<string, RouteCase> = {
   },
   'PUT /api/v1/organizations/{orgId}/members/{userId}': {
     expected: orgAdminRoute(201),
-    params: async (f) => ({ orgId: f.orgA, userId: await freshUser(f) }),
+    // a user outside A whom its admin may add: A takes in their email domain
+    params: async (f) => ({ orgId: f.orgA, userId: await userInDomainOfA(f) }),
     body: () => ({ role: 'member' }),
   },
   'DELETE /api/v1/organizations/{orgId}/members/{userId}': {
@@ -497,5 +514,161 @@ describe('authorization matrix (every route of /docs-json x every caller)', () =
       expectOpenAiError(await t.get('/v1/models', token), 401);
       expectProblem(await t.get(`/api/v1/organizations/${f.orgA}`, token), 401);
     }
+  });
+});
+
+/**
+ * The rules an organization admin meets inside their own organization: users outside it
+ * answer like unknown ids, an archived organization is read-only, and the last active
+ * admin stays.
+ */
+describe('organization admins inside their organization', () => {
+  let t: TestApp;
+  let w: World;
+  const org = 'rules-org';
+  const other = 'rules-other';
+  const admin = 'rules-admin';
+  let token: string;
+
+  /** The members of the organization as the site admin sees them. */
+  async function members(orgId = org): Promise<unknown> {
+    const res = await t.get(`/api/v1/organizations/${orgId}/members?limit=500`);
+    expect(res.status).toBe(200);
+    return res.body;
+  }
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    w = new World(t);
+    await w.org(org);
+    await w.org(other);
+    await w.user(admin, { email: 'admin@rules.example' });
+    await w.member(org, admin, { role: 'admin' });
+    token = t.tokenFor(admin);
+  });
+  afterAll(async () => t.close());
+
+  it('answers the same 404 for an unknown id and for every user outside the organization, and reveals no name or email', async () => {
+    const outsider = await w.user('rules-outsider', {
+      name: 'Olga Outsider',
+      email: 'olga@other.example',
+    });
+    await w.member(other, outsider);
+    await w.user('rules-site-admin', {
+      name: 'Sam Site',
+      email: 'sam@site.example',
+      role: 'admin',
+    });
+    await w.user('rules-loner', { name: 'Lone Wolf', email: 'lone@nowhere.example' });
+    // a pending user is refused even when the organization takes in their domain
+    await w.emailDomains(org, ['pending.example']);
+    await w.user('rules-pending', {
+      name: 'Pat Pending',
+      email: 'pat@pending.example',
+      role: 'pending',
+    });
+    const before = await members();
+    const detailFor = async (userId: string, body: unknown = {}): Promise<string> => {
+      const res = await t.put(`/api/v1/organizations/${org}/members/${enc(userId)}`, body, token);
+      expectProblem(res, 404);
+      expect(res.text).not.toMatch(/Olga|olga@|Sam Site|sam@|Lone Wolf|lone@|Pat Pending|pat@/);
+      return String(res.body.detail).replace(userId, '<id>');
+    };
+    const unknown = await detailFor('rules-no-such-user');
+    for (const id of ['rules-outsider', 'rules-site-admin', 'rules-loner', 'rules-pending']) {
+      expect({ id, detail: await detailFor(id) }).toEqual({ id, detail: unknown });
+      expect({ id, detail: await detailFor(id, { role: 'admin' }) }).toEqual({
+        id,
+        detail: unknown,
+      });
+    }
+    // bulk: outsiders are listed exactly like unknown ids, nothing is added
+    const bulk = await t.post(
+      `/api/v1/organizations/${org}/members/bulk`,
+      { user_ids: ['rules-outsider', 'rules-no-such-user', 'rules-site-admin', admin] },
+      token,
+    );
+    expectProblem(bulk, 400);
+    expect(bulk.body.detail).toContain('3 user ids are unknown');
+    expect(bulk.text).not.toMatch(/Olga|olga@|Sam Site|sam@/);
+    expect(await members()).toEqual(before);
+    // a site admin may add any of them
+    expect((await t.put(`/api/v1/organizations/${org}/members/rules-loner`, {})).status).toBe(201);
+    await t.delete(`/api/v1/organizations/${org}/members/rules-loner`);
+  });
+
+  it('lets the admin add users its email domains cover and manage existing members, suspended ones included', async () => {
+    const covered = await w.user('rules-covered', { email: 'cora@covered.example' });
+    await w.emailDomains(org, ['covered.example']);
+    const added = await t.put(`/api/v1/organizations/${org}/members/${covered}`, {}, token);
+    expect(added.status).toBe(201);
+    expect(added.body).toMatchObject({ user_id: covered, user_email: 'cora@covered.example' });
+    const suspended = await w.user('rules-suspended', { email: 's@elsewhere.example' });
+    await w.member(org, suspended, { is_active: false });
+    const back = await t.put(
+      `/api/v1/organizations/${org}/members/${suspended}`,
+      { is_active: true },
+      token,
+    );
+    expect(back.status).toBe(200);
+    const bulk = await t.post(
+      `/api/v1/organizations/${org}/members/bulk`,
+      { user_ids: [covered, suspended] },
+      token,
+    );
+    expect(bulk.status).toBe(200);
+    expect(bulk.body).toEqual({ added: 0, updated: 0, unchanged: 2 });
+  });
+
+  it('keeps the last active admin: the organization admin gets 409 for demoting, suspending or removing them', async () => {
+    const solo = await w.org('rules-solo');
+    const soloAdmin = await w.user('rules-solo-admin');
+    await w.member(solo, soloAdmin, { role: 'admin' });
+    const soloToken = t.tokenFor(soloAdmin);
+    const base = `/api/v1/organizations/${solo}/members`;
+    const before = await members(solo);
+    for (const res of [
+      await t.put(`${base}/${soloAdmin}`, { role: 'member' }, soloToken),
+      await t.put(`${base}/${soloAdmin}`, { is_active: false }, soloToken),
+      await t.delete(`${base}/${soloAdmin}`, soloToken),
+      await t.post(`${base}/bulk`, { user_ids: [soloAdmin], role: 'member' }, soloToken),
+    ]) {
+      expectProblem(res, 409);
+      expect(res.body.detail).toContain('without an active admin');
+    }
+    expect(await members(solo)).toEqual(before);
+    // with a second active admin the first may step down
+    const second = await w.user('rules-solo-second');
+    await w.member(solo, second, { role: 'admin' });
+    expect((await t.put(`${base}/${soloAdmin}`, { role: 'member' }, soloToken)).status).toBe(200);
+    // a suspended admin does not count as the active one
+    expectProblem(await t.put(`${base}/${second}`, { is_active: false }, t.tokenFor(second)), 409);
+    // a site admin may leave an organization without admins
+    expect((await t.put(`${base}/${second}`, { role: 'member' })).status).toBe(200);
+  });
+
+  it('makes an archived organization read-only to its admins, not to site admins', async () => {
+    const archived = await w.org('rules-archived');
+    const archAdmin = await w.user('rules-archived-admin');
+    const member = await w.user('rules-archived-member');
+    await w.member(archived, archAdmin, { role: 'admin' });
+    await w.member(archived, member);
+    await w.archive(archived);
+    const archToken = t.tokenFor(archAdmin);
+    const base = `/api/v1/organizations/${archived}/members`;
+    const before = await members(archived);
+    expect((await t.get(`/api/v1/organizations/${archived}`, archToken)).status).toBe(200);
+    expect((await t.get(base, archToken)).status).toBe(200);
+    for (const res of [
+      await t.put(`${base}/${member}`, { is_active: false }, archToken),
+      await t.put(`${base}/${member}`, { role: 'admin' }, archToken),
+      await t.delete(`${base}/${member}`, archToken),
+      await t.post(`${base}/bulk`, { user_ids: [member] }, archToken),
+    ]) {
+      expectProblem(res, 403);
+      expect(res.body.detail).toContain('archived');
+    }
+    expect(await members(archived)).toEqual(before);
+    expect((await t.put(`${base}/${member}`, { is_active: false })).status).toBe(200);
   });
 });

@@ -72,7 +72,8 @@ export const OrgAdmin = () =>
     SetMetadata(ACCESS_LEVEL_KEY, 'org_admin'),
     ...authResponses(),
     ApiForbiddenResponse({
-      description: 'Not an admin of this organization.',
+      description:
+        'Not an admin of this organization, or (for its admins) a write to an archived organization.',
       type: ProblemResponse,
     }),
     ApiNotFoundResponse({
