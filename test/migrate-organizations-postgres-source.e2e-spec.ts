@@ -98,7 +98,12 @@ describe('migrate-organizations from an Open WebUI PostgreSQL database', () => {
 
   it('migrates the same deployment as from SQLite, and a second run changes nothing', async () => {
     const sut = await run();
-    expect(sut.source).toEqual({ kind: 'postgres', location: source.url });
+    expect(sut.source).toEqual({
+      kind: 'postgres',
+      location: source.url,
+      read_mode: 'read in one read-only transaction (REPEATABLE READ READ ONLY)',
+      access: 'access_grant',
+    });
     expect(sut.counts.users).toMatchObject({ source: 8, created: 4, skipped: 4, pending: 1 });
     expect(sut.counts.memberships).toMatchObject({ expected: 3, created: 3 });
     expect(sut.counts.models).toMatchObject({ source: 6, provider: 3, custom: 2, created: 3 });

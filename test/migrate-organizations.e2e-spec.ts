@@ -24,6 +24,7 @@ import {
   fingerprint,
   INJECTION_NAME,
   SAMPLE_DEPLOYMENT,
+  servingConfig,
   sqliteFingerprint,
   tempDir,
   writeOpenWebUiSqlite,
@@ -129,7 +130,7 @@ describe('migrate-organizations (Open WebUI -> service database)', () => {
       const e = await failure(run({ source: file }));
       expect(e.exitCode).toBe(EXIT_SOURCE_LAYOUT);
       expect(e.message).toContain('table "user" lacks column email');
-      expect(e.message).toContain('table "model" lacks column base_model_id');
+      expect(e.message).toContain('table "model" lacks columns user_id, base_model_id');
     });
 
     it('a dry run on a database that was never migrated writes nothing', async () => {
@@ -212,6 +213,7 @@ describe('migrate-organizations (Open WebUI -> service database)', () => {
         source: 8,
         skipped: 4,
         pending: 1,
+        deleted: 0,
         created: 3,
         updated: 1,
         unchanged: 0,
@@ -219,6 +221,7 @@ describe('migrate-organizations (Open WebUI -> service database)', () => {
       expect(report.counts.memberships).toEqual({
         expected: 3,
         differing: 0,
+        removed: 0,
         created: 3,
         updated: 0,
         unchanged: 0,
@@ -228,6 +231,7 @@ describe('migrate-organizations (Open WebUI -> service database)', () => {
         provider: 3,
         custom: 2,
         skipped: 1,
+        from_presets: 0,
         created: 2,
         updated: 1,
         unchanged: 0,
@@ -241,7 +245,7 @@ describe('migrate-organizations (Open WebUI -> service database)', () => {
           'user::user_id must be a non-empty string',
           'user:ctl\u0001id:user_id must not contain control characters',
           `user:long-${'x'.repeat(300)}:user_id must be at most 255 characters`,
-          'user:bad-name:name contains control characters',
+          'user:bad-name:name must be at most 255 characters',
           'model:weird/*:model_id must be a model id without * (patterns are for grants only)',
         ]),
       );
@@ -250,7 +254,9 @@ describe('migrate-organizations (Open WebUI -> service database)', () => {
 
     it('took a backup whose contents equal the database before the run', () => {
       if (target.kind === 'postgres') {
-        expect(report.backup_path).toBeNull();
+        // PostgreSQL: an undo file instead, written before the commit (the restore spec uses it).
+        expect(report.backup_path).toMatch(/backups[/\\]undo-mai_client_acme-.*\.json$/);
+        expect(existsSync(report.backup_path!)).toBe(true);
         return;
       }
       expect(report.backup_path).toMatch(/backups[/\\]app-\d{4}-\d\d-\d\dT[\d-]+Z\.db$/);
@@ -340,6 +346,12 @@ describe('migrate-organizations (Open WebUI -> service database)', () => {
             { id: 'late-1', name: 'Late', email: 'late@example.com', role: 'user' },
           ],
           models: [...SAMPLE_DEPLOYMENT.models, { id: 'mistral/new', name: 'New' }],
+          config: servingConfig([
+            'openai/gpt-4o',
+            'anthropic/claude-3.5-sonnet:beta',
+            'meta-llama/llama-3.1-8b-instruct:free',
+            'mistral/new',
+          ]),
         });
         start = await fingerprint(target);
       });
@@ -383,6 +395,7 @@ describe('migrate-organizations (Open WebUI -> service database)', () => {
           let afterWrite: Fingerprint | null = null;
           const backupsBefore = backups().length;
           const sut = await run({
+            name: 'Renamed while backing up',
             testHooks: {
               afterBackup: (attempt) => {
                 if (attempt === 1) {
@@ -437,9 +450,8 @@ describe('migrate-organizations (Open WebUI -> service database)', () => {
       expect(sut.changed).toBe(false);
       expect(sut.counts.memberships).toMatchObject({ created: 0, unchanged: 3, differing: 1 });
       expect(sut.warnings).toEqual([
-        expect.stringContaining(
-          '1 existing membership(s) of "mai_client_acme" differ from Open WebUI',
-        ),
+        expect.stringContaining('1 Open WebUI admin(s) saw every model there'),
+        expect.stringContaining('1 existing membership(s) differ from Open WebUI'),
       ]);
       expect(await fingerprint(target)).toEqual(before);
     });
