@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
+import { prng } from '../../tools/lib/prng';
 import { createPostgresDatabase } from './test-database';
 
 /** A row of Open WebUI's `user` table (columns the tool reads; the rest get defaults). */
@@ -147,9 +148,9 @@ function schemaSql(version: OwuiVersion, pg: boolean): string {
 )`
       : `CREATE TABLE "user" (
   id VARCHAR NOT NULL PRIMARY KEY,
-  name VARCHAR NOT NULL,
-  email VARCHAR NOT NULL,
-  role VARCHAR NOT NULL,
+  name VARCHAR,
+  email VARCHAR,
+  role VARCHAR,
   profile_image_url TEXT NOT NULL,
   api_key VARCHAR UNIQUE,
   created_at BIGINT NOT NULL,
@@ -533,4 +534,170 @@ export async function postgresFingerprint(url: string): Promise<Fingerprint> {
 /** Fingerprint of a test database (SQLite file or PostgreSQL). */
 export async function fingerprint(db: { kind: string; url: string; file: string }) {
   return db.kind === 'postgres' ? postgresFingerprint(db.url) : sqliteFingerprint(db.file);
+}
+
+/**
+ * An Open WebUI deployment with awkward data and every kind of model access, generated from a
+ * seed: `users` users (names with tabs, U+2028, 255 emoji, NULL names and emails, emails with
+ * spaces, pending users, admins, a few unusable rows), five groups (one empty, one of pending
+ * users only, overlapping members), and 26 model rows: public, group-restricted, private to
+ * their owner, granted to single users, inactive, an override row no connection serves any more,
+ * and presets on a provider model, on a base with no row of its own, on an inactive base, on an
+ * unserved base, and an inactive preset.
+ */
+export function awkwardDeployment(users = 240, seed = 14): OwuiContent {
+  const random = prng(seed);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
+  const list: OwuiUser[] = [];
+  for (let i = 0; i < users; i++) {
+    const id = i % 3 === 0 ? randomUuid(random) : `user-${i}`;
+    const role = i === 0 ? 'admin' : i % 11 === 0 ? 'pending' : i % 29 === 0 ? 'admin' : 'user';
+    const name = [
+      `User ${i}`,
+      `Tab\tName ${i}`,
+      `Line\u2028Separator ${i}`,
+      '🦊'.repeat(255),
+      null,
+      `Zażółć 管理者 ${i}`,
+      INJECTION_NAME,
+    ][i % 7];
+    const email = [
+      `user${i}@example.com`,
+      `first last${i}@example.com`,
+      null,
+      `USER${i}@Example.COM`,
+      `u${i}+tag@example.co.uk`,
+    ][i % 5];
+    list.push({ id, name, email, role });
+  }
+  list.push(
+    { id: 'bad-name-user', name: 'n'.repeat(256), email: 'n@example.com', role: 'user' },
+    { id: 'nul\u0000user', name: 'Nul Id', email: 'nul@example.com', role: 'user' },
+  );
+  const ids = list.slice(0, users).map((u) => u.id);
+  const someOf = (share: number) => ids.filter(() => random() < share);
+  const admin = ids[0];
+  const groups: OwuiGroup[] = [
+    { id: randomUuid(random), name: 'Sales', members: someOf(0.3) },
+    { id: randomUuid(random), name: 'Engineering 工程', members: someOf(0.4) },
+    { id: randomUuid(random), name: 'Contractors', members: someOf(0.1) },
+    { id: randomUuid(random), name: 'Empty', members: [] },
+    {
+      id: randomUuid(random),
+      name: 'Waiting room',
+      members: ids.filter((_, i) => i % 11 === 0 && i > 0),
+    },
+  ];
+  const [sales, eng, contractors, empty, waiting] = groups.map((g) => g.id);
+  const single = () => [pick(ids), pick(ids)];
+  const served = [
+    'openai/gpt-4o',
+    'openai/gpt-4o-mini',
+    'anthropic/claude-3.5-sonnet:beta',
+    'anthropic/claude-3-haiku',
+    'google/gemini-1.5-pro',
+    'meta-llama/llama-3.1-70b-instruct',
+    'meta-llama/llama-3.1-8b-instruct:free',
+    'mistralai/mistral-large',
+    'mistralai/codestral',
+    'deepseek/deepseek-chat',
+    'qwen/qwen-2.5-72b-instruct',
+    'cohere/command-r-plus',
+    'x-ai/grok-2',
+    'perplexity/sonar',
+    'nousresearch/hermes-3',
+    'microsoft/phi-3-medium',
+    'openrouter/auto',
+    'base/no-row-of-its-own',
+  ];
+  const models: OwuiModel[] = [
+    { id: 'openai/gpt-4o', name: 'GPT-4o', access: 'public' },
+    { id: 'openai/gpt-4o-mini', name: 'GPT-4o mini', access: 'public' },
+    { id: 'anthropic/claude-3.5-sonnet:beta', name: 'Claude', access: { groups: [sales, eng] } },
+    { id: 'anthropic/claude-3-haiku', name: 'Haiku', access: { groups: [eng] } },
+    { id: 'google/gemini-1.5-pro', name: 'Gemini', access: { groups: [contractors] } },
+    { id: 'meta-llama/llama-3.1-70b-instruct', name: 'Llama 70b', access: 'private', owner: admin },
+    {
+      id: 'meta-llama/llama-3.1-8b-instruct:free',
+      name: 'Llama 8b',
+      access: 'public',
+      is_active: false,
+    },
+    { id: 'mistralai/mistral-large', name: 'Mistral', access: { users: single() } },
+    { id: 'mistralai/codestral', name: 'Codestral', access: { groups: [eng], users: single() } },
+    { id: 'deepseek/deepseek-chat', name: 'DeepSeek', access: { groups: [empty] } },
+    { id: 'qwen/qwen-2.5-72b-instruct', name: 'Qwen', access: { groups: [waiting] } },
+    {
+      id: 'cohere/command-r-plus',
+      name: 'Command R+',
+      access: { groups: [sales], users: [admin] },
+    },
+    {
+      id: 'x-ai/grok-2',
+      name: 'Grok',
+      access: { groups: [sales, eng, contractors, empty, waiting] },
+    },
+    { id: 'perplexity/sonar', name: 'Sonar', access: 'public' },
+    { id: 'nousresearch/hermes-3', name: 'Hermes', access: { groups: ['deleted-group-id'] } },
+    {
+      id: 'microsoft/phi-3-medium',
+      name: 'Phi',
+      access: { groups: [contractors] },
+      is_active: false,
+    },
+    { id: 'openrouter/auto', name: 'Auto', access: 'private', owner: pick(ids) },
+    { id: 'retired/model-gone', name: 'Retired (not served)', access: 'public' },
+    // Presets (base_model_id set)
+    {
+      id: 'sales-assistant',
+      name: 'Sales assistant',
+      base_model_id: 'openai/gpt-4o',
+      access: { groups: [sales] },
+    },
+    {
+      id: 'eng-reviewer',
+      name: 'Reviewer',
+      base_model_id: 'mistralai/mistral-large',
+      access: { groups: [eng] },
+    },
+    {
+      id: 'no-row-helper',
+      name: 'Helper',
+      base_model_id: 'base/no-row-of-its-own',
+      access: { groups: [contractors] },
+    },
+    {
+      id: 'off-base',
+      name: 'On an inactive base',
+      base_model_id: 'microsoft/phi-3-medium',
+      access: 'public',
+    },
+    {
+      id: 'unserved-base',
+      name: 'On an unserved base',
+      base_model_id: 'gone/away',
+      access: 'public',
+    },
+    {
+      id: 'sleeping-preset',
+      name: 'Inactive preset',
+      base_model_id: 'x-ai/grok-2',
+      access: 'public',
+      is_active: false,
+    },
+    {
+      id: 'personal-preset',
+      name: 'Mine',
+      base_model_id: 'anthropic/claude-3-haiku',
+      access: 'private',
+      owner: pick(ids),
+    },
+    { id: 'preset-on-preset', name: 'Chained', base_model_id: 'sales-assistant', access: 'public' },
+  ];
+  return { users: list, models, groups, config: servingConfig(served) };
+}
+
+function randomUuid(random: () => number): string {
+  const hex = Array.from({ length: 32 }, () => Math.floor(random() * 16).toString(16)).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20)}`;
 }
