@@ -496,7 +496,7 @@ function digest(tables: Record<string, unknown[]>): Fingerprint {
 }
 
 /** Fingerprint of a SQLite file (opened read-only); an absent file has none. */
-export function sqliteFingerprint(file: string): Fingerprint | null {
+export function sqliteFingerprint(file: string, except: string[] = []): Fingerprint | null {
   if (!existsSync(file)) {
     return null;
   }
@@ -504,7 +504,8 @@ export function sqliteFingerprint(file: string): Fingerprint | null {
   try {
     const names = db
       .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`)
-      .all() as { name: string }[];
+      .all()
+      .filter((t) => !except.includes((t as { name: string }).name)) as { name: string }[];
     return digest(
       Object.fromEntries(names.map((t) => [t.name, db.prepare(`SELECT * FROM "${t.name}"`).all()])),
     );
@@ -514,7 +515,10 @@ export function sqliteFingerprint(file: string): Fingerprint | null {
 }
 
 /** Fingerprint of every table in a PostgreSQL database's public schema. */
-export async function postgresFingerprint(url: string): Promise<Fingerprint> {
+export async function postgresFingerprint(
+  url: string,
+  except: string[] = [],
+): Promise<Fingerprint> {
   const client = new Client({ connectionString: url });
   await client.connect();
   try {
@@ -522,7 +526,7 @@ export async function postgresFingerprint(url: string): Promise<Fingerprint> {
       `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`,
     );
     const tables: Record<string, unknown[]> = {};
-    for (const t of names.rows) {
+    for (const t of names.rows.filter((r) => !except.includes(r.table_name))) {
       tables[t.table_name] = (await client.query(`SELECT * FROM "${t.table_name}"`)).rows;
     }
     return digest(tables);
@@ -532,8 +536,13 @@ export async function postgresFingerprint(url: string): Promise<Fingerprint> {
 }
 
 /** Fingerprint of a test database (SQLite file or PostgreSQL). */
-export async function fingerprint(db: { kind: string; url: string; file: string }) {
-  return db.kind === 'postgres' ? postgresFingerprint(db.url) : sqliteFingerprint(db.file);
+export async function fingerprint(
+  db: { kind: string; url: string; file: string },
+  except: string[] = [],
+) {
+  return db.kind === 'postgres'
+    ? postgresFingerprint(db.url, except)
+    : sqliteFingerprint(db.file, except);
 }
 
 /**
