@@ -114,6 +114,62 @@ describe('migrate-organizations from an Open WebUI PostgreSQL database', () => {
     expect(again.totals).toEqual({ created: 0, updated: 0, unchanged: 1 + 4 + 3 + 3 + 3 });
   });
 
+  it('reads an Open WebUI that keeps its tables in a schema (DATABASE_SCHEMA) with --source-schema', async () => {
+    const inSchema = await createOpenWebUiPostgres(SAMPLE_DEPLOYMENT, undefined, {
+      schema: 'open webui',
+    });
+    try {
+      const without = await failure(run({ source: inSchema.url, externalUser: 'mai_schema' }));
+      expect(without.exitCode).toBe(EXIT_SOURCE_LAYOUT);
+      expect(without.message).toContain('table "user" is missing');
+      const missing = await failure(
+        run({ source: inSchema.url, externalUser: 'mai_schema', sourceSchema: 'nope' }),
+      );
+      expect(missing.exitCode).toBe(EXIT_SOURCE_LAYOUT);
+      expect(missing.message).toContain('has no schema "nope"');
+      const sut = await run({
+        source: inSchema.url,
+        externalUser: 'mai_schema',
+        sourceSchema: 'open webui',
+        dryRun: true,
+      });
+      expect(sut.source.location).toContain('(schema "open webui")');
+      expect(sut.counts.users).toMatchObject({ source: 8, skipped: 4 });
+      expect(sut.counts.grants).toMatchObject({ expected: 3 });
+    } finally {
+      await inSchema.drop();
+    }
+  });
+
+  it('reads the older layout (access_control JSON, group.user_ids JSON) from PostgreSQL', async () => {
+    const older = await createOpenWebUiPostgres(
+      {
+        ...SAMPLE_DEPLOYMENT,
+        groups: [{ id: 'g1', name: 'Team', members: ['owui-user-1'] }],
+        models: [
+          ...SAMPLE_DEPLOYMENT.models,
+          { id: 'openai/o1', name: 'o1', access: { groups: ['g1'] } },
+        ],
+        config: undefined,
+      },
+      undefined,
+      { version: '0.6' },
+    );
+    try {
+      const sut = await run({
+        source: older.url,
+        externalUser: 'mai_older',
+        groupsAsOrganizations: true,
+        dryRun: true,
+      });
+      expect(sut.source.access).toBe('access_control');
+      const team = sut.organizations.find((o) => o.name === 'Team')!;
+      expect(team).toMatchObject({ members: 1, grants: 1 });
+    } finally {
+      await older.drop();
+    }
+  });
+
   it('gives the migrated users their models through the API', async () => {
     const t = await startTestApp({}, target);
     try {

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config/load-config';
 import { MembershipEntity } from '../src/memberships/entities/membership.entity';
@@ -117,6 +117,34 @@ describe('migrate-organizations (Open WebUI -> service database)', () => {
       expect(e.exitCode).toBe(EXIT_SOURCE_LAYOUT);
       expect(e.message).toContain('table "user" is missing');
       expect(e.message).toContain('table "model" is missing');
+    });
+
+    it('calls a 0-byte file "not a database" (exit 3)', async () => {
+      const file = join(tmp.dir, 'zero.db');
+      writeFileSync(file, '');
+      const e = await failure(run({ source: file }));
+      expect(e.exitCode).toBe(EXIT_SOURCE_UNREADABLE);
+      expect(e.message).toContain('is not a database: the file is empty (0 bytes)');
+    });
+
+    it('tells an Open WebUI before 0.5 to upgrade first (exit 4)', async () => {
+      const file = join(tmp.dir, 'owui-0.4.db');
+      new Database(file)
+        .exec(
+          'CREATE TABLE "user" (id TEXT, name TEXT, email TEXT, role TEXT, profile_image_url TEXT, created_at INTEGER);' +
+            'CREATE TABLE "model" (id TEXT, user_id TEXT, base_model_id TEXT, name TEXT, meta TEXT, params TEXT, created_at INTEGER);',
+        )
+        .close();
+      const e = await failure(run({ source: file }));
+      expect(e.exitCode).toBe(EXIT_SOURCE_LAYOUT);
+      expect(e.message).toContain('too old: upgrade Open WebUI to 0.5 or later first');
+      expect(e.message).not.toContain('does not look like an Open WebUI database');
+    });
+
+    it('refuses --source-schema for a SQLite source', async () => {
+      const e = await failure(run({ sourceSchema: 'openwebui' }));
+      expect(e.exitCode).toBe(EXIT_INVALID_OPTIONS);
+      expect(e.message).toContain('--source-schema applies to a PostgreSQL source only');
     });
 
     it('refuses an unknown column layout, naming the missing columns', async () => {
@@ -454,6 +482,57 @@ describe('migrate-organizations (Open WebUI -> service database)', () => {
         expect.stringContaining('1 existing membership(s) differ from Open WebUI'),
       ]);
       expect(await fingerprint(target)).toEqual(before);
+    });
+  });
+
+  describe('reads the source without writing beside it', () => {
+    const listing = (dir: string) => readdirSync(dir).sort();
+
+    it("reads a WAL-mode source (Open WebUI's default) from a private copy", async () => {
+      const dir = join(tmp.dir, 'wal-volume');
+      mkdirSync(dir);
+      const file = writeOpenWebUiSqlite(join(dir, 'webui.db'), SAMPLE_DEPLOYMENT);
+      const before = listing(dir);
+      const sut = await run({ source: file, dryRun: true });
+      expect(sut.source.read_mode).toMatch(/^read from a private copy \(WAL mode/);
+      expect(sut.counts.users.source).toBe(8);
+      expect(listing(dir)).toEqual(before);
+      expect(before).toEqual(['webui.db']);
+    });
+
+    it('sees what a running Open WebUI has only in its write-ahead log', async () => {
+      const dir = join(tmp.dir, 'live-volume');
+      mkdirSync(dir);
+      const file = writeOpenWebUiSqlite(join(dir, 'webui.db'), SAMPLE_DEPLOYMENT);
+      const live = new Database(file);
+      try {
+        live.pragma('wal_autocheckpoint = 0');
+        live
+          .prepare(
+            `INSERT INTO "user" (id, name, email, role, created_at) VALUES ('late', 'Late', 'late@example.com', 'user', 1)`,
+          )
+          .run();
+        const before = listing(dir);
+        expect(before).toEqual(['webui.db', 'webui.db-shm', 'webui.db-wal']);
+        const sut = await run({ source: file, dryRun: true });
+        expect(sut.counts.users.source).toBe(9);
+        expect(listing(dir)).toEqual(before);
+      } finally {
+        live.close();
+      }
+    });
+
+    it('reads a rollback-journal source in place, read-only', async () => {
+      const dir = join(tmp.dir, 'journal-volume');
+      mkdirSync(dir);
+      const file = writeOpenWebUiSqlite(join(dir, 'webui.db'), SAMPLE_DEPLOYMENT);
+      const journal = new Database(file);
+      journal.pragma('journal_mode = DELETE');
+      journal.close();
+      const before = listing(dir);
+      const sut = await run({ source: file, dryRun: true });
+      expect(sut.source.read_mode).toMatch(/^opened read-only in place/);
+      expect(listing(dir)).toEqual(before);
     });
   });
 });
