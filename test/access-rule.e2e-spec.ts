@@ -34,6 +34,36 @@ describe('access rule (README, "The rule")', () => {
     expect(await w.modelsOf(user)).toEqual([model]);
   });
 
+  it('refuses a pending user in the check, every listing and the debug route, whatever their memberships', async () => {
+    const { user, org, model } = await grantedWorld();
+    const admin = await w.user(undefined, { role: 'admin' });
+    await w.member(org, admin);
+    for (const id of [user, admin]) {
+      await w.user(id, { role: 'pending' });
+      expect(await w.check(id, model)).toMatchObject({
+        allowed: false,
+        organization_id: null,
+        openrouter_user: null,
+        reason: 'user_pending',
+      });
+      // user_pending comes right after user_not_found: before anything about the model
+      expect((await w.check(id, 'no-such/model')).reason).toBe('user_pending');
+      expect(await w.modelsOf(id)).toEqual([]);
+      const debug = await t.get(`/health/model-access/${enc(id)}`);
+      expect(debug.status).toBe(200);
+      expect(debug.body).toMatchObject({ status: 'pending', models: [] });
+      expect(debug.body.memberships).toEqual([
+        expect.objectContaining({ organization_id: org, is_active: true, usable: false }),
+      ]);
+      // the session is refused too, so /v1/models and /me/models never answer for them
+      expect((await t.get('/v1/models', t.tokenFor(id))).status).toBe(401);
+      expect((await t.get('/api/v1/me/models', t.tokenFor(id))).status).toBe(401);
+    }
+    await w.user(user, { role: 'user' });
+    expect(await w.check(user, model)).toMatchObject({ allowed: true, reason: 'granted' });
+    expect(await w.modelsOf(user)).toEqual([model]);
+  });
+
   it('refuses a suspended member', async () => {
     const { user, org, model } = await grantedWorld();
     await w.member(org, user, { is_active: false });

@@ -32,6 +32,7 @@ export interface GrantingOrganization {
 
 export type RefusalReason =
   | 'user_not_found'
+  | 'user_pending'
   | 'model_not_found'
   | 'model_inactive'
   | 'no_membership'
@@ -42,6 +43,7 @@ export type RefusalReason =
 
 export const REFUSAL_REASONS: readonly RefusalReason[] = [
   'user_not_found',
+  'user_pending',
   'model_not_found',
   'model_inactive',
   'no_membership',
@@ -192,7 +194,7 @@ export function openrouterUserSuffix(userId: string): string {
 
 /**
  * One user's access, from their memberships, their organizations' grants and the
- * catalog. This is the rule of DESIGN section 2: U may use M iff some organization O
+ * catalog. This is the rule: U may use M iff U is not pending and some organization O
  * has U's active membership, is active, holds an active grant covering M, and M is an
  * active catalog model. A check costs a few map lookups per membership; the full list
  * (`models`) is built only when asked for.
@@ -208,9 +210,11 @@ export class UserAccess {
     readonly memberships: MembershipRow[],
     private readonly grantsByOrganization: ReadonlyMap<string, OrganizationGrants>,
     private readonly catalog: Catalog,
+    /** A `pending` user (awaiting approval in the web UI) may use nothing. */
+    readonly pending = false,
   ) {
     this.usable = memberships
-      .filter((m) => m.isActive && m.organizationActive)
+      .filter((m) => !pending && m.isActive && m.organizationActive)
       .sort((a, b) => compareCodeUnits(a.organizationId, b.organizationId));
   }
 
@@ -286,6 +290,9 @@ export class UserAccess {
    * table "Why a check is refused"). Called only when no usable organization grants the model.
    */
   private refusal(modelId: string): RefusalReason {
+    if (this.pending) {
+      return 'user_pending';
+    }
     const model = this.catalog.byId.get(modelId);
     if (!model) {
       return 'model_not_found';

@@ -41,6 +41,7 @@ export interface RefModelAnswer {
 
 export type RefReason =
   | 'user_not_found'
+  | 'user_pending'
   | 'model_not_found'
   | 'model_inactive'
   | 'no_membership'
@@ -49,7 +50,7 @@ export type RefReason =
   | 'grant_inactive'
   | 'no_grant';
 
-export type HealthStatus = 'no_organization' | 'inactive' | 'no_models' | 'healthy';
+export type HealthStatus = 'pending' | 'no_organization' | 'inactive' | 'no_models' | 'healthy';
 
 const SEP = '\u0000';
 
@@ -103,6 +104,8 @@ export const REFERENCE_REFUSALS: readonly {
   holds: (f: RefFacts) => boolean;
 }[] = [
   { reason: 'user_not_found', holds: (f) => !f.user },
+  // a web UI user awaiting approval uses nothing
+  { reason: 'user_pending', holds: (f) => f.user!.role === 'pending' },
   { reason: 'model_not_found', holds: (f) => !f.model },
   { reason: 'model_inactive', holds: (f) => !f.model!.active },
   { reason: 'no_membership', holds: (f) => f.mine!.length === 0 },
@@ -223,6 +226,9 @@ export class ReferenceWorld {
 
   /** The debug status of /health/model-access/:userId. */
   healthStatus(userId: string): HealthStatus {
+    if (this.users.get(userId)?.role === 'pending') {
+      return 'pending';
+    }
     const mine = [...this.memberships].filter(([key]) => ReferenceWorld.split(key)[1] === userId);
     if (mine.length === 0) {
       return 'no_organization';
