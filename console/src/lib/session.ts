@@ -18,7 +18,8 @@ export function inspectToken(token: string): TokenInfo {
   const parts = token.split('.');
   if (parts.length === 3) {
     try {
-      const json = atob(parts[1].replace(/-/g, '+').replace(/_/g, '/'));
+      const binary = atob(parts[1].replace(/-/g, '+').replace(/_/g, '/'));
+      const json = new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
       const claims = JSON.parse(json) as { id?: unknown; exp?: unknown };
       return {
         kind: 'session',
