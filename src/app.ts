@@ -48,7 +48,9 @@ export async function createApp(
 ): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
     bodyLimit: config.bodyLimitBytes,
-    trustProxy: config.trustProxy,
+    // Only the listed proxies' X-Forwarded-For counts: request.ip is the nearest address
+    // that is not one of them, so a client cannot choose it by sending the header itself.
+    trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
     genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();

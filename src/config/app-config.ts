@@ -37,5 +37,6 @@ export class AppConfig {
   healthHeapLimitBytes: number;
   healthRssLimitBytes: number;
   shutdownTimeoutMs: number;
-  trustProxy: boolean;
+  /** Addresses or CIDRs of trusted reverse proxies (empty: X-Forwarded-For is ignored). */
+  trustProxy: string[];
 }
