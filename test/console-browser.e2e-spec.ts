@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -192,6 +193,9 @@ describe('admin console in a browser', () => {
       expect(csp).toContain("script-src 'self'");
       expect(csp).toContain("style-src 'self'");
       expect(csp).not.toContain('unsafe-inline');
+      expect(csp).toContain("frame-ancestors 'none'");
+      expect(html.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(html.headers.get('strict-transport-security')).toContain('max-age=');
       expect(await html.text()).toBe(readFileSync(join(root, 'index.html'), 'utf8'));
 
       const [script] = consoleFirstLoad(root).filter((a) => a.path.endsWith('.js'));
@@ -585,6 +589,60 @@ describe('admin console in a browser', () => {
         await expect(
           page.getByRole('button', { name: 'Archive Globex' }).isVisible(),
         ).resolves.toBe(true);
+      } finally {
+        await context.close();
+      }
+    });
+  });
+  describe('at scale', () => {
+    it('pages 10,000 users and previews a pattern over 2,000 models without rendering them all', async () => {
+      // 10,000 web UI users straight into the database (as Open WebUI's sign-ups would arrive
+      // over time), 2,000 catalog models through the bulk import.
+      const db = new Database(join(dataDir, 'app.db'));
+      try {
+        const { created_at: at } = db
+          .prepare("SELECT created_at FROM users WHERE id = 'u-ada'")
+          .get() as { created_at: string };
+        const insert = db.prepare(
+          'INSERT INTO users (id, name, email, role, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
+        );
+        db.transaction(() => {
+          for (let i = 0; i < 10_000; i++) {
+            insert.run(`u-scale-${i}`, `Scale User ${i}`, `scale${i}@scale.test`, 'user', at, at);
+          }
+        })();
+      } finally {
+        db.close();
+      }
+      for (let batch = 0; batch < 2; batch++) {
+        await api('POST', '/api/v1/models/bulk', {
+          models: Array.from({ length: 1000 }, (_, i) => ({
+            id: `scale/model-${String(batch * 1000 + i).padStart(4, '0')}`,
+            name: `Scale model ${batch * 1000 + i}`,
+          })),
+        });
+      }
+
+      const { context, page } = await newPage();
+      try {
+        await signIn(page, ADMIN_KEY);
+        await page.goto(`${server.url}/admin/users`);
+        await page.getByText('1–50 of 10,006').waitFor();
+        await expect(page.locator('table tbody tr').count()).resolves.toBe(50);
+        await page.getByRole('button', { name: 'Next' }).click();
+        await page.getByText('51–100 of 10,006').waitFor();
+        await expect(page.locator('table tbody tr').count()).resolves.toBe(50);
+
+        await page.goto(`${server.url}/admin/models`);
+        await page.getByText('1–50 of 2,005').waitFor();
+        await expect(page.locator('table tbody tr').count()).resolves.toBe(50);
+
+        await page.goto(`${server.url}/admin/organizations/acme/grants`);
+        await page.getByLabel('Model id or pattern').fill('scale/*');
+        await page.getByText('covers 2,000 catalog models now').waitFor();
+        const preview = page.getByRole('list', { name: 'Models covered by scale/*' });
+        await expect(preview.locator('li').count()).resolves.toBe(25);
+        await page.getByText('and 1,975 more.').waitFor();
       } finally {
         await context.close();
       }
