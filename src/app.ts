@@ -108,6 +108,11 @@ export function setupSwagger(app: NestFastifyApplication): void {
       .addTag('audit', 'Who changed what, when (site admins).')
       .addTag('health', 'Liveness, readiness and diagnostics.')
       .addTag('metrics', 'Prometheus metrics (public, or bearer METRICS_TOKEN when set).')
+      .addTag(
+        'gateway',
+        "OpenAI-compatible calls forwarded to the upstream after the access decision; errors in OpenAI's shape.",
+      )
+      .addTag('usage', 'What the gateway forwarded: requests, tokens and cost.')
       .build(),
   );
   documentPathParameterErrors(document);

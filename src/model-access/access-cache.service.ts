@@ -55,6 +55,7 @@ const TABLE_SCOPES: Record<string, readonly Scope[]> = {
   organization_models: ['grants'],
   models: ALL_SCOPES,
   audit_events: [],
+  usage_events: [],
 };
 
 const WRITE_STATEMENT =
