@@ -78,8 +78,9 @@ export async function createApp(
     });
   }
   app.useGlobalPipes(createValidationPipe());
-  installAccessFastPath(app);
   setupSwagger(app);
+  // Last: it reads every global enhancer registered so far and refuses what it would skip.
+  installAccessFastPath(app);
   return app;
 }
 

@@ -14,6 +14,7 @@ import { Principal } from '../auth/principal';
 import { ProblemResponse } from '../common/problem.dto';
 import { UserIdPipe } from '../common/validators';
 import { AccessCheckParams, AccessCheckQueryPipe } from './access-check-query.pipe';
+import { FastPath } from './fast-path.decorator';
 import { AccessService } from './access.service';
 import { AccessCheckResponse, OpenAiModelList, UserModelsResponse } from './dto/access.dto';
 
@@ -26,6 +27,7 @@ export class AccessController {
   constructor(private readonly access: AccessService) {}
 
   @Get('api/v1/users/:id/models')
+  @FastPath()
   @SiteAdmin()
   @ApiOperation({ summary: 'The models a user may use, each with the organizations that grant it' })
   @ApiParam({ name: 'id', description: 'The web UI user id (URL-encoded).' })
@@ -45,6 +47,7 @@ export class AccessController {
   }
 
   @Get('api/v1/access/check')
+  @FastPath()
   @SiteAdmin()
   @ApiOperation({
     summary:
@@ -59,6 +62,7 @@ export class AccessController {
   }
 
   @Get('v1/models')
+  @FastPath()
   @Authenticated()
   @ApiOperation({ summary: 'OpenAI-compatible model list for the bearer user' })
   @ApiOkResponse({ type: OpenAiModelList })

@@ -13,7 +13,6 @@ import { Page } from '../common/pagination.dto';
 import { now } from '../common/time';
 import { AppConfig } from '../config/app-config';
 import { DatabaseService } from '../database/database.service';
-import { withSchemaLock } from '../database/migrate';
 import { MembershipEntity } from '../memberships/entities/membership.entity';
 import { GrantEntity } from '../model-access/entities/grant.entity';
 import {
@@ -63,7 +62,7 @@ export class OrganizationsService implements OnApplicationBootstrap {
       return;
     }
     const id = externalUser.toLowerCase();
-    const created = await withSchemaLock(this.db.dataSource, () =>
+    const created = await this.db.withSchemaLock(() =>
       this.db.write(async (tx) => {
         const repo = tx.getRepository(OrganizationEntity);
         if (await repo.findOne({ where: { id } })) {
