@@ -42,7 +42,7 @@ export class AccessService {
     });
   }
 
-  /** openAiModels as JSON text, serialized once per user until their access changes. */
+  /** The OpenAI-style model list as JSON text, serialized once per user until their access changes. */
   async openAiModelsJson(userId: string): Promise<string> {
     return this.cache.serialized('openai', userId, (view) => JSON.stringify(this.openAiList(view)));
   }
@@ -70,10 +70,6 @@ export class AccessService {
       openrouter_user: decision.openrouterUser,
       reason: decision.reason,
     };
-  }
-
-  async openAiModels(userId: string): Promise<OpenAiModelList> {
-    return this.openAiList(await this.cache.view(userId));
   }
 
   private openAiList(view: UserView): OpenAiModelList {
