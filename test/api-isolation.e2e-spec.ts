@@ -19,9 +19,12 @@ describe('isolation between two organizations', () => {
     w = new World(t);
     await w.org(A);
     await w.org(B);
-    for (const id of [aUser, aAdmin, bUser, bAdmin, 'loose-user']) {
+    for (const id of [aUser, aAdmin, bUser, bAdmin]) {
       await w.user(id);
     }
+    // a user A's admin may add: A takes in their email domain (set after they were created)
+    await w.user('loose-user', { email: 'loose@iso-a.example' });
+    await w.emailDomains(A, ['iso-a.example']);
     await w.member(A, aUser);
     await w.member(A, aAdmin, { role: 'admin' });
     await w.member(B, bUser);

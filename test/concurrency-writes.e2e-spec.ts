@@ -199,11 +199,15 @@ describe('concurrent writers and readers', () => {
               old ? 200 : 201,
             )
           ) {
-            state.set(user, {
+            const next = {
               role: body.role ?? old?.role ?? 'member',
               active: body.is_active ?? old?.active ?? true,
-            });
-            bump(out.audit, `${old ? 'membership.update' : 'membership.create'}|${key}`);
+            };
+            state.set(user, next);
+            // a write that changes nothing leaves no audit event
+            if (!old || old.role !== next.role || old.active !== next.active) {
+              bump(out.audit, `${old ? 'membership.update' : 'membership.create'}|${key}`);
+            }
           }
         } else if (kind < 0.8) {
           const existed = state.has(user);
@@ -232,8 +236,14 @@ describe('concurrent writers and readers', () => {
               200,
             )
           ) {
+            const changes = owned.some((u) => {
+              const m = state.get(u);
+              return !m || m.role !== role || !m.active;
+            });
             owned.forEach((u) => state.set(u, { role, active: true }));
-            bump(out.audit, `membership.bulk_add|${org}`);
+            if (changes) {
+              bump(out.audit, `membership.bulk_add|${org}`);
+            }
           }
         }
         // The user's only organization grants the stable model: allowed iff an active membership.
@@ -272,8 +282,11 @@ describe('concurrent writers and readers', () => {
               old ? 200 : 201,
             )
           ) {
-            state.set(target, { active: body.is_active ?? true });
-            bump(out.audit, `${old ? 'grant.update' : 'grant.create'}|${key}`);
+            const active = body.is_active ?? true;
+            state.set(target, { active });
+            if (!old || old.active !== active) {
+              bump(out.audit, `${old ? 'grant.update' : 'grant.create'}|${key}`);
+            }
           }
         } else if (kind < 0.8) {
           const existed = state.has(target);
@@ -303,9 +316,13 @@ describe('concurrent writers and readers', () => {
               200,
             )
           ) {
+            const changes =
+              grant.some((g) => !state.get(g)?.active) || revoke.some((g) => state.has(g));
             grant.forEach((g) => state.set(g, { active: true }));
             revoke.forEach((g) => state.delete(g));
-            bump(out.audit, `grant.bulk|${org}`);
+            if (changes) {
+              bump(out.audit, `grant.bulk|${org}`);
+            }
           }
         }
         // Only this writer grants its models; the probe user is an active member everywhere.
@@ -413,7 +430,9 @@ describe('concurrent writers and readers', () => {
     }
     expect(sorted(foundAudit)).toEqual(sorted(out.audit));
     const expectedEvents = [...out.audit.values()].reduce((a, b) => a + b, 0);
-    expect(expectedEvents).toBe(out.acknowledged);
+    // every acknowledged write that changed something has its event; no-op writes have none
+    expect(expectedEvents).toBeLessThanOrEqual(out.acknowledged);
+    expect(expectedEvents).toBeGreaterThan(out.acknowledged / 2);
 
     // The answers after the storm reflect the final state (no stale cache): the probe user is an
     // active member of every organization, so it may use a writer's model iff that writer's
@@ -450,7 +469,7 @@ describe('concurrent writers and readers', () => {
     return { status: res.status, text: res.text };
   };
 
-  it('idempotent PUTs of one key sent at once all succeed: one 201, the rest 200, one row, one audit event each', async () => {
+  it('idempotent PUTs of one key sent at once all succeed: one 201, the rest 200, one row, one audit event per key', async () => {
     const same = 30;
     const targets: [string, string, unknown][] = [
       [
@@ -483,8 +502,8 @@ describe('concurrent writers and readers', () => {
     const events: { n: number | string }[] = await ds.query(
       `SELECT COUNT(*) AS n FROM audit_events WHERE id > ${from}`,
     );
-    // Unchanged model upserts are acknowledged too and audited like every write.
-    expect(Number(events[0].n)).toBe(4 * same);
+    // The PUTs that change nothing are acknowledged but write no audit event: one per key.
+    expect(Number(events[0].n)).toBe(4);
   });
 
   it(`${WRITERS} writers x 6 ops through inject, with 20 readers: every op answers as its writer expects, the final rows and the audit log match`, async () => {

@@ -143,6 +143,7 @@ export class DatabaseService implements OnApplicationShutdown {
   private guardedTables: Set<string> | null = null;
   private migrating = 0;
   private timer: DatabaseTimer | null = null;
+  private readonly closeHooks: (() => Promise<void>)[] = [];
   private changeFeedHealthy = true;
   /** Identifies this process in change notifications sent to other replicas. */
   readonly instanceId = randomUUID();
@@ -264,18 +265,35 @@ export class DatabaseService implements OnApplicationShutdown {
     return fn(this.dataSource.manager);
   }
 
-  private async untimedWrite<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T> {
+  private async untimedWrite<T>(
+    fn: (tx: EntityManager) => Promise<T>,
+    announce = true,
+  ): Promise<T> {
     const record = new WriteRecord();
     try {
       return this.kind === 'sqlite'
         ? await this.sqliteLock.run(() => this.sqliteTransaction(record, fn))
-        : await this.writeSlots.run(() => this.postgresTransaction(record, fn));
+        : await this.writeSlots.run(() => this.postgresTransaction(record, fn, announce));
     } finally {
       const tables = record.changes();
       if (tables.length > 0) {
         this.notifyChange({ kind: 'write', tables });
       }
     }
+  }
+
+  /**
+   * Appends rows that no cache reads (the usage ledger) in one transaction: same locking,
+   * retries and guard as write(), but other replicas are not told, so a stream of ledger
+   * inserts never makes them empty their access caches.
+   */
+  append<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T> {
+    return this.untimedWrite(fn, false);
+  }
+
+  /** Runs fn when the application shuts down, before the connection closes (last writes). */
+  beforeClose(fn: () => Promise<void>): void {
+    this.closeHooks.push(fn);
   }
 
   private async timed<T>(operation: 'read' | 'write', fn: () => Promise<T>): Promise<T> {
@@ -320,6 +338,7 @@ export class DatabaseService implements OnApplicationShutdown {
   private async postgresTransaction<T>(
     record: WriteRecord,
     fn: (tx: EntityManager) => Promise<T>,
+    announce: boolean,
   ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
@@ -327,7 +346,9 @@ export class DatabaseService implements OnApplicationShutdown {
           this.openWrites.set(tx.queryRunner!, record);
           const result = await fn(tx);
           // Delivered to every listening replica when (and only if) this transaction commits.
-          await tx.query('SELECT pg_notify($1, $2)', [CHANGE_CHANNEL, this.instanceId]);
+          if (announce) {
+            await tx.query('SELECT pg_notify($1, $2)', [CHANGE_CHANNEL, this.instanceId]);
+          }
           return result;
         });
       } catch (error) {
@@ -389,6 +410,11 @@ export class DatabaseService implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    for (const hook of this.closeHooks) {
+      await hook().catch((error: unknown) => {
+        this.logger.error(`shutdown hook failed: ${String(error)}`);
+      });
+    }
     if (this.reader?.isInitialized) {
       await this.reader.destroy();
     }

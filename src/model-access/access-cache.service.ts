@@ -281,7 +281,13 @@ export class AccessCacheService {
   ): UserView {
     return {
       user: rows.user,
-      access: new UserAccess(userId, rows.memberships, organizations, catalog),
+      access: new UserAccess(
+        userId,
+        rows.memberships,
+        organizations,
+        catalog,
+        rows.user?.role === 'pending',
+      ),
     };
   }
 

@@ -54,7 +54,7 @@ describe(fastRoutesOf.name, () => {
         args: ['query:'],
         pipes: [1],
       },
-      { url: '/v1/models', handler: 'openAi', level: 'user', args: ['custom:'], pipes: [0] },
+      { url: '/v1/models', handler: 'openAi', level: 'gateway', args: ['custom:'], pipes: [0] },
     ]);
   });
 
