@@ -2,7 +2,7 @@ import { World } from './support/factories';
 import { expectProblem, expectStatus } from './support/problems';
 import { enc, Reply, startTestApp, TestApp } from './support/test-app';
 
-/** DESIGN section 4: a user of one organization never sees, and its admin never touches, another. */
+/** a user of one organization never sees, and its admin never touches, another. */
 describe('isolation between two organizations', () => {
   let t: TestApp;
   let w: World;
@@ -152,7 +152,7 @@ describe('isolation between two organizations', () => {
   });
 });
 
-/** DESIGN section 1: a person may belong to several organizations. */
+/** a person may belong to several organizations. */
 describe('multi-organization users', () => {
   let t: TestApp;
   let w: World;

@@ -5,7 +5,7 @@ import { expectProblem } from './support/problems';
 import { ADMIN_KEY, enc, Reply, startTestApp, TestApp } from './support/test-app';
 
 /**
- * DESIGN section 4, issue 2: every route of the OpenAPI document, called by every kind of
+ * every route of the OpenAPI document, called by every kind of
  * caller, answers the expected status. A route without an expectation here fails the test,
  * and so does an expectation for a route that no longer exists (except the three routes a
  * later issue adds, which may be absent).
