@@ -81,9 +81,10 @@ export async function createApp(
     });
   }
   app.useGlobalPipes(createValidationPipe());
-  installAccessFastPath(app);
   setupSwagger(app);
   await installConsole(app, log);
+  // Last: it reads every global enhancer registered so far and refuses what it would skip.
+  installAccessFastPath(app);
   return app;
 }
 

@@ -152,7 +152,7 @@ describe('isolation between two organizations', () => {
   });
 });
 
-/** DESIGN section 1: a person may belong to several organizations. */
+/** a person may belong to several organizations. */
 describe('multi-organization users', () => {
   let t: TestApp;
   let w: World;

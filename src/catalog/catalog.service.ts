@@ -9,7 +9,7 @@ import { idProblems, MODEL_ID_RULE } from '../common/validators';
 import { DatabaseService } from '../database/database.service';
 import { GrantEntity } from '../model-access/entities/grant.entity';
 import { OrganizationEntity } from '../organizations/entities/organization.entity';
-import { likePattern } from '../users/users.service';
+import { likePattern, paginate } from '../common/listing';
 import {
   ImportModelItem,
   ImportModelsBody,
@@ -204,12 +204,7 @@ export class CatalogService {
       } else if (query.kind === 'custom') {
         qb.andWhere('m.base_model_id IS NOT NULL');
       }
-      const [rows, total] = await qb
-        .orderBy('m.id', 'ASC')
-        .skip(query.offset)
-        .take(query.limit)
-        .getManyAndCount();
-      return { data: rows.map(toModelResponse), limit: query.limit, offset: query.offset, total };
+      return paginate(qb, query, ['m.id', 'ASC'], (rows) => rows.map(toModelResponse));
     });
   }
 
