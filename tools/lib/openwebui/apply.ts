@@ -338,6 +338,7 @@ class PlanWriter {
           externalUser,
           isActive: true,
           autoGrantNewModels: false,
+          emailDomains: [],
           createdAt: this.at,
           updatedAt: this.at,
         });
