@@ -79,7 +79,10 @@ function selfRoute(status: number): Expected {
  * `users` is what each user caller gets (the model is granted to organization A only).
  */
 function gatewayRoute(
-  users: Pick<Expected, 'plainUser' | 'otherOrgAdmin' | 'orgAdmin' | 'siteAdminUser'>,
+  users: Pick<
+    Expected,
+    'plainUser' | 'otherOrgAdmin' | 'suspendedOrgAdmin' | 'orgAdmin' | 'siteAdminUser'
+  >,
   gatewayKey: number,
 ): Expected {
   return { anonymous: [401], ...users, siteAdminKey: [403], gatewayKey: [gatewayKey] };
@@ -88,7 +91,13 @@ function gatewayRoute(
 /** A model call: members of A may, others are refused by the rule (403), a bare gateway key names no user (400). */
 const modelCall = (): Expected =>
   gatewayRoute(
-    { plainUser: [200], orgAdmin: [200], otherOrgAdmin: [403], siteAdminUser: [403] },
+    {
+      plainUser: [200],
+      orgAdmin: [200],
+      otherOrgAdmin: [403],
+      suspendedOrgAdmin: [403],
+      siteAdminUser: [403],
+    },
     400,
   );
 
@@ -222,13 +231,25 @@ const ROUTES: Record<string, RouteCase> = {
   },
   'GET /v1/models': {
     expected: gatewayRoute(
-      { plainUser: [200], orgAdmin: [200], otherOrgAdmin: [200], siteAdminUser: [200] },
+      {
+        plainUser: [200],
+        orgAdmin: [200],
+        otherOrgAdmin: [200],
+        suspendedOrgAdmin: [200],
+        siteAdminUser: [200],
+      },
       200,
     ),
   },
   'GET /v1/models/{id}': {
     expected: gatewayRoute(
-      { plainUser: [200], orgAdmin: [200], otherOrgAdmin: [404], siteAdminUser: [404] },
+      {
+        plainUser: [200],
+        orgAdmin: [200],
+        otherOrgAdmin: [404],
+        suspendedOrgAdmin: [404],
+        siteAdminUser: [404],
+      },
       200,
     ),
     params: async (f) => ({ id: f.model }),
