@@ -444,7 +444,7 @@ describe('admin console in a browser', () => {
       await page.getByRole('link', { name: 'Settings' }).click();
       await page.getByRole('heading', { level: 2, name: 'Settings' }).waitFor();
       await notice(page, 'does not offer budgets and rate limits yet').waitFor();
-      await page.getByLabel('Domains').fill('acme.pl, ACME.test');
+      await page.getByRole('textbox', { name: 'Domains' }).fill('acme.pl, ACME.test');
       await page.getByRole('button', { name: 'Save domains' }).click();
       await notice(page, 'Saved the e-mail domains.').waitFor();
       const org = (await api('GET', '/api/v1/organizations/acme')) as { email_domains: string[] };
