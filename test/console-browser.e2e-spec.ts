@@ -7,12 +7,15 @@ import { REASONS } from '../console/src/lib/reasons';
 import { signWebUiToken } from '../src/auth/jwt';
 import { consoleRoot } from '../src/console/console-static';
 import { CONSOLE_BUDGET_BYTES, consoleFirstLoad } from '../tools/lib/console-size';
+import { FakeOpenRouter } from './support/fake-openrouter';
 import { ServerProcess } from './support/server-process';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(__dirname, 'artifacts');
 const ADMIN_KEY = 'console-e2e-admin-key-0123456789abcdef';
 const WEBUI_SECRET = 'console-e2e-webui-secret-0123456789abcdef';
+const GATEWAY_KEY = 'console-e2e-gateway-key-0123456789abcdef';
+const OPENROUTER_KEY = 'sk-or-console-e2e-upstream-0123456789abcdef';
 const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
 interface AxeViolation {
@@ -31,6 +34,7 @@ interface AxeViolation {
  */
 describe('admin console in a browser', () => {
   let server: ServerProcess;
+  let upstream: FakeOpenRouter;
   let browser: Browser;
   let dataDir: string;
   /** Console errors and page errors of every page: a CSP violation lands here. */
@@ -123,10 +127,15 @@ describe('admin console in a browser', () => {
     }
     mkdirSync(ARTIFACTS, { recursive: true });
     dataDir = mkdtempSync(join(tmpdir(), 'console-e2e-'));
+    upstream = await FakeOpenRouter.start();
     server = await ServerProcess.start({
       DATABASE_URL: `sqlite:${join(dataDir, 'app.db')}`,
       ADMIN_API_KEYS: ADMIN_KEY,
       WEBUI_SECRET_KEY: WEBUI_SECRET,
+      GATEWAY_API_KEYS: GATEWAY_KEY,
+      OPENROUTER_BASE_URL: upstream.baseUrl,
+      OPENROUTER_API_KEY: OPENROUTER_KEY,
+      USAGE_FLUSH_INTERVAL_MS: '50',
     });
     await server.ready(60_000);
     await api('POST', '/api/v1/models/bulk', {
@@ -144,6 +153,7 @@ describe('admin console in a browser', () => {
       ['u-carl', 'Carl', 'carl@acme.test'],
       ['u-dana', 'Dana', 'dana@acme.test'],
       ['u-erin', 'Erin Outsider', 'erin@elsewhere.test'],
+      ['u-hana', 'Hana New', 'hana@acme.test'],
       ['u-gus', 'Gus Globex', 'gus@globex.test'],
     ]) {
       await api('PUT', `/api/v1/users/${id}`, { name, email, role: 'user' });
@@ -172,6 +182,7 @@ describe('admin console in a browser', () => {
   afterAll(async () => {
     await browser?.close();
     await server?.stop();
+    await upstream?.close();
     if (dataDir) {
       rmSync(dataDir, { recursive: true, force: true });
     }
@@ -254,9 +265,7 @@ describe('admin console in a browser', () => {
         .getByLabel('API key or web UI session token')
         .fill('not-the-right-key-0123456789abcdef');
       await page.getByRole('button', { name: 'Sign in' }).click();
-      await expect(notice(page, 'did not accept these credentials').isVisible()).resolves.toBe(
-        true,
-      );
+      await notice(page, 'did not accept these credentials').waitFor();
       await screenshot(page, 'sign-in');
       await page.getByLabel('API key or web UI session token').fill(ADMIN_KEY);
       await page.getByRole('button', { name: 'Sign in' }).click();
@@ -370,19 +379,76 @@ describe('admin console in a browser', () => {
       await page.getByText(/Refused: membership_inactive/).waitFor();
     });
 
-    it('shows usage of an organization, or says the server does not record it', async () => {
+    it('shows usage after gateway calls to the upstream: chart, top users and models, CSV', async () => {
+      // Dana uses openai/gpt-4o twice through the gateway (the fake OpenRouter answers).
+      const token = signWebUiToken({ id: 'u-dana' }, WEBUI_SECRET);
+      for (let i = 0; i < 2; i++) {
+        const answer = await fetch(`${server.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({
+            model: 'openai/gpt-4o',
+            messages: [{ role: 'user', content: 'Hello' }],
+          }),
+        });
+        expect(answer.status).toBe(200);
+        await answer.text();
+      }
+      // The ledger is written off the request path; wait until both rows are readable.
+      for (;;) {
+        const report = (await api('GET', '/api/v1/organizations/acme/usage?group_by=day')) as {
+          totals: { requests: number };
+        };
+        if (report.totals.requests >= 2) {
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+
       await page.goto(`${server.url}/admin/organizations/acme/usage`);
       await page.getByRole('heading', { level: 2, name: 'Usage' }).waitFor();
-      await notice(page, 'This server does not record usage yet').waitFor();
+      const requests = page.locator('.card', { hasText: 'Requests' }).locator('.value');
+      await expect(requests.textContent()).resolves.toBe('2');
+      const bars = page.locator('.chart rect.bar');
+      await expect(bars.count()).resolves.toBe(30);
+      const tall = await bars.evaluateAll((rects) =>
+        rects.filter((r) => Number(r.getAttribute('height')) > 0).map((r) => r.textContent),
+      );
+      expect(tall).toHaveLength(1);
+      expect(tall[0]).toContain(new Date().toISOString().slice(0, 10));
+      const topUsers = page.getByRole('region', { name: 'Top users table' });
+      await expect(topUsers.locator('tbody tr').count()).resolves.toBe(1);
+      await expect(topUsers.locator('tbody tr td').first().textContent()).resolves.toBe('u-dana');
+      const topModels = page.getByRole('region', { name: 'Top models table' });
+      await expect(topModels.locator('tbody tr td').first().textContent()).resolves.toBe(
+        'openai/gpt-4o',
+      );
       await expectAccessible(page, 'usage');
       await screenshot(page, 'usage');
+
+      const [download] = await Promise.all([
+        page.waitForEvent('download'),
+        page.getByRole('button', { name: 'CSV by model' }).click(),
+      ]);
+      expect(download.suggestedFilename()).toMatch(/^usage-acme-model-\d{4}-\d{2}-\d{2}\.csv$/);
+      const csv = readFileSync((await download.path())!, 'utf8')
+        .trim()
+        .split(/\r?\n/);
+      expect(csv[0]).toBe('model,requests,prompt_tokens,completion_tokens,cost_usd');
+      expect(csv[1]).toMatch(/^openai\/gpt-4o,2,/);
+      expect(csv[2]).toMatch(/^total,2,/);
+      expect(csv).toHaveLength(3);
     });
 
     it('edits settings, and says which settings the server does not offer', async () => {
       await page.getByRole('link', { name: 'Settings' }).click();
       await page.getByRole('heading', { level: 2, name: 'Settings' }).waitFor();
       await notice(page, 'does not offer budgets and rate limits yet').waitFor();
-      await notice(page, 'does not offer e-mail domains yet').waitFor();
+      await page.getByRole('textbox', { name: 'Domains' }).fill('acme.pl, ACME.test');
+      await page.getByRole('button', { name: 'Save domains' }).click();
+      await notice(page, 'Saved the e-mail domains.').waitFor();
+      const org = (await api('GET', '/api/v1/organizations/acme')) as { email_domains: string[] };
+      expect([...org.email_domains].sort()).toEqual(['acme.pl', 'acme.test']);
       await page.getByLabel('Name', { exact: true }).fill('Acme Polska');
       await page.getByRole('button', { name: 'Save name' }).click();
       await notice(page, 'Saved the name.').waitFor();
@@ -500,9 +566,18 @@ describe('admin console in a browser', () => {
       await page.goto(`${server.url}/admin/organizations/acme`);
       await page.getByRole('heading', { level: 2, name: 'Members' }).waitFor();
       await expect(page.getByLabel('User id or e-mail').count()).resolves.toBe(0);
-      await page.getByLabel('User id', { exact: true }).fill('u-nobody');
+      // Erin is outside the organization and its e-mail domains: answered like an unknown id.
+      await page.getByLabel('User id', { exact: true }).fill('u-erin');
       await page.getByRole('button', { name: 'Add member' }).click();
-      await notice(page, 'No user u-nobody you may add').waitFor();
+      await notice(page, 'No user u-erin you may add').waitFor();
+      // Hana's e-mail is in acme.test, one of the organization's domains.
+      await page.getByLabel('User id', { exact: true }).fill('u-hana');
+      await page.getByRole('button', { name: 'Add member' }).click();
+      await notice(page, 'Hana New is now a member.').waitFor();
+      // Olivia is the organization's only active admin: she may not demote herself.
+      await page.getByLabel('Role of Olivia Admin').selectOption('member');
+      await notice(page, 'An organization must keep at least one active admin').waitFor();
+      await expect(page.getByLabel('Role of Olivia Admin').inputValue()).resolves.toBe('admin');
       await page.getByRole('button', { name: 'Suspend Carl' }).click();
       await notice(page, 'Suspended Carl.').waitFor();
       await page.getByRole('button', { name: 'Reactivate Carl' }).waitFor();
@@ -627,10 +702,10 @@ describe('admin console in a browser', () => {
       try {
         await signIn(page, ADMIN_KEY);
         await page.goto(`${server.url}/admin/users`);
-        await page.getByText('1–50 of 10,006').waitFor();
+        await page.getByText('1–50 of 10,007').waitFor();
         await expect(page.locator('table tbody tr').count()).resolves.toBe(50);
         await page.getByRole('button', { name: 'Next' }).click();
-        await page.getByText('51–100 of 10,006').waitFor();
+        await page.getByText('51–100 of 10,007').waitFor();
         await expect(page.locator('table tbody tr').count()).resolves.toBe(50);
 
         await page.goto(`${server.url}/admin/models`);

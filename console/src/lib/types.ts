@@ -10,12 +10,25 @@ export interface Organization {
   grant_count: number;
   created_at: string;
   updated_at: string;
-  budget_usd?: number | null;
-  budget_period?: 'daily' | 'weekly' | 'monthly' | null;
-  alert_thresholds?: number[] | null;
-  rpm_limit?: number | null;
-  tpm_limit?: number | null;
   email_domains?: string[] | null;
+}
+
+/** `GET /api/v1/organizations/:orgId/budget`: settings and the current period's spend. */
+export interface OrganizationBudget {
+  organization_id: string;
+  budget_usd: number | null;
+  budget_period: 'daily' | 'weekly' | 'monthly';
+  alert_thresholds: number[];
+  allow_unpriced_models: boolean;
+  rpm_limit: number | null;
+  tpm_limit: number | null;
+  current: {
+    period_start: string;
+    resets_at: string;
+    spent_usd: number;
+    reserved_usd: number;
+    remaining_usd: number | null;
+  };
 }
 
 export interface Member {
@@ -27,9 +40,6 @@ export interface Member {
   is_active: boolean;
   joined_at: string;
   updated_at: string;
-  budget_usd?: number | null;
-  rpm_limit?: number | null;
-  tpm_limit?: number | null;
 }
 
 export interface Grant {
