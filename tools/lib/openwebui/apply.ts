@@ -285,24 +285,22 @@ class PlanWriter {
 
   /** The users, memberships and grants this tool created in earlier runs (its audit events). */
   private async readProvenance(): Promise<Provenance> {
-    const rows = await this.tx.getRepository(AuditEventEntity).find({
-      where: {
-        actor: MIGRATION_ACTOR,
-        action: In(['user.create', 'membership.create', 'grant.create']),
-      },
-      select: { action: true, targetId: true },
-    });
-    const p: Provenance = { users: new Set(), memberships: new Set(), grants: new Set() };
+    const p = this.s.kind === 'sqlite' ? ['?', '?', '?', '?'] : ['$1', '$2', '$3', '$4'];
+    const rows = (await this.tx.query(
+      `SELECT action, target_id FROM audit_events WHERE actor = ${p[0]} AND action IN (${p[1]}, ${p[2]}, ${p[3]})`,
+      [MIGRATION_ACTOR, 'user.create', 'membership.create', 'grant.create'],
+    )) as { action: string; target_id: string }[];
+    const provenance: Provenance = { users: new Set(), memberships: new Set(), grants: new Set() };
     for (const r of rows) {
       const set =
         r.action === 'user.create'
-          ? p.users
+          ? provenance.users
           : r.action === 'membership.create'
-            ? p.memberships
-            : p.grants;
-      set.add(r.targetId);
+            ? provenance.memberships
+            : provenance.grants;
+      set.add(r.target_id);
     }
-    return p;
+    return provenance;
   }
 
   /** Creates each planned organization, renames it, or reuses it as it is. */
