@@ -742,6 +742,11 @@ class PlanWriter {
     }
     let autoGrants = 0;
     const managed = new Set(this.orgState.map((o) => o.id));
+    // Only models every Open WebUI user could read go to auto-grant organizations: a model
+    // restricted there must not reach migrated users through another organization.
+    const open = new Set(this.plan.organizations[0].grants.map((g) => g.modelId));
+    const restrictedNew = createdModelIds.filter((id) => !open.has(id));
+    createdModelIds = createdModelIds.filter((id) => open.has(id));
     const autoOrgs = await this.tx
       .getRepository(OrganizationEntity)
       .find({ where: { autoGrantNewModels: true }, select: { id: true } });
@@ -776,6 +781,11 @@ class PlanWriter {
         onChunk: (n) => this.progress?.advance(n),
       },
     );
+    if (restrictedNew.length > 0 && autoOrgs.some((o) => !managed.has(o.id))) {
+      this.warnings.push(
+        `${restrictedNew.length} model(s) new to the catalog are restricted in Open WebUI and were not granted to the organizations that auto-grant new models`,
+      );
+    }
     if (differing > 0) {
       this.warnings.push(
         `${differing} existing grant(s) differ from the model's is_active in Open WebUI and were kept as they are`,
