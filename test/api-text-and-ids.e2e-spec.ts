@@ -22,7 +22,7 @@ const INJECTIONS = [
   '$1 $$ :name ?',
 ];
 
-/** DESIGN section 5 / issue 2: Unicode intact, injection strings verbatim, encoded ids round-trip. */
+/** Unicode intact, injection strings verbatim, encoded ids round-trip. */
 describe('text and identifiers', () => {
   let t: TestApp;
   let w: World;

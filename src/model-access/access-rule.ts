@@ -115,13 +115,6 @@ export function compareCodeUnits(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** A grant's model id or pattern covers a catalog model id (existence checked by the caller). */
-export function grantCovers(grantModelId: string, modelId: string): boolean {
-  return isPattern(grantModelId)
-    ? modelId.startsWith(grantModelId.slice(0, -1))
-    : grantModelId === modelId;
-}
-
 /**
  * One organization's grants, indexed for the rule and shared by all its members: exact
  * grants in a map, patterns in a short list. Answers "does an active grant of this
@@ -194,9 +187,9 @@ export function openrouterUserSuffix(userId: string): string {
 
 /**
  * One user's access, from their memberships, their organizations' grants and the
- * catalog. This is the rule: U may use M iff U is not pending and some organization O
- * has U's active membership, is active, holds an active grant covering M, and M is an
- * active catalog model. A check costs a few map lookups per membership; the full list
+ * catalog. The rule (docs/ARCHITECTURE.md): U may use M iff U is not pending and some
+ * organization O has U's active membership, is active, holds an active grant covering M,
+ * and M is an active catalog model. A check costs a few map lookups per membership; the full list
  * (`models`) is built only when asked for.
  */
 export class UserAccess {

@@ -5,8 +5,9 @@ import { EntityManager } from 'typeorm';
 import { hasControlCharacters } from '../../../src/common/validators';
 import { AppConfig } from '../../../src/config/app-config';
 import { EXTERNAL_USER_PATTERN } from '../../../src/config/load-config';
-import { isBusyError, sqliteDataVersion } from '../../../src/database/database.service';
-import { runMigrations, withSchemaLock } from '../../../src/database/migrate';
+import { isBusyError } from '../../../src/common/database-errors';
+import { sqliteDataVersion } from '../../../src/database/database.service';
+import { withSchemaLock } from '../../../src/database/migrate';
 import { redactUrl, ToolError } from '../cli';
 import { Progress } from '../progress';
 import { applyPlan } from './apply';
@@ -289,7 +290,7 @@ async function runTarget(
       report.backup_path = path;
       options.testHooks?.afterBackup?.(attempt);
     }
-    await runMigrations(dataSource);
+    await db.migrate();
     const undo = new UndoLog();
     try {
       const result = await withSchemaLock(dataSource, () =>
