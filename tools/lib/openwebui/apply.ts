@@ -336,6 +336,7 @@ class PlanWriter {
           externalUser,
           isActive: true,
           autoGrantNewModels: false,
+          emailDomains: [],
           createdAt: this.at,
           updatedAt: this.at,
         });
