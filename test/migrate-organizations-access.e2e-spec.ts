@@ -34,6 +34,20 @@ describe.each<OwuiVersion>(['0.10', '0.6'])(
     async function migrateAndList(groupsAsOrganizations: boolean) {
       const target = await createTestDatabase();
       try {
+        // The service already runs an organization that auto-grants every new catalog model,
+        // and some Open WebUI users are members of it: restricted models must not reach them
+        // that way either.
+        const before = await startTestApp({}, target);
+        try {
+          const w = new World(before);
+          await w.org('auto', { external_user: 'mai_auto', auto_grant_new_models: true });
+          for (const userId of [...openWebUi.keys()].slice(0, 40)) {
+            await w.user(userId);
+            await w.member('auto', userId);
+          }
+        } finally {
+          await before.app.close();
+        }
         const report = await migrateOrganizations({
           source,
           externalUser: 'mai_client_acme',
@@ -109,6 +123,12 @@ describe.each<OwuiVersion>(['0.10', '0.6'])(
       );
       expect(allUsable.some((s) => s.has('anthropic/claude-3.5-sonnet:beta'))).toBe(false);
       expect(report.not_carried_over.length).toBeGreaterThan(50);
+      expect(report.counts.auto_grants).toBeGreaterThan(0); // the public ones did go to 'auto'
+      expect(report.warnings).toContainEqual(
+        expect.stringContaining(
+          'restricted in Open WebUI and were not granted to the organizations that auto-grant',
+        ),
+      );
       expect(report.source.access).toBe(version === '0.10' ? 'access_grant' : 'access_control');
     });
 

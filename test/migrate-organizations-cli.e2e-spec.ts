@@ -84,6 +84,17 @@ describe('migrate-organizations command line', () => {
     expect(await fingerprint(target)).toEqual(before);
   });
 
+  it('--restore refuses a missing file or extra migration flags with exit 2, touching nothing', async () => {
+    const before = await fingerprint(target);
+    const missing = await cli(['--restore', join(tmp.dir, 'no-backup.db')], target.url);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('no-backup.db: no such file');
+    const mixed = await cli(['--restore', source, '--source', source], target.url);
+    expect(mixed.code).toBe(2);
+    expect(mixed.stderr).toContain('--restore takes no --source, --external-user or --name');
+    expect(await fingerprint(target)).toEqual(before);
+  });
+
   it('exits 3 for a missing source file and writes the failure into the report', async () => {
     const report = join(tmp.dir, 'failed.json');
     const sut = await cli(

@@ -13,6 +13,7 @@ import {
   INJECTION_NAME,
   OwuiPostgres,
   SAMPLE_DEPLOYMENT,
+  tempDir,
 } from './support/openwebui';
 import { startTestApp } from './support/test-app';
 import { createTestDatabase, TestDatabase } from './support/test-database';
@@ -24,6 +25,7 @@ import { createTestDatabase, TestDatabase } from './support/test-database';
 describe('migrate-organizations from an Open WebUI PostgreSQL database', () => {
   let source: OwuiPostgres;
   let target: TestDatabase;
+  let tmp: ReturnType<typeof tempDir>;
 
   const run = (overrides: Partial<MigrateOptions> = {}) =>
     migrateOrganizations({
@@ -31,6 +33,7 @@ describe('migrate-organizations from an Open WebUI PostgreSQL database', () => {
       externalUser: 'mai_client_pg',
       name: 'PG Client',
       config: loadConfig({ DATABASE_URL: target.url, LOG_LEVEL: 'error' }),
+      backupDir: tmp.dir, // PostgreSQL targets get an undo file
       ...overrides,
     });
   const failure = async (promise: Promise<unknown>): Promise<MigrationFailure> => {
@@ -44,12 +47,14 @@ describe('migrate-organizations from an Open WebUI PostgreSQL database', () => {
 
   beforeAll(async () => {
     Logger.overrideLogger(['error']);
+    tmp = tempDir();
     source = await createOpenWebUiPostgres(SAMPLE_DEPLOYMENT);
     target = await createTestDatabase();
   });
   afterAll(async () => {
     await source.drop();
     await target.drop();
+    tmp.remove();
   });
 
   it('refuses a PostgreSQL source without the Open WebUI tables, writing nothing', async () => {

@@ -117,5 +117,5 @@ describe('tools in a production install (no development dependencies)', () => {
     ]);
     expect(bench.code).not.toBe(0);
     expect(bench.stderr).toContain('needs the autocannon package, a development dependency');
-  });
+  }, 180_000); // four tool processes one after another, on a machine shared with other runs
 });

@@ -285,24 +285,22 @@ class PlanWriter {
 
   /** The users, memberships and grants this tool created in earlier runs (its audit events). */
   private async readProvenance(): Promise<Provenance> {
-    const rows = await this.tx.getRepository(AuditEventEntity).find({
-      where: {
-        actor: MIGRATION_ACTOR,
-        action: In(['user.create', 'membership.create', 'grant.create']),
-      },
-      select: { action: true, targetId: true },
-    });
-    const p: Provenance = { users: new Set(), memberships: new Set(), grants: new Set() };
+    const p = this.s.kind === 'sqlite' ? ['?', '?', '?', '?'] : ['$1', '$2', '$3', '$4'];
+    const rows = (await this.tx.query(
+      `SELECT action, target_id FROM audit_events WHERE actor = ${p[0]} AND action IN (${p[1]}, ${p[2]}, ${p[3]})`,
+      [MIGRATION_ACTOR, 'user.create', 'membership.create', 'grant.create'],
+    )) as { action: string; target_id: string }[];
+    const provenance: Provenance = { users: new Set(), memberships: new Set(), grants: new Set() };
     for (const r of rows) {
       const set =
         r.action === 'user.create'
-          ? p.users
+          ? provenance.users
           : r.action === 'membership.create'
-            ? p.memberships
-            : p.grants;
-      set.add(r.targetId);
+            ? provenance.memberships
+            : provenance.grants;
+      set.add(r.target_id);
     }
-    return p;
+    return provenance;
   }
 
   /** Creates each planned organization, renames it, or reuses it as it is. */
@@ -749,6 +747,11 @@ class PlanWriter {
     }
     let autoGrants = 0;
     const managed = new Set(this.orgState.map((o) => o.id));
+    // Only models every Open WebUI user could read go to auto-grant organizations: a model
+    // restricted there must not reach migrated users through another organization.
+    const open = new Set(this.plan.organizations[0].grants.map((g) => g.modelId));
+    const restrictedNew = createdModelIds.filter((id) => !open.has(id));
+    createdModelIds = createdModelIds.filter((id) => open.has(id));
     const autoOrgs = await this.tx
       .getRepository(OrganizationEntity)
       .find({ where: { autoGrantNewModels: true }, select: { id: true } });
@@ -783,6 +786,11 @@ class PlanWriter {
         onChunk: (n) => this.progress?.advance(n),
       },
     );
+    if (restrictedNew.length > 0 && autoOrgs.some((o) => !managed.has(o.id))) {
+      this.warnings.push(
+        `${restrictedNew.length} model(s) new to the catalog are restricted in Open WebUI and were not granted to the organizations that auto-grant new models`,
+      );
+    }
     if (differing > 0) {
       this.warnings.push(
         `${differing} existing grant(s) differ from the model's is_active in Open WebUI and were kept as they are`,

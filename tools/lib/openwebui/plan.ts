@@ -571,14 +571,14 @@ export function planMigration(
   }
 
   // What Open WebUI let a user read that none of their organizations grants here.
-  const granted = new Map<string, Set<string>>();
-  for (const org of plan.organizations) {
-    for (const m of org.members) {
-      const set = granted.get(m.userId) ?? new Set<string>();
-      org.grants.forEach((g) => set.add(g.modelId));
-      granted.set(m.userId, set);
-    }
-  }
+  // (each organization's grants once, and each user's organizations: no per-user copy of grants)
+  const orgGrants = plan.organizations.map((o) => new Set(o.grants.map((g) => g.modelId)));
+  const orgsOf = new Map<string, number[]>();
+  plan.organizations.forEach((o, i) =>
+    o.members.forEach((m) => orgsOf.set(m.userId, [...(orgsOf.get(m.userId) ?? []), i])),
+  );
+  const grantedTo = (userId: string, modelId: string) =>
+    (orgsOf.get(userId) ?? []).some((i) => orgGrants[i].has(modelId));
   const groupName = (id: string) => `group "${groups.get(id)?.name ?? id}"`;
   const how = (userId: string, r: Readers): string =>
     r.owner === userId
@@ -592,7 +592,7 @@ export function planMigration(
       continue;
     }
     for (const u of everyone) {
-      if (granted.get(u.id)?.has(m.id) || !reads(u.id, r)) {
+      if (grantedTo(u.id, m.id) || !reads(u.id, r)) {
         continue;
       }
       const own = byId.get(m.id);
