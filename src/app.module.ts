@@ -2,6 +2,9 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
+import { BudgetsCoreModule } from './budgets/budgets-core.module';
+import { BudgetsModule } from './budgets/budgets.module';
+import { Clock } from './budgets/clock';
 import { CatalogModule } from './catalog/catalog.module';
 import { ProblemFilter } from './common/problem.filter';
 import { AppConfig } from './config/app-config';
@@ -15,16 +18,25 @@ import { ModelAccessModule } from './model-access/model-access.module';
 import { OrganizationsModule } from './organizations/organizations.module';
 import { UsersModule } from './users/users.module';
 
+/** What tests may replace in the running service. */
+export interface AppOptions {
+  clock?: Clock;
+}
+
 @Module({})
 export class AppModule {
-  /** The whole service; config defaults to the validated environment. */
-  static forRoot(config?: AppConfig): DynamicModule {
+  /**
+   * The whole service; config defaults to the validated environment, the clock (budget
+   * periods) to the real time.
+   */
+  static forRoot(config?: AppConfig, options: AppOptions = {}): DynamicModule {
     return {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
         DatabaseModule,
         AuditModule,
+        BudgetsCoreModule.forRoot(options.clock),
         ModelAccessCoreModule,
         AuthModule,
         UsersModule,
@@ -34,6 +46,7 @@ export class AppModule {
         ModelAccessModule,
         HealthModule,
         MetricsModule,
+        BudgetsModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };

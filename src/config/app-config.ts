@@ -38,4 +38,13 @@ export class AppConfig {
   healthRssLimitBytes: number;
   shutdownTimeoutMs: number;
   trustProxy: boolean;
+  /** Where rate limits are counted across replicas; null counts them in this process. */
+  redisUrl: string | null;
+  redisKeyPrefix: string;
+  /** What a rate-limited call gets while Redis is unreachable. */
+  redisFailureMode: 'closed' | 'open';
+  budgetWebhookUrl: string | null;
+  budgetWebhookSecret: string;
+  budgetWebhookMaxAttempts: number;
+  budgetWebhookRetryBaseMs: number;
 }

@@ -19,6 +19,11 @@ export type DataChange = 'write-start' | 'write-end' | 'external';
 
 type ChangeListener = (change: DataChange) => void;
 
+export interface WriteOptions {
+  /** false: the write touches no table the access answers are built from (default true). */
+  changesAccess?: boolean;
+}
+
 /**
  * A second SQLite connection to the same file, used only for reads outside transactions.
  * In WAL mode it reads the last committed state while a write is open on the main
@@ -128,8 +133,18 @@ export class DatabaseService implements OnApplicationShutdown {
     return fn(this.dataSource.manager);
   }
 
-  /** Runs fn in one transaction; commits when it resolves, rolls back when it throws. */
-  async write<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T> {
+  /**
+   * Runs fn in one transaction; commits when it resolves, rolls back when it throws.
+   * With `{ changesAccess: false }` (budget spend and alert claims, written on every gateway
+   * call) neither this process's listeners nor other replicas are told: such a write must
+   * only touch tables no cached access answer is built from.
+   */
+  async write<T>(fn: (tx: EntityManager) => Promise<T>, options: WriteOptions = {}): Promise<T> {
+    if (options.changesAccess === false) {
+      return this.kind === 'sqlite'
+        ? this.sqliteLock.run(() => this.sqliteTransaction(fn))
+        : this.writeSlots.run(() => this.postgresTransaction(fn, false));
+    }
     this.writesInFlight++;
     this.notifyChange('write-start');
     try {
@@ -164,13 +179,18 @@ export class DatabaseService implements OnApplicationShutdown {
     }
   }
 
-  private async postgresTransaction<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T> {
+  private async postgresTransaction<T>(
+    fn: (tx: EntityManager) => Promise<T>,
+    announce = true,
+  ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.dataSource.transaction('READ COMMITTED', async (tx) => {
           const result = await fn(tx);
-          // Delivered to every listening replica when (and only if) this transaction commits.
-          await tx.query('SELECT pg_notify($1, $2)', [CHANGE_CHANNEL, this.instanceId]);
+          if (announce) {
+            // Delivered to every listening replica when (and only if) this transaction commits.
+            await tx.query('SELECT pg_notify($1, $2)', [CHANGE_CHANNEL, this.instanceId]);
+          }
           return result;
         });
       } catch (error) {

@@ -11,6 +11,7 @@ import {
   OrganizationGrants,
   UserAccess,
 } from './access-rule';
+import { membershipLimits } from '../budgets/budget-settings';
 import {
   CATALOG_SQL,
   GRANTS_OF_ORGANIZATIONS,
@@ -55,6 +56,9 @@ const TABLE_SCOPES: Record<string, readonly Scope[]> = {
   organization_models: ['grants'],
   models: ALL_SCOPES,
   audit_events: [],
+  // Budget spend and alert claims: the rule reads them live, never from this cache.
+  budget_spend: [],
+  budget_alerts: [],
 };
 
 const WRITE_STATEMENT =
@@ -397,6 +401,7 @@ export class AccessCacheService {
       externalUser: String(r.external_user),
       role: r.role === 'admin' ? 'admin' : 'member',
       isActive: toBool(r.is_active),
+      limits: membershipLimits(r),
     }));
     memberships.sort((a, b) => (a.organizationId < b.organizationId ? -1 : 1));
     return {

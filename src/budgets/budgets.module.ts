@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+import { BudgetAdmissionService } from './budget-admission.service';
+import { BudgetAlertsService } from './budget-alerts.service';
+import { BudgetsController } from './budgets.controller';
+import { BudgetsService } from './budgets.service';
+
+/** Budget settings (API), the gateway's admission (limits, reservations) and alerts. */
+@Module({
+  controllers: [BudgetsController],
+  providers: [BudgetsService, BudgetAlertsService, BudgetAdmissionService],
+  exports: [BudgetAdmissionService, BudgetAlertsService],
+})
+export class BudgetsModule {}
