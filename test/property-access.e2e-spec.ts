@@ -1,4 +1,7 @@
 import fc from 'fast-check';
+import { BudgetLedgerService } from '../src/budgets/budget-ledger.service';
+import { periodOf } from '../src/budgets/budget-period';
+import { Clock } from '../src/budgets/clock';
 import { byCodeUnits, MemberRole, ReferenceWorld, UserRole } from './support/reference-rule';
 import { enc, Reply, startTestApp, TestApp } from './support/test-app';
 
@@ -8,6 +11,9 @@ import { enc, Reply, startTestApp, TestApp } from './support/test-app';
  * Replay a failure with PROPERTY_SEED=<seed> PROPERTY_PATH=<path> (printed by fast-check);
  * PROPERTY_RUNS sets the number of worlds (default 200).
  */
+
+/** One fixed instant: every world's spend falls in one monthly period. */
+const CLOCK: Clock = { now: () => new Date('2026-05-14T09:00:00.000Z') };
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 200);
 const SEED =
@@ -36,7 +42,9 @@ type Op =
   | { op: 'org'; org: number; active?: boolean; autoGrant?: boolean }
   | { op: 'user'; user: number; role: UserRole }
   | { op: 'deleteUser'; user: number }
-  | { op: 'deleteOrg'; org: number };
+  | { op: 'deleteOrg'; org: number }
+  | { op: 'budget'; org: number; usd: number | null }
+  | { op: 'spend'; org: number; usd: number };
 
 interface WorldSpec {
   users: { role: UserRole; created: boolean }[];
@@ -126,6 +134,22 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('deleteUser' as const), user: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('deleteOrg' as const), org: fc.nat() }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constant('budget' as const),
+      org: fc.nat(),
+      usd: fc.constantFrom<number | null>(null, 0, 0, 1, 2.5),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('spend' as const),
+      org: fc.nat(),
+      usd: fc.constantFrom(0.5, 1, 2),
+    }),
+  },
 );
 
 const worldArb: fc.Arbitrary<WorldSpec> = fc.record({
@@ -215,13 +239,14 @@ function propertySuite(title: string, env: Record<string, string>, runs: number)
       me: 0,
       health: 0,
       rounds: 0,
+      budgetExhausted: 0,
     };
     let t: TestApp;
     let healthRoute = false;
     let worldNumber = 0;
 
     beforeAll(async () => {
-      t = await startTestApp(env);
+      t = await startTestApp(env, undefined, { clock: CLOCK });
       const docs = await t.get('/docs-json', null);
       healthRoute = Object.keys(docs.body.paths ?? {}).some((p) =>
         p.startsWith('/health/model-access/'),
@@ -356,6 +381,37 @@ function propertySuite(title: string, env: Record<string, string>, runs: number)
             ref.deleteUser(id),
             `DELETE user ${id}`,
           );
+        }
+        case 'budget': {
+          const org = ids.org(op.org, spec);
+          const res = await t.patch(`/api/v1/organizations/${enc(org)}/budget`, {
+            budget_usd: op.usd,
+          });
+          return expectStatus(res, ref.setBudget(org, op.usd), `PATCH budget ${org} ${op.usd}`);
+        }
+        case 'spend': {
+          // A gateway call's reservation and settlement, straight through the ledger.
+          const org = ids.org(op.org, spec);
+          if (!ref.orgs.has(org)) {
+            return; // the gateway spends only through an organization that exists
+          }
+          const ledger = t.app.get(BudgetLedgerService);
+          const periodStart = periodOf('monthly', CLOCK.now()).start;
+          const nanos = Math.round(op.usd * 1e9);
+          const held = await ledger.reserve(
+            [{ organizationId: org, userId: '', periodStart }],
+            nanos,
+          );
+          const expected = ref.spend(org, op.usd);
+          if (held.held !== expected) {
+            throw new Error(
+              `spend ${op.usd} USD in ${org}: held ${held.held}, expected ${expected}`,
+            );
+          }
+          if (held.held) {
+            await ledger.settle(held.reservation, nanos);
+          }
+          return;
         }
         case 'deleteOrg': {
           const org = ids.org(op.org, spec);
@@ -519,6 +575,9 @@ function propertySuite(title: string, env: Record<string, string>, runs: number)
                   allowed: false,
                   organization_id: null,
                 });
+                if (res.body.reason === 'budget_exhausted') {
+                  stats.budgetExhausted++;
+                }
                 const plausible = ref.plausibleReasons(userId, modelId);
                 if (!plausible.includes(res.body.reason)) {
                   throw new Error(

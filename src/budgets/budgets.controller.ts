@@ -1,6 +1,7 @@
 import { Body, Controller, Get, Param, Patch } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
+  ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
   ApiParam,
@@ -48,6 +49,7 @@ export class BudgetsController {
   @ApiParam(ORG_ID_PARAM)
   @ApiOkResponse({ type: OrganizationBudgetResponse })
   @ApiBadRequestResponse({ type: ProblemResponse })
+  @ApiNotFoundResponse({ description: 'No such organization.', type: ProblemResponse })
   update(
     @CurrentPrincipal() actor: Principal,
     @Param('orgId', OrganizationIdPipe) orgId: string,
@@ -80,6 +82,10 @@ export class BudgetsController {
   @ApiParam(USER_ID_PARAM)
   @ApiOkResponse({ type: MemberBudgetResponse })
   @ApiBadRequestResponse({ type: ProblemResponse })
+  @ApiNotFoundResponse({
+    description: 'No such organization or membership.',
+    type: ProblemResponse,
+  })
   updateMember(
     @CurrentPrincipal() actor: Principal,
     @Param('orgId', OrganizationIdPipe) orgId: string,

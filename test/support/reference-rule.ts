@@ -17,6 +17,10 @@ export interface RefOrg {
   externalUser: string;
   active: boolean;
   autoGrant: boolean;
+  /** USD per period, or null for no budget (the property suite's clock never leaves one period). */
+  budgetUsd?: number | null;
+  /** USD settled in the current period. */
+  spentUsd?: number;
 }
 export interface RefMembership {
   role: MemberRole;
@@ -46,7 +50,8 @@ export type RefReason =
   | 'membership_inactive'
   | 'organization_inactive'
   | 'grant_inactive'
-  | 'no_grant';
+  | 'no_grant'
+  | 'budget_exhausted';
 
 export type HealthStatus = 'no_organization' | 'inactive' | 'no_models' | 'healthy';
 
@@ -88,8 +93,24 @@ export class ReferenceWorld {
 
   // ---- the rule ----
 
-  /** The organizations through which user may use model (DESIGN 2), sorted by id. */
+  /** An organization's budget for the period is spent (a budget of 0 is spent from the start). */
+  exhausted(orgId: string): boolean {
+    const org = this.orgs.get(orgId);
+    return (
+      org !== undefined &&
+      org.budgetUsd !== undefined &&
+      org.budgetUsd !== null &&
+      (org.spentUsd ?? 0) >= org.budgetUsd
+    );
+  }
+
+  /** The organizations through which user may use model, sorted by id. */
   grantingOrgs(userId: string, modelId: string): RefGrantingOrg[] {
+    return this.grantingOrgsIgnoringBudgets(userId, modelId).filter((o) => !this.exhausted(o.id));
+  }
+
+  /** The organizations that would grant the model if budgets did not exist. */
+  grantingOrgsIgnoringBudgets(userId: string, modelId: string): RefGrantingOrg[] {
     const model = this.models.get(modelId);
     if (!this.users.has(userId) || !model || !model.active) {
       return [];
@@ -145,6 +166,10 @@ export class ReferenceWorld {
     }
     if (!model.active) {
       return ['model_inactive'];
+    }
+    // Some organization would grant it, and every such one has spent its budget.
+    if (this.grantingOrgsIgnoringBudgets(userId, modelId).length > 0) {
+      return ['budget_exhausted'];
     }
     const mine = [...this.memberships]
       .map(([key, m]) => ({
@@ -235,6 +260,30 @@ export class ReferenceWorld {
     org.active = change.active ?? org.active;
     org.autoGrant = change.autoGrant ?? org.autoGrant;
     return 200;
+  }
+
+  /** PATCH /organizations/:id/budget with budget_usd (null removes the budget). */
+  setBudget(id: string, budgetUsd: number | null): number {
+    const org = this.orgs.get(id);
+    if (!org) {
+      return 404;
+    }
+    org.budgetUsd = budgetUsd;
+    return 200;
+  }
+
+  /** A call reserved and settled at its cost: refused (false) when it does not fit the budget. */
+  spend(id: string, usd: number): boolean {
+    const org = this.orgs.get(id);
+    if (!org) {
+      return false;
+    }
+    const spent = org.spentUsd ?? 0;
+    if (org.budgetUsd !== undefined && org.budgetUsd !== null && spent + usd > org.budgetUsd) {
+      return false;
+    }
+    org.spentUsd = spent + usd;
+    return true;
   }
 
   deleteOrgCascade(id: string): number {
