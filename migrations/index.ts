@@ -1,5 +1,10 @@
 import { InitialSchema1764300000000 } from './1764300000000-InitialSchema';
+import { GatewayLedgerAndPrices1764600000000 } from './1764600000000-GatewayLedgerAndPrices';
 import { Budgets1764700000000 } from './1764700000000-Budgets';
 
 /** Every migration, in order. Listed here so the same array serves ts-jest and the build. */
-export const MIGRATIONS = [InitialSchema1764300000000, Budgets1764700000000];
+export const MIGRATIONS = [
+  InitialSchema1764300000000,
+  GatewayLedgerAndPrices1764600000000,
+  Budgets1764700000000,
+];

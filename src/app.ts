@@ -48,7 +48,9 @@ export async function createApp(
 ): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
     bodyLimit: config.bodyLimitBytes,
-    trustProxy: config.trustProxy,
+    // Only the listed proxies' X-Forwarded-For counts: request.ip is the nearest address
+    // that is not one of them, so a client cannot choose it by sending the header itself.
+    trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
     genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
@@ -113,6 +115,11 @@ export function setupSwagger(app: NestFastifyApplication): void {
       .addTag('audit', 'Who changed what, when (site admins).')
       .addTag('health', 'Liveness, readiness and diagnostics.')
       .addTag('metrics', 'Prometheus metrics (public, or bearer METRICS_TOKEN when set).')
+      .addTag(
+        'gateway',
+        "OpenAI-compatible calls forwarded to the upstream after the access decision; errors in OpenAI's shape.",
+      )
+      .addTag('usage', 'What the gateway forwarded: requests, tokens and cost.')
       .build(),
   );
   documentPathParameterErrors(document);

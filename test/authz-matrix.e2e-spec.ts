@@ -1,4 +1,6 @@
+import { FakeOpenRouter } from './support/fake-openrouter';
 import { uniqueId, World } from './support/factories';
+import { GATEWAY_KEY, OPENROUTER_KEY } from './support/gateway';
 import { expectProblem } from './support/problems';
 import { ADMIN_KEY, enc, Reply, startTestApp, TestApp } from './support/test-app';
 
@@ -16,6 +18,7 @@ const CALLERS = [
   'orgAdmin',
   'siteAdminKey',
   'siteAdminUser',
+  'gatewayKey',
 ] as const;
 type Caller = (typeof CALLERS)[number];
 type Expected = Record<Caller, number[]>;
@@ -52,6 +55,7 @@ function publicRoute(status: number | number[]): Expected {
     orgAdmin: s,
     siteAdminKey: s,
     siteAdminUser: s,
+    gatewayKey: s,
   };
 }
 
@@ -64,8 +68,27 @@ function selfRoute(status: number): Expected {
     orgAdmin: [status],
     siteAdminKey: [403],
     siteAdminUser: [status],
+    gatewayKey: [403],
   };
 }
+
+/**
+ * The /v1 gateway: web UI users and gateway keys; an admin API key has no user (403).
+ * `users` is what each user caller gets (the model is granted to organization A only).
+ */
+function gatewayRoute(
+  users: Pick<Expected, 'plainUser' | 'otherOrgAdmin' | 'orgAdmin' | 'siteAdminUser'>,
+  gatewayKey: number,
+): Expected {
+  return { anonymous: [401], ...users, siteAdminKey: [403], gatewayKey: [gatewayKey] };
+}
+
+/** A model call: members of A may, others are refused by the rule (403), a bare gateway key names no user (400). */
+const modelCall = (): Expected =>
+  gatewayRoute(
+    { plainUser: [200], orgAdmin: [200], otherOrgAdmin: [403], siteAdminUser: [403] },
+    400,
+  );
 
 /**
  * Site admins only. On a route of one organization, callers who cannot see that
@@ -79,6 +102,8 @@ function siteAdminRoute(status: number | number[], orgScoped = false): Expected 
     orgAdmin: [403],
     siteAdminKey: ok(status),
     siteAdminUser: ok(status),
+    // a gateway key sees no organization: 404 on a route of one, 403 elsewhere
+    gatewayKey: [orgScoped ? 404 : 403],
   };
 }
 
@@ -91,6 +116,7 @@ function orgAdminRoute(status: number | number[]): Expected {
     orgAdmin: ok(status),
     siteAdminKey: ok(status),
     siteAdminUser: ok(status),
+    gatewayKey: [404],
   };
 }
 
@@ -176,7 +202,37 @@ const ROUTES: Record<string, RouteCase> = {
   },
   'GET /api/v1/me/models': { expected: selfRoute(200) },
   'GET /api/v1/me/organizations': { expected: selfRoute(200) },
-  'GET /v1/models': { expected: selfRoute(200) },
+  'GET /api/v1/me/usage': { expected: selfRoute(200) },
+  'GET /api/v1/organizations/{orgId}/usage': {
+    expected: orgAdminRoute(200),
+    params: async (f) => ({ orgId: f.orgA }),
+    query: () => 'group_by=user',
+  },
+  'GET /v1/models': {
+    expected: gatewayRoute(
+      { plainUser: [200], orgAdmin: [200], otherOrgAdmin: [200], siteAdminUser: [200] },
+      200,
+    ),
+  },
+  'GET /v1/models/{id}': {
+    expected: gatewayRoute(
+      { plainUser: [200], orgAdmin: [200], otherOrgAdmin: [404], siteAdminUser: [404] },
+      200,
+    ),
+    params: async (f) => ({ id: f.model }),
+  },
+  'POST /v1/chat/completions': {
+    expected: modelCall(),
+    body: (f) => ({ model: f.model, messages: [{ role: 'user', content: 'Hi' }] }),
+  },
+  'POST /v1/completions': {
+    expected: modelCall(),
+    body: (f) => ({ model: f.model, prompt: 'Hi' }),
+  },
+  'POST /v1/embeddings': {
+    expected: modelCall(),
+    body: (f) => ({ model: f.model, input: 'Hi' }),
+  },
 
   'POST /api/v1/organizations': {
     expected: siteAdminRoute(201),
@@ -193,6 +249,7 @@ const ROUTES: Record<string, RouteCase> = {
       orgAdmin: [200],
       siteAdminKey: [200],
       siteAdminUser: [200],
+      gatewayKey: [403],
     },
   },
   'GET /api/v1/organizations/{orgId}': {
@@ -286,6 +343,20 @@ function refusedParams(path: string, f: Fixture): Record<string, string> {
   };
 }
 
+/** The /v1 routes answer errors in OpenAI's shape, which the OpenAI SDKs and Open WebUI read. */
+function expectOpenAiError(res: Reply, status: number): void {
+  expect(res.status).toBe(status);
+  expect(String(res.headers['content-type'])).toMatch(/^application\/json/);
+  expect(res.body).toEqual({
+    error: {
+      message: expect.any(String),
+      type: expect.any(String),
+      code: res.body.error.code,
+      param: res.body.error.param,
+    },
+  });
+}
+
 function fillPath(path: string, params: Record<string, string>): string {
   return path.replace(/\{(\w+)\}/g, (_, name: string) => {
     if (params[name] === undefined) {
@@ -298,11 +369,17 @@ function fillPath(path: string, params: Record<string, string>): string {
 describe('authorization matrix (every route of /docs-json x every caller)', () => {
   let t: TestApp;
   let f: Fixture;
+  let fake: FakeOpenRouter;
   let documented: Map<string, Record<string, unknown>>;
   const tokens = {} as Record<Caller, string | null>;
 
   beforeAll(async () => {
-    t = await startTestApp();
+    fake = await FakeOpenRouter.start();
+    t = await startTestApp({
+      GATEWAY_API_KEYS: GATEWAY_KEY,
+      OPENROUTER_BASE_URL: fake.baseUrl,
+      OPENROUTER_API_KEY: OPENROUTER_KEY,
+    });
     const w = new World(t);
     const orgA = await w.org('matrix-org-a');
     const orgB = await w.org('matrix-org-b');
@@ -324,6 +401,7 @@ describe('authorization matrix (every route of /docs-json x every caller)', () =
     tokens.orgAdmin = t.tokenFor(orgAdminId);
     tokens.siteAdminKey = ADMIN_KEY;
     tokens.siteAdminUser = t.tokenFor(siteAdminUserId);
+    tokens.gatewayKey = GATEWAY_KEY;
 
     const doc = await t.get('/docs-json', null);
     expect(doc.status).toBe(200);
@@ -338,7 +416,10 @@ describe('authorization matrix (every route of /docs-json x every caller)', () =
       }
     }
   });
-  afterAll(async () => t.close());
+  afterAll(async () => {
+    await t.close();
+    await fake.close();
+  });
 
   it('has an expectation for every documented route', () => {
     const missing = [...documented.keys()].filter((route) => !ROUTES[route]);
@@ -406,8 +487,12 @@ describe('authorization matrix (every route of /docs-json x every caller)', () =
           mismatches.push(
             `${route} as ${caller}: expected ${expected.join('|')}, got ${res.status} ${res.text.slice(0, 160)}`,
           );
-        } else if ([401, 403, 404].includes(res.status)) {
-          expectProblem(res, res.status);
+        } else if ([400, 401, 403, 404].includes(res.status)) {
+          if (path.startsWith('/v1/')) {
+            expectOpenAiError(res, res.status);
+          } else if (res.status !== 400) {
+            expectProblem(res, res.status);
+          }
         }
         if (res.status === 401) {
           expect(res.headers['www-authenticate']).toMatch(/^Bearer/);
@@ -428,7 +513,7 @@ describe('authorization matrix (every route of /docs-json x every caller)', () =
       `${t.tokenFor(f.plainUser).slice(0, -4)}AAAA`,
       'not-a-token',
     ]) {
-      expectProblem(await t.get('/v1/models', token), 401);
+      expectOpenAiError(await t.get('/v1/models', token), 401);
       expectProblem(await t.get(`/api/v1/organizations/${f.orgA}`, token), 401);
     }
   });

@@ -212,7 +212,7 @@ describe(MetricsController.name, () => {
 });
 
 describe(`${MetricsController.name} with METRICS_TOKEN`, () => {
-  const token = 'metrics-token-0123456789abcdef';
+  const token = 'metrics-token-0123456789abcdef-0123456789';
   let t: TestApp;
 
   beforeAll(async () => {

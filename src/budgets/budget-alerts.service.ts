@@ -117,36 +117,33 @@ export class BudgetAlertsService implements OnApplicationShutdown {
 
   /** Inserts the claim row and its audit event in one transaction; true when this call won. */
   private async claim(payload: BudgetAlertPayload): Promise<boolean> {
-    return this.db.write(
-      async (tx) => {
-        const statement = bind(
-          this.db.kind,
-          'INSERT INTO budget_alerts (organization_id, period_start, threshold, budget_usd, spent_usd, fired_at, attempts) ' +
-            'VALUES ($1, $2, $3, $4, $5, $6, 0) ON CONFLICT DO NOTHING RETURNING organization_id',
-          [
-            payload.organization_id,
-            payload.period_start,
-            thresholdKey(payload.threshold),
-            payload.budget_usd,
-            payload.spent_usd,
-            payload.occurred_at,
-          ],
-        );
-        const result: unknown = await tx.query(...statement);
-        const rows = Array.isArray(result) && Array.isArray(result[0]) ? result[0] : result;
-        if (!Array.isArray(rows) || rows.length === 0) {
-          return false;
-        }
-        await this.audit.record(tx, ALERT_ACTOR, {
-          action: 'budget.threshold_crossed',
-          targetType: 'organization',
-          targetId: payload.organization_id,
-          after: payload,
-        });
-        return true;
-      },
-      { changesAccess: false },
-    );
+    return this.db.append(async (tx) => {
+      const statement = bind(
+        this.db.kind,
+        'INSERT INTO budget_alerts (organization_id, period_start, threshold, budget_usd, spent_usd, fired_at, attempts) ' +
+          'VALUES ($1, $2, $3, $4, $5, $6, 0) ON CONFLICT DO NOTHING RETURNING organization_id',
+        [
+          payload.organization_id,
+          payload.period_start,
+          thresholdKey(payload.threshold),
+          payload.budget_usd,
+          payload.spent_usd,
+          payload.occurred_at,
+        ],
+      );
+      const result: unknown = await tx.query(...statement);
+      const rows = Array.isArray(result) && Array.isArray(result[0]) ? result[0] : result;
+      if (!Array.isArray(rows) || rows.length === 0) {
+        return false;
+      }
+      await this.audit.record(tx, ALERT_ACTOR, {
+        action: 'budget.threshold_crossed',
+        targetType: 'organization',
+        targetId: payload.organization_id,
+        after: payload,
+      });
+      return true;
+    });
   }
 
   private deliver(payload: BudgetAlertPayload): void {
@@ -224,7 +221,7 @@ export class BudgetAlertsService implements OnApplicationShutdown {
       ],
     );
     await this.db
-      .write((tx) => tx.query(...statement), { changesAccess: false })
+      .append((tx) => tx.query(...statement))
       .catch((error: unknown) =>
         this.logger.warn(`could not record delivery of ${payload.id}: ${String(error)}`),
       );

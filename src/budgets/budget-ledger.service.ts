@@ -93,18 +93,15 @@ export class BudgetLedgerService {
   /** Holds `nanos` on every scope, all or none (one transaction). */
   async reserve(scopes: SpendScope[], nanos: number): Promise<ReserveResult> {
     return this.db
-      .write(
-        async (tx): Promise<ReserveResult> => {
-          for (const scope of scopes) {
-            if (!(await this.holdOne(tx, scope, nanos))) {
-              // Throwing rolls back what the scopes before this one held.
-              throw new NotHeld(scope);
-            }
+      .append(async (tx): Promise<ReserveResult> => {
+        for (const scope of scopes) {
+          if (!(await this.holdOne(tx, scope, nanos))) {
+            // Throwing rolls back what the scopes before this one held.
+            throw new NotHeld(scope);
           }
-          return { held: true, reservation: { scopes, nanos } };
-        },
-        { changesAccess: false },
-      )
+        }
+        return { held: true, reservation: { scopes, nanos } };
+      })
       .catch((error: unknown) => {
         if (error instanceof NotHeld) {
           return { held: false, refusedBy: error.scope };
@@ -190,32 +187,29 @@ export class BudgetLedgerService {
   }
 
   private async adjust(reservation: HeldReservation, spentNanos: number): Promise<SpendRow[]> {
-    return this.db.write(
-      async (tx) => {
-        const rows: SpendRow[] = [];
-        for (const scope of reservation.scopes) {
-          const statement = bind(
-            this.db.kind,
-            'UPDATE budget_spend SET reserved_nanos = reserved_nanos - $4, ' +
-              'spent_nanos = spent_nanos + $5, updated_at = $6 ' +
-              'WHERE organization_id = $1 AND user_id = $2 AND period_start = $3 ' +
-              'RETURNING spent_nanos, reserved_nanos',
-            [
-              scope.organizationId,
-              scope.userId,
-              scope.periodStart,
-              reservation.nanos,
-              spentNanos,
-              this.clock.now().toISOString(),
-            ],
-          );
-          const row = toRow(returnedRows(await tx.query(...statement))[0]);
-          rows.push(row ?? { spentNanos: 0, reservedNanos: 0 });
-        }
-        return rows;
-      },
-      { changesAccess: false },
-    );
+    return this.db.append(async (tx) => {
+      const rows: SpendRow[] = [];
+      for (const scope of reservation.scopes) {
+        const statement = bind(
+          this.db.kind,
+          'UPDATE budget_spend SET reserved_nanos = reserved_nanos - $4, ' +
+            'spent_nanos = spent_nanos + $5, updated_at = $6 ' +
+            'WHERE organization_id = $1 AND user_id = $2 AND period_start = $3 ' +
+            'RETURNING spent_nanos, reserved_nanos',
+          [
+            scope.organizationId,
+            scope.userId,
+            scope.periodStart,
+            reservation.nanos,
+            spentNanos,
+            this.clock.now().toISOString(),
+          ],
+        );
+        const row = toRow(returnedRows(await tx.query(...statement))[0]);
+        rows.push(row ?? { spentNanos: 0, reservedNanos: 0 });
+      }
+      return rows;
+    });
   }
 }
 

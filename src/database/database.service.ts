@@ -19,11 +19,6 @@ export type DataChange = 'write-start' | 'write-end' | 'external';
 
 type ChangeListener = (change: DataChange) => void;
 
-export interface WriteOptions {
-  /** false: the write touches no table the access answers are built from (default true). */
-  changesAccess?: boolean;
-}
-
 /**
  * A second SQLite connection to the same file, used only for reads outside transactions.
  * In WAL mode it reads the last committed state while a write is open on the main
@@ -74,6 +69,7 @@ export class DatabaseService implements OnApplicationShutdown {
   private readonly logger = new Logger(DatabaseService.name);
   private readonly sqliteLock = new Mutex();
   private readonly listeners: ChangeListener[] = [];
+  private readonly closeHooks: (() => Promise<void>)[] = [];
   private writesInFlight = 0;
   private changeFeedHealthy = true;
   /** Identifies this process in change notifications sent to other replicas. */
@@ -133,18 +129,8 @@ export class DatabaseService implements OnApplicationShutdown {
     return fn(this.dataSource.manager);
   }
 
-  /**
-   * Runs fn in one transaction; commits when it resolves, rolls back when it throws.
-   * With `{ changesAccess: false }` (budget spend and alert claims, written on every gateway
-   * call) neither this process's listeners nor other replicas are told: such a write must
-   * only touch tables no cached access answer is built from.
-   */
-  async write<T>(fn: (tx: EntityManager) => Promise<T>, options: WriteOptions = {}): Promise<T> {
-    if (options.changesAccess === false) {
-      return this.kind === 'sqlite'
-        ? this.sqliteLock.run(() => this.sqliteTransaction(fn))
-        : this.writeSlots.run(() => this.postgresTransaction(fn, false));
-    }
+  /** Runs fn in one transaction; commits when it resolves, rolls back when it throws. */
+  async write<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T> {
     this.writesInFlight++;
     this.notifyChange('write-start');
     try {
@@ -155,6 +141,22 @@ export class DatabaseService implements OnApplicationShutdown {
       this.writesInFlight--;
       this.notifyChange('write-end');
     }
+  }
+
+  /**
+   * Appends rows that no cache reads (the usage ledger) in one transaction: same locking
+   * and retries as write(), but listeners and other replicas are not told, so a stream of
+   * ledger inserts never empties the access caches.
+   */
+  async append<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T> {
+    return this.kind === 'sqlite'
+      ? this.sqliteLock.run(() => this.sqliteTransaction(fn))
+      : this.writeSlots.run(() => this.postgresTransaction(fn, false));
+  }
+
+  /** Runs fn when the application shuts down, before the connection closes (last writes). */
+  beforeClose(fn: () => Promise<void>): void {
+    this.closeHooks.push(fn);
   }
 
   private async sqliteTransaction<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T> {
@@ -187,8 +189,8 @@ export class DatabaseService implements OnApplicationShutdown {
       try {
         return await this.dataSource.transaction('READ COMMITTED', async (tx) => {
           const result = await fn(tx);
+          // Delivered to every listening replica when (and only if) this transaction commits.
           if (announce) {
-            // Delivered to every listening replica when (and only if) this transaction commits.
             await tx.query('SELECT pg_notify($1, $2)', [CHANGE_CHANNEL, this.instanceId]);
           }
           return result;
@@ -214,6 +216,11 @@ export class DatabaseService implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    for (const hook of this.closeHooks) {
+      await hook().catch((error: unknown) => {
+        this.logger.error(`shutdown hook failed: ${String(error)}`);
+      });
+    }
     if (this.reader?.isInitialized) {
       await this.reader.destroy();
     }

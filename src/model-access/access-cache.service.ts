@@ -56,6 +56,7 @@ const TABLE_SCOPES: Record<string, readonly Scope[]> = {
   organization_models: ['grants'],
   models: ALL_SCOPES,
   audit_events: [],
+  usage_events: [],
   // Budget spend and alert claims: the rule reads them live, never from this cache.
   budget_spend: [],
   budget_alerts: [],
@@ -380,7 +381,13 @@ export class AccessCacheService {
   ): UserView {
     return {
       user: rows.user,
-      access: new UserAccess(userId, rows.memberships, organizations, catalog),
+      access: new UserAccess(
+        userId,
+        rows.memberships,
+        organizations,
+        catalog,
+        rows.user?.role === 'pending',
+      ),
     };
   }
 

@@ -72,6 +72,11 @@ export class ServerProcess {
     }
   }
 
+  /** Resolves with the exit code once the process ends by itself. */
+  exit(): Promise<number | null> {
+    return this.exited;
+  }
+
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
     if (this.child.exitCode === null && this.child.signalCode === null) {
       this.child.kill(signal);

@@ -42,7 +42,7 @@ export async function selectModels(
     tx,
     kind,
     (list) =>
-      `SELECT id, name, base_model_id, is_active, created_at, updated_at FROM models WHERE id IN (${list})`,
+      `SELECT id, name, base_model_id, is_active, prompt_price_usd, completion_price_usd, context_length, max_completion_tokens, created_at, updated_at FROM models WHERE id IN (${list})`,
     ids,
   );
   return rows.map((r) => ({
@@ -50,9 +50,17 @@ export async function selectModels(
     name: String(r.name),
     baseModelId: r.base_model_id === null ? null : String(r.base_model_id),
     isActive: r.is_active === true || Number(r.is_active) === 1,
+    promptPriceUsd: nullableNumber(r.prompt_price_usd),
+    completionPriceUsd: nullableNumber(r.completion_price_usd),
+    contextLength: nullableNumber(r.context_length),
+    maxCompletionTokens: nullableNumber(r.max_completion_tokens),
     createdAt: String(r.created_at),
     updatedAt: String(r.updated_at),
   }));
+}
+
+function nullableNumber(value: unknown): number | null {
+  return value === null || value === undefined ? null : Number(value);
 }
 
 export interface Expectations {
