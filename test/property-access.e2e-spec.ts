@@ -829,6 +829,7 @@ function propertySuite(config: ConfigName, env: Record<string, string>, seeds: S
                 organization_id: orgs[0]?.id ?? null,
                 openrouter_user: orgs[0]?.openrouterUser ?? null,
                 reason,
+                ...ref.budgetReport(userId, modelId, periodOf('monthly', CLOCK.now()).end),
               });
             }),
           );

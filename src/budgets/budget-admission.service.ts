@@ -27,7 +27,8 @@ export interface PricedModel {
 export interface AdmissionRequest {
   userId: string;
   organizationId: string;
-  model: PricedModel;
+  /** The model's prices, or how to read them (only read when a budget applies). */
+  model: PricedModel | (() => Promise<PricedModel>);
   /** Upper estimate of the prompt's tokens (see estimatePromptTokens). */
   promptTokens: number;
   /** The request's max_tokens (or max_completion_tokens), when given. */
@@ -135,7 +136,8 @@ export class BudgetAdmissionService {
     }
     const { rpm, tpm } = limitKeys(membership, request.userId);
     await this.checkLimits(rpm, tpm);
-    const reservation = await this.reserve(membership, request);
+    const prices: { model: PricedModel | null } = { model: null };
+    const reservation = await this.reserve(membership, request, prices);
     let done = false;
     const finish = async (usage: CallUsage | null): Promise<void> => {
       if (done) {
@@ -154,8 +156,8 @@ export class BudgetAdmissionService {
       }
       const cost =
         usage.costUsd ??
-        usage.promptTokens * (request.model.promptPriceUsd ?? 0) +
-          usage.completionTokens * (request.model.completionPriceUsd ?? 0);
+        usage.promptTokens * (prices.model?.promptPriceUsd ?? 0) +
+          usage.completionTokens * (prices.model?.completionPriceUsd ?? 0);
       const rows = await this.ledger.settle(reservation, usdToNanos(cost));
       const organizationRow = reservation.scopes.findIndex((s) => s.userId === ORGANIZATION_ROW);
       if (organizationRow >= 0) {
@@ -197,12 +199,13 @@ export class BudgetAdmissionService {
   private async reserve(
     membership: MembershipRow,
     request: AdmissionRequest,
+    prices: { model: PricedModel | null },
   ): Promise<HeldReservation | null> {
     const { budgetUsd, memberBudgetUsd, budgetPeriod, allowUnpricedModels } = membership.limits;
     if (budgetUsd === null && memberBudgetUsd === null) {
       return null;
     }
-    const { model } = request;
+    const model = typeof request.model === 'function' ? await request.model() : request.model;
     if (
       (model.promptPriceUsd === null || model.completionPriceUsd === null) &&
       !allowUnpricedModels
@@ -230,6 +233,7 @@ export class BudgetAdmissionService {
       });
     }
     const nanos = worstCaseNanos(model, request.promptTokens, request.maxTokens);
+    prices.model = model;
     const result = await this.ledger.reserve(scopes, nanos);
     if (result.held) {
       return result.reservation;

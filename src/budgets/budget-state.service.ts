@@ -8,7 +8,8 @@ import {
   SpendScope,
 } from './budget-ledger.service';
 import { periodOf } from './budget-period';
-import { nanosToUsd, usdToNanos } from './budget-settings';
+import { EntityManager } from 'typeorm';
+import { nanosToUsd, parsePeriod, usdToNanos } from './budget-settings';
 
 /** What /access/check reports about the budget behind a decision. */
 export interface BudgetReport {
@@ -47,6 +48,28 @@ export class BudgetStateService {
       }
     });
     return exhausted.size === 0 ? view : { ...view, access: view.access.withExhausted(exhausted) };
+  }
+
+  /** Every active organization whose budget for its current period is spent (the gateway key's union list). */
+  async exhaustedOrganizations(manager: EntityManager): Promise<Set<string>> {
+    const rows = await manager.query<Record<string, unknown>[]>(
+      'SELECT id, budget_usd, budget_period FROM organizations WHERE budget_usd IS NOT NULL',
+    );
+    const budgets = rows.map((r) => ({
+      id: String(r.id),
+      nanos: usdToNanos(Number(r.budget_usd)),
+      scope: {
+        organizationId: String(r.id),
+        userId: ORGANIZATION_ROW,
+        periodStart: periodOf(parsePeriod(r.budget_period), this.ledger.now()).start,
+      },
+    }));
+    const spend = await this.ledger.read(budgets.filter((b) => b.nanos > 0).map((b) => b.scope));
+    return new Set(
+      budgets
+        .filter((b) => (spend.get(keyOf(b.scope))?.spentNanos ?? 0) >= b.nanos)
+        .map((b) => b.id),
+    );
   }
 
   /**

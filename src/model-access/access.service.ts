@@ -187,8 +187,12 @@ export class AccessService {
         list.push({ organizationId, modelId: String(r.model_id), isActive: toBool(r.is_active) });
         byOrganization.set(organizationId, list);
       }
+      const exhausted = await this.budgets.exhaustedOrganizations(m);
       const owner = new Map<string, string>();
       for (const organizationId of [...byOrganization.keys()].sort()) {
+        if (exhausted.has(organizationId)) {
+          continue; // its budget for the period is spent: it grants nothing now
+        }
         const grants = new OrganizationGrants(
           organizationId,
           byOrganization.get(organizationId)!,

@@ -201,6 +201,34 @@ export class ReferenceWorld {
       .filter((m) => m.organizations.length > 0);
   }
 
+  /**
+   * The budget /access/check reports: that of the deciding organization (the granting one, or
+   * for budget_exhausted the first exhausted one that would grant), null without a budget.
+   */
+  budgetReport(
+    userId: string,
+    modelId: string,
+    resetsAt: string,
+  ): { budget_remaining_usd: number | null; budget_resets_at: string | null } {
+    const facts = this.facts(userId, modelId);
+    const deciding =
+      this.grantingOrgs(userId, modelId)[0]?.id ??
+      (this.reason(userId, modelId) === 'budget_exhausted'
+        ? facts
+            .mine!.filter((x) => usable(x) && x.grantsActively && x.exhausted)
+            .map((x) => x.orgId)
+            .sort(byCodeUnits)[0]
+        : undefined);
+    const org = deciding === undefined ? undefined : this.orgs.get(deciding);
+    if (!org || org.budgetUsd === undefined || org.budgetUsd === null) {
+      return { budget_remaining_usd: null, budget_resets_at: null };
+    }
+    return {
+      budget_remaining_usd: Math.max(0, org.budgetUsd - (org.spentUsd ?? 0)),
+      budget_resets_at: resetsAt,
+    };
+  }
+
   /** The one reason /access/check must give: the first of REFERENCE_REFUSALS that holds. */
   reason(userId: string, modelId: string): RefReason | 'granted' {
     return firstRefusal(this.facts(userId, modelId)) ?? 'granted';
