@@ -2,6 +2,9 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
+import { BudgetsCoreModule } from './budgets/budgets-core.module';
+import { BudgetsModule } from './budgets/budgets.module';
+import { Clock } from './budgets/clock';
 import { CatalogModule } from './catalog/catalog.module';
 import { ProblemFilter } from './common/problem.filter';
 import { AppConfig } from './config/app-config';
@@ -17,16 +20,25 @@ import { OrganizationsModule } from './organizations/organizations.module';
 import { UsageModule } from './usage/usage.module';
 import { UsersModule } from './users/users.module';
 
+/** What tests may replace in the running service. */
+export interface AppOptions {
+  clock?: Clock;
+}
+
 @Module({})
 export class AppModule {
-  /** The whole service; config defaults to the validated environment. */
-  static forRoot(config?: AppConfig): DynamicModule {
+  /**
+   * The whole service; config defaults to the validated environment, the clock (budget
+   * periods) to the real time.
+   */
+  static forRoot(config?: AppConfig, options: AppOptions = {}): DynamicModule {
     return {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
         DatabaseModule,
         AuditModule,
+        BudgetsCoreModule.forRoot(options.clock),
         ModelAccessCoreModule,
         AuthModule,
         UsersModule,
@@ -38,6 +50,7 @@ export class AppModule {
         MetricsModule,
         UsageModule,
         GatewayModule,
+        BudgetsModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };

@@ -3,7 +3,7 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { OperationObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 import { randomUUID } from 'node:crypto';
-import { AppModule } from './app.module';
+import { AppModule, AppOptions } from './app.module';
 import { sendFrameworkProblem } from './common/framework-errors';
 import { JsonLogger } from './common/json-logger';
 import { bindRequestContext } from './common/request-context';
@@ -45,6 +45,7 @@ Open WebUI session token (HS256 JWT signed with WEBUI_SECRET_KEY, user id in cla
 export async function createApp(
   config: AppConfig,
   logger?: JsonLogger,
+  options: AppOptions = {},
 ): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
     bodyLimit: config.bodyLimitBytes,
@@ -61,10 +62,14 @@ export async function createApp(
     frameworkErrors: sendFrameworkProblem,
   });
   const log = logger ?? new JsonLogger(config.logLevel);
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
-    logger: log,
-    bufferLogs: false,
-  });
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule.forRoot(config, options),
+    adapter,
+    {
+      logger: log,
+      bufferLogs: false,
+    },
+  );
   const fastify = app.getHttpAdapter().getInstance();
   bindRequestContext(app);
   installRequestObserver(app, app.get(MetricsService), log);
@@ -106,6 +111,10 @@ export function setupSwagger(app: NestFastifyApplication): void {
       .addTag('organizations', 'Client organizations.')
       .addTag('members', 'Memberships: site admins and organization admins.')
       .addTag('grants', 'Models and patterns granted to an organization (site admins).')
+      .addTag(
+        'budgets',
+        'Budgets, alert thresholds and rate limits (site admins set, organization admins read).',
+      )
       .addTag('audit', 'Who changed what, when (site admins).')
       .addTag('health', 'Liveness, readiness and diagnostics.')
       .addTag('metrics', 'Prometheus metrics (public, or bearer METRICS_TOKEN when set).')

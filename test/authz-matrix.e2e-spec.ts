@@ -331,6 +331,25 @@ const ROUTES: Record<string, RouteCase> = {
     },
   },
 
+  'GET /api/v1/organizations/{orgId}/budget': {
+    expected: orgAdminRoute(200),
+    params: async (f) => ({ orgId: f.orgA }),
+  },
+  'PATCH /api/v1/organizations/{orgId}/budget': {
+    expected: siteAdminRoute(200, true),
+    params: async (f) => ({ orgId: f.orgA }),
+    body: () => ({ budget_usd: 100, alert_thresholds: [0.8, 1] }),
+  },
+  'GET /api/v1/organizations/{orgId}/members/{userId}/budget': {
+    expected: orgAdminRoute(200),
+    params: async (f) => ({ orgId: f.orgA, userId: f.targetUser }),
+  },
+  'PATCH /api/v1/organizations/{orgId}/members/{userId}/budget': {
+    expected: siteAdminRoute(200, true),
+    params: async (f) => ({ orgId: f.orgA, userId: f.targetUser }),
+    body: () => ({ rpm_limit: 60 }),
+  },
+
   'GET /api/v1/organizations/{orgId}/models': {
     expected: siteAdminRoute(200, true),
     params: async (f) => ({ orgId: f.orgA }),

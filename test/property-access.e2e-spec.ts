@@ -1,4 +1,7 @@
 import fc from 'fast-check';
+import { BudgetLedgerService } from '../src/budgets/budget-ledger.service';
+import { periodOf } from '../src/budgets/budget-period';
+import { Clock } from '../src/budgets/clock';
 import {
   byCodeUnits,
   MemberRole,
@@ -25,6 +28,9 @@ import { enc, Reply, startTestApp, TestApp } from './support/test-app';
  * organizations, revokes of grants the cache holds) and each run counts them: a run that
  * reaches too few of them fails, so a generator change that loses a case is noticed.
  */
+
+/** One fixed instant: every world's spend falls in one monthly period. */
+const CLOCK: Clock = { now: () => new Date('2026-05-14T09:00:00.000Z') };
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 200);
 
@@ -82,7 +88,9 @@ type Op =
   | { op: 'org'; org: number; active?: boolean; autoGrant?: boolean }
   | { op: 'user'; user: number; role: UserRole }
   | { op: 'deleteUser'; user: number }
-  | { op: 'deleteOrg'; org: number };
+  | { op: 'deleteOrg'; org: number }
+  | { op: 'budget'; org: number; usd: number | null }
+  | { op: 'spend'; org: number; usd: number };
 
 interface WorldSpec {
   users: { role: UserRole; created: boolean }[];
@@ -314,6 +322,7 @@ function emptyStats(): Stats {
       organization_inactive: 0,
       grant_inactive: 0,
       no_grant: 0,
+      budget_exhausted: 0,
     },
     listings: 0,
     me: 0,
@@ -405,7 +414,7 @@ function propertySuite(config: ConfigName, env: Record<string, string>, seeds: S
     let cachedGrants = new Set<string>();
 
     beforeAll(async () => {
-      t = await startTestApp(env);
+      t = await startTestApp(env, undefined, { clock: CLOCK });
     });
     afterAll(async () => {
       await t.close();
@@ -571,6 +580,37 @@ function propertySuite(config: ConfigName, env: Record<string, string>, seeds: S
             `DELETE user ${id}`,
           );
         }
+        case 'budget': {
+          const org = ids.org(op.org);
+          const res = await t.patch(`/api/v1/organizations/${enc(org)}/budget`, {
+            budget_usd: op.usd,
+          });
+          return expectWrite(res, ref.setBudget(org, op.usd), `PATCH budget ${org} ${op.usd}`);
+        }
+        case 'spend': {
+          // A gateway call's reservation and settlement, straight through the ledger.
+          const org = ids.org(op.org);
+          if (!ref.orgs.has(org)) {
+            return; // the gateway spends only through an organization that exists
+          }
+          const ledger = t.app.get(BudgetLedgerService);
+          const periodStart = periodOf('monthly', CLOCK.now()).start;
+          const nanos = Math.round(op.usd * 1e9);
+          const held = await ledger.reserve(
+            [{ organizationId: org, userId: '', periodStart }],
+            nanos,
+          );
+          const expected = ref.spend(org, op.usd);
+          if (held.held !== expected) {
+            throw new Error(
+              `spend ${op.usd} USD in ${org}: held ${held.held}, expected ${expected}`,
+            );
+          }
+          if (held.held) {
+            await ledger.settle(held.reservation, nanos);
+          }
+          return;
+        }
         case 'deleteOrg': {
           const org = ids.org(op.org);
           return expectWrite(
@@ -636,6 +676,15 @@ function propertySuite(config: ConfigName, env: Record<string, string>, seeds: S
             }),
             `POST org ${id}`,
           );
+          // Budgets without drawing from the generator (its statistics stay as they are): the
+          // fourth organization of a world has a budget of 0, exhausted from the start.
+          if (i === 3) {
+            expectWrite(
+              await t.patch(`/api/v1/organizations/${enc(id)}/budget`, { budget_usd: 0 }),
+              ref.setBudget(id, 0),
+              `budget ${id}`,
+            );
+          }
           if (!o.active) {
             expectWrite(
               await t.patch(`/api/v1/organizations/${enc(id)}`, { is_active: false }),
@@ -774,6 +823,7 @@ function propertySuite(config: ConfigName, env: Record<string, string>, seeds: S
                 organization_id: orgs[0]?.id ?? null,
                 openrouter_user: orgs[0]?.openrouterUser ?? null,
                 reason,
+                ...ref.budgetReport(userId, modelId, periodOf('monthly', CLOCK.now()).end),
               });
             }),
           );

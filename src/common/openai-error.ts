@@ -40,6 +40,8 @@ export class GatewayError extends HttpException {
     readonly code: string | null = null,
     readonly param: string | null = null,
     readonly type: string = openAiErrorType(status),
+    /** Response headers that go with the error (e.g. Retry-After on a 429). */
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(message, status);
   }

@@ -48,6 +48,9 @@ export class ProblemFilter implements ExceptionFilter {
       // The gateway speaks OpenAI's error shape: clients read error.message.
       const gateway = exception instanceof GatewayError ? exception : null;
       const param = problem.errors?.[0]?.field ?? null;
+      for (const [name, value] of Object.entries(gateway?.headers ?? {})) {
+        void reply.header(name, value);
+      }
       void reply
         .status(problem.status)
         .header('content-type', 'application/json; charset=utf-8')

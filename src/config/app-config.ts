@@ -55,4 +55,13 @@ export class AppConfig {
   catalogSyncIntervalSeconds: number;
   usageFlushIntervalMs: number;
   usageBatchSize: number;
+  /** Where rate limits are counted across replicas; null counts them in this process. */
+  redisUrl: string | null;
+  redisKeyPrefix: string;
+  /** What a rate-limited call gets while Redis is unreachable. */
+  redisFailureMode: 'closed' | 'open';
+  budgetWebhookUrl: string | null;
+  budgetWebhookSecret: string;
+  budgetWebhookMaxAttempts: number;
+  budgetWebhookRetryBaseMs: number;
 }

@@ -186,7 +186,48 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
     default: '500',
     description: 'Usage ledger rows written per insert; a full batch is written at once.',
   },
+  {
+    name: 'REDIS_URL',
+    default: '',
+    description:
+      'redis://host:6379 where every replica counts rpm/tpm limits; empty counts them in this process (one replica only).',
+  },
+  {
+    name: 'REDIS_KEY_PREFIX',
+    default: 'mas:',
+    description: 'Prefix of every Redis key this service writes (to share one Redis).',
+  },
+  {
+    name: 'REDIS_FAILURE_MODE',
+    default: 'closed',
+    description:
+      'When Redis cannot be reached: closed refuses calls under a rate limit (503), open lets them through uncounted.',
+  },
+  {
+    name: 'BUDGET_WEBHOOK_URL',
+    default: '',
+    description:
+      'http(s) URL that receives a signed POST when an organization crosses a budget alert threshold; empty sends none.',
+  },
+  {
+    name: 'BUDGET_WEBHOOK_SECRET',
+    default: '',
+    description:
+      'HMAC-SHA256 key of the X-Budget-Signature header (at least 32 characters; required with BUDGET_WEBHOOK_URL).',
+  },
+  {
+    name: 'BUDGET_WEBHOOK_MAX_ATTEMPTS',
+    default: '8',
+    description: 'Deliveries tried per alert before giving up (the wait doubles after each).',
+  },
+  {
+    name: 'BUDGET_WEBHOOK_RETRY_BASE_MS',
+    default: '1000',
+    description: 'Wait before the second delivery attempt of an alert, in milliseconds.',
+  },
 ];
+
+export const REDIS_FAILURE_MODES = ['closed', 'open'] as const;
 
 /** Thrown when the environment holds bad values; lists every problem at once. */
 export class ConfigError extends Error {
@@ -392,6 +433,35 @@ function parseDatabaseUrl(reader: Reader, url: string): { kind: DatabaseKind; sq
   return { kind: 'sqlite', sqlitePath: '' };
 }
 
+function readBudgetSettings(r: Reader, config: AppConfig): void {
+  const redisUrl = r.raw('REDIS_URL');
+  config.redisUrl = redisUrl === '' ? null : redisUrl;
+  if (redisUrl !== '' && !/^rediss?:\/\/[^\s]+$/.test(redisUrl)) {
+    r.problems.push(
+      'REDIS_URL must start with redis:// or rediss:// (e.g. redis://127.0.0.1:6379)',
+    );
+  }
+  config.redisKeyPrefix = r.raw('REDIS_KEY_PREFIX');
+  const mode = r.raw('REDIS_FAILURE_MODE').toLowerCase();
+  if (!(REDIS_FAILURE_MODES as readonly string[]).includes(mode)) {
+    r.problems.push(`REDIS_FAILURE_MODE="${mode}" must be closed or open`);
+  }
+  config.redisFailureMode = mode === 'open' ? 'open' : 'closed';
+  const webhookUrl = r.raw('BUDGET_WEBHOOK_URL');
+  config.budgetWebhookUrl = webhookUrl === '' ? null : webhookUrl;
+  if (webhookUrl !== '' && !/^https?:\/\/[^\s]+$/.test(webhookUrl)) {
+    r.problems.push('BUDGET_WEBHOOK_URL must be an http:// or https:// URL');
+  }
+  config.budgetWebhookSecret = r.raw('BUDGET_WEBHOOK_SECRET');
+  if (webhookUrl !== '' && config.budgetWebhookSecret.length < 32) {
+    r.problems.push(
+      `BUDGET_WEBHOOK_SECRET is ${config.budgetWebhookSecret.length} characters; at least 32 are required with BUDGET_WEBHOOK_URL`,
+    );
+  }
+  config.budgetWebhookMaxAttempts = r.int('BUDGET_WEBHOOK_MAX_ATTEMPTS', 1, 100);
+  config.budgetWebhookRetryBaseMs = r.int('BUDGET_WEBHOOK_RETRY_BASE_MS', 1, 3_600_000);
+}
+
 /** Reads and validates the environment. Throws ConfigError naming every bad value. */
 export function loadConfig(env: Env = process.env): AppConfig {
   const r = new Reader(env);
@@ -471,6 +541,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
   config.catalogSyncIntervalSeconds = r.int('CATALOG_SYNC_INTERVAL_SECONDS', 0, 30 * 86400);
   config.usageFlushIntervalMs = r.int('USAGE_FLUSH_INTERVAL_MS', 10, 60_000);
   config.usageBatchSize = r.int('USAGE_BATCH_SIZE', 1, 5000);
+  readBudgetSettings(r, config);
   if (r.problems.length > 0) {
     throw new ConfigError(r.problems);
   }

@@ -12,6 +12,8 @@ import {
   HealthCheckResult,
   HealthCheckService,
   HealthIndicatorFunction,
+  HealthIndicatorResult,
+  HealthIndicatorService,
   TypeOrmHealthIndicator,
 } from '@nestjs/terminus';
 import { FastifyReply } from 'fastify';
@@ -20,6 +22,7 @@ import { Public, SiteAdmin } from '../auth/access-level.decorators';
 import { ProblemResponse } from '../common/problem.dto';
 import { UserIdPipe } from '../common/validators';
 import { AppConfig } from '../config/app-config';
+import { RateLimiterService } from '../budgets/rate-limiter.service';
 import { DatabaseDiagnosticsService } from './database-diagnostics.service';
 import { DiskIndicator } from './disk.indicator';
 import { MemoryIndicator } from './memory.indicator';
@@ -38,6 +41,8 @@ export class HealthController {
     private readonly modelAccess: ModelAccessDiagnosisService,
     private readonly dataSource: DataSource,
     private readonly config: AppConfig,
+    private readonly limiter: RateLimiterService,
+    private readonly indicator: HealthIndicatorService,
   ) {}
 
   @Get()
@@ -55,7 +60,7 @@ export class HealthController {
   @ApiOperation({
     summary: 'Database, disk, memory, migrations, indexes, row counts and hot query timings',
     description:
-      'Thresholds: HEALTH_DISK_PATH / HEALTH_DISK_THRESHOLD, HEALTH_HEAP_LIMIT_MB, HEALTH_RSS_LIMIT_MB. Answers 503 with the same body when any check is down.',
+      'Thresholds: HEALTH_DISK_PATH / HEALTH_DISK_THRESHOLD, HEALTH_HEAP_LIMIT_MB, HEALTH_RSS_LIMIT_MB. `rate_limiter` says where rpm/tpm limits are counted (redis or memory), whether Redis is reachable and what happens while it is not (REDIS_FAILURE_MODE). Answers 503 with the same body when any check is down.',
   })
   @ApiServiceUnavailableResponse({ description: 'At least one check is down (Terminus body).' })
   detailed(@Res({ passthrough: true }) reply: FastifyReply): Promise<HealthCheckResult> {
@@ -68,6 +73,7 @@ export class HealthController {
       () => this.database.indexes(),
       () => this.database.rowCounts(),
       () => this.database.hotQueries(),
+      () => this.rateLimiter(),
     ]);
   }
 
@@ -81,6 +87,12 @@ export class HealthController {
   @ApiNotFoundResponse({ description: 'No such user.', type: ProblemResponse })
   modelAccessOf(@Param('userId', UserIdPipe) userId: string): Promise<ModelAccessHealthResponse> {
     return this.modelAccess.diagnose(userId);
+  }
+
+  private rateLimiter(): HealthIndicatorResult<'rate_limiter'> {
+    const { status, ...state } = this.limiter.state();
+    const check = this.indicator.check('rate_limiter');
+    return status === 'up' ? check.up(state) : check.down(state);
   }
 
   private readonly ping: HealthIndicatorFunction = () =>

@@ -1,4 +1,5 @@
 import { Injectable, NotFoundException } from '@nestjs/common';
+import { BudgetStateService } from '../budgets/budget-state.service';
 import { AccessCacheService } from '../model-access/access-cache.service';
 import { UserAccess } from '../model-access/access-rule';
 import {
@@ -22,10 +23,13 @@ const DETAILS: Record<ModelAccessStatus, string> = {
 /** Explains why a user sees the models they see, from the same data the access rule reads. */
 @Injectable()
 export class ModelAccessDiagnosisService {
-  constructor(private readonly cache: AccessCacheService) {}
+  constructor(
+    private readonly cache: AccessCacheService,
+    private readonly budgets: BudgetStateService,
+  ) {}
 
   async diagnose(userId: string): Promise<ModelAccessHealthResponse> {
-    const view = await this.cache.view(userId);
+    const view = await this.budgets.apply(await this.cache.view(userId));
     if (!view.user) {
       throw new NotFoundException(`User "${userId}" was not found.`);
     }

@@ -11,6 +11,7 @@ import {
   OrganizationGrants,
   UserAccess,
 } from './access-rule';
+import { membershipLimits } from '../budgets/budget-settings';
 import {
   CATALOG,
   GRANTS_OF_ORGANIZATIONS,
@@ -128,7 +129,8 @@ export class AccessCacheService {
     }
     this.generation++;
     for (const [layer, keys] of emptied) {
-      const map = layer === 'users' ? this.userRows : layer === 'grants' ? this.organizations : null;
+      const map =
+        layer === 'users' ? this.userRows : layer === 'grants' ? this.organizations : null;
       if (keys === 'all') {
         if (map) {
           map.clear();
@@ -308,6 +310,7 @@ export class AccessCacheService {
       externalUser: String(r.external_user),
       role: r.role === 'admin' ? 'admin' : 'member',
       isActive: toBool(r.is_active),
+      limits: membershipLimits(r),
     }));
     memberships.sort((a, b) => (a.organizationId < b.organizationId ? -1 : 1));
     return {

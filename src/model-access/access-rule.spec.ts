@@ -4,6 +4,7 @@ import {
   Catalog,
   GrantRow,
   MembershipRow,
+  NO_LIMITS,
   openrouterUser,
   OrganizationGrants,
   UserAccess,
@@ -44,6 +45,7 @@ function accessOf(
       externalUser: `ext_${org.id}`,
       role: 'member',
       isActive: m.active,
+      limits: NO_LIMITS,
     };
   });
   const byOrg = new Map(

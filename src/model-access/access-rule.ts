@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { BudgetPeriod } from '../budgets/budget-period';
 
 /** The rows the access rule reads, for one user. */
 export interface CatalogModel {
@@ -9,6 +10,33 @@ export interface CatalogModel {
   createdAt: string;
 }
 
+/** The budget and rate-limit settings of one membership's organization, and its own. */
+export interface MembershipLimits {
+  /** The organization's budget per period in USD; null: no budget. */
+  budgetUsd: number | null;
+  budgetPeriod: BudgetPeriod;
+  alertThresholds: readonly number[];
+  allowUnpricedModels: boolean;
+  rpmLimit: number | null;
+  tpmLimit: number | null;
+  /** The member's own budget within the organization's, same period; null: none. */
+  memberBudgetUsd: number | null;
+  memberRpmLimit: number | null;
+  memberTpmLimit: number | null;
+}
+
+export const NO_LIMITS: MembershipLimits = {
+  budgetUsd: null,
+  budgetPeriod: 'monthly',
+  alertThresholds: [],
+  allowUnpricedModels: false,
+  rpmLimit: null,
+  tpmLimit: null,
+  memberBudgetUsd: null,
+  memberRpmLimit: null,
+  memberTpmLimit: null,
+};
+
 export interface MembershipRow {
   organizationId: string;
   organizationName: string;
@@ -16,6 +44,7 @@ export interface MembershipRow {
   externalUser: string;
   role: 'member' | 'admin';
   isActive: boolean;
+  limits: MembershipLimits;
 }
 
 export interface GrantRow {
@@ -39,7 +68,8 @@ export type RefusalReason =
   | 'membership_inactive'
   | 'organization_inactive'
   | 'grant_inactive'
-  | 'no_grant';
+  | 'no_grant'
+  | 'budget_exhausted';
 
 export const REFUSAL_REASONS: readonly RefusalReason[] = [
   'user_not_found',
@@ -51,7 +81,10 @@ export const REFUSAL_REASONS: readonly RefusalReason[] = [
   'organization_inactive',
   'grant_inactive',
   'no_grant',
+  'budget_exhausted',
 ];
+
+const NOTHING_EXHAUSTED: ReadonlySet<string> = new Set();
 
 export interface AccessDecision {
   allowed: boolean;
@@ -187,9 +220,10 @@ export function openrouterUserSuffix(userId: string): string {
 
 /**
  * One user's access, from their memberships, their organizations' grants and the
- * catalog. The rule (docs/ARCHITECTURE.md): U may use M iff U is not pending and some
- * organization O has U's active membership, is active, holds an active grant covering M,
- * and M is an active catalog model. A check costs a few map lookups per membership; the full list
+ * catalog. The rule (docs/ARCHITECTURE.md): U may use M iff U is not pending and some organization O
+ * has U's active membership, is active, holds an active grant covering M, has budget
+ * left for the period, and M is an active catalog model. A check costs a few map lookups
+ * per membership; the full list
  * (`models`) is built only when asked for.
  */
 export class UserAccess {
@@ -198,6 +232,10 @@ export class UserAccess {
   private sortedIds: string[] | null = null;
   private suffix: string | null = null;
 
+  /**
+   * `exhausted`: organizations whose budget for the current period is spent. They grant
+   * nothing; it is read live for every decision (see BudgetStateService), never cached.
+   */
   constructor(
     readonly userId: string,
     readonly memberships: MembershipRow[],
@@ -205,10 +243,38 @@ export class UserAccess {
     private readonly catalog: Catalog,
     /** A `pending` user (awaiting approval in the web UI) may use nothing. */
     readonly pending = false,
+    readonly exhausted: ReadonlySet<string> = NOTHING_EXHAUSTED,
   ) {
     this.usable = memberships
       .filter((m) => !pending && m.isActive && m.organizationActive)
       .sort((a, b) => compareCodeUnits(a.organizationId, b.organizationId));
+  }
+
+  /** Active memberships in active organizations, by organization id. */
+  get usableMemberships(): readonly MembershipRow[] {
+    return this.usable;
+  }
+
+  /** The same access with these organizations' budgets exhausted. */
+  withExhausted(exhausted: ReadonlySet<string>): UserAccess {
+    return new UserAccess(
+      this.userId,
+      this.memberships,
+      this.grantsByOrganization,
+      this.catalog,
+      this.pending,
+      exhausted,
+    );
+  }
+
+  /** An active grant of this membership's organization covers the model (budget aside). */
+  grantedBy(membership: MembershipRow, modelId: string): boolean {
+    return this.grantsOf(membership.organizationId).grants(modelId);
+  }
+
+  /** Usable and not out of budget: the memberships through which models are granted. */
+  private granting(membership: MembershipRow): boolean {
+    return !this.exhausted.has(membership.organizationId);
   }
 
   private grantsOf(organizationId: string): OrganizationGrants {
@@ -227,6 +293,9 @@ export class UserAccess {
     }
     const map = new Map<string, GrantingOrganization[]>();
     for (const membership of this.usable) {
+      if (!this.granting(membership)) {
+        continue;
+      }
       const organization: GrantingOrganization = {
         id: membership.organizationId,
         name: membership.organizationName,
@@ -260,7 +329,7 @@ export class UserAccess {
     const model = this.catalog.byId.get(modelId);
     if (model && model.isActive) {
       for (const membership of this.usable) {
-        if (this.grantsOf(membership.organizationId).grants(modelId)) {
+        if (this.granting(membership) && this.grantsOf(membership.organizationId).grants(modelId)) {
           return {
             allowed: true,
             organizationId: membership.organizationId,
@@ -292,6 +361,11 @@ export class UserAccess {
     }
     if (!model.isActive) {
       return 'model_inactive';
+    }
+    // Some usable organization grants it (else check would have allowed it only through one
+    // that is not exhausted): every such organization has spent its budget for the period.
+    if (this.usable.some((m) => this.grantsOf(m.organizationId).grants(modelId))) {
+      return 'budget_exhausted';
     }
     if (this.memberships.length === 0) {
       return 'no_membership';

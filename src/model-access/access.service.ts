@@ -1,4 +1,5 @@
 import { Injectable, NotFoundException } from '@nestjs/common';
+import { BudgetStateService } from '../budgets/budget-state.service';
 import { ValidationFailedException } from '../common/validation';
 import { idProblems, MODEL_ID_RULE, USER_ID_RULE } from '../common/validators';
 import { AccessCacheService, UserView } from './access-cache.service';
@@ -26,14 +27,28 @@ export class AccessService {
   constructor(
     private readonly cache: AccessCacheService,
     private readonly db: DatabaseService,
+    private readonly budgets: BudgetStateService,
   ) {}
+
+  /**
+   * The user's view with budgets applied. Budget state is read live, so answers of users
+   * under a budget are never served from the serialized cache.
+   */
+  private async view(userId: string): Promise<UserView> {
+    return this.budgets.apply(await this.cache.view(userId));
+  }
+
+  private async underBudget(userId: string): Promise<UserView | null> {
+    const view = await this.cache.view(userId);
+    return this.budgets.applies(view) ? this.budgets.apply(view) : null;
+  }
 
   onDecision(listener: DecisionListener): void {
     this.listeners.push(listener);
   }
 
   async modelsOf(userId: string): Promise<UserModelsResponse> {
-    const view = await this.cache.view(userId);
+    const view = await this.view(userId);
     if (!view.user) {
       throw new NotFoundException(`User "${userId}" was not found.`);
     }
@@ -42,17 +57,21 @@ export class AccessService {
 
   /** modelsOf as JSON text, serialized once per user until their access changes. */
   async modelsOfJson(userId: string): Promise<string> {
-    return this.cache.serialized('models', userId, (view) => {
+    const build = (view: UserView): string => {
       if (!view.user) {
         throw new NotFoundException(`User "${userId}" was not found.`);
       }
       return JSON.stringify({ user_id: userId, data: this.listModels(view) });
-    });
+    };
+    const budgeted = await this.underBudget(userId);
+    return budgeted ? build(budgeted) : this.cache.serialized('models', userId, build);
   }
 
   /** The OpenAI-style model list as JSON text, serialized once per user until their access changes. */
   async openAiModelsJson(userId: string): Promise<string> {
-    return this.cache.serialized('openai', userId, (view) => JSON.stringify(this.openAiList(view)));
+    const build = (view: UserView): string => JSON.stringify(this.openAiList(view));
+    const budgeted = await this.underBudget(userId);
+    return budgeted ? build(budgeted) : this.cache.serialized('openai', userId, build);
   }
 
   async check(userId: string, modelId: string): Promise<AccessCheckResponse> {
@@ -63,7 +82,7 @@ export class AccessService {
     if (problems.length > 0) {
       throw new ValidationFailedException(problems);
     }
-    const view = await this.cache.view(userId);
+    const view = await this.view(userId);
     const decision: AccessDecision = view.user
       ? view.access.check(modelId)
       : { allowed: false, organizationId: null, openrouterUser: null, reason: 'user_not_found' };
@@ -77,11 +96,38 @@ export class AccessService {
       organization_id: decision.organizationId,
       openrouter_user: decision.openrouterUser,
       reason: decision.reason,
+      ...(await this.budgetOf(view, decision, modelId)),
+    };
+  }
+
+  /**
+   * The budget behind a decision: the granting organization's (or, when refused for
+   * budget_exhausted, the first exhausted one that grants the model), with the member's own.
+   */
+  private async budgetOf(
+    view: UserView,
+    decision: AccessDecision,
+    modelId: string,
+  ): Promise<Pick<AccessCheckResponse, 'budget_remaining_usd' | 'budget_resets_at'>> {
+    const organizationId =
+      decision.organizationId ??
+      (decision.reason === 'budget_exhausted'
+        ? view.access.usableMemberships.find(
+            (m) => view.access.exhausted.has(m.organizationId) && view.access.grantedBy(m, modelId),
+          )?.organizationId
+        : undefined);
+    const membership = view.access.usableMemberships.find(
+      (m) => m.organizationId === organizationId,
+    );
+    const report = membership ? await this.budgets.report(membership, view.access.userId) : null;
+    return {
+      budget_remaining_usd: report ? report.remainingUsd : null,
+      budget_resets_at: report ? report.resetsAt : null,
     };
   }
 
   async openAiModels(userId: string): Promise<OpenAiModelList> {
-    return this.openAiList(await this.cache.view(userId));
+    return this.openAiList(await this.view(userId));
   }
 
   /**
@@ -114,7 +160,7 @@ export class AccessService {
 
   /** Every organization through which the user may use the model, by organization id. */
   async grantingOrganizations(userId: string, modelId: string): Promise<GrantingOrganization[]> {
-    return (await this.cache.view(userId)).access.models.get(modelId) ?? [];
+    return (await this.view(userId)).access.models.get(modelId) ?? [];
   }
 
   /**
@@ -141,8 +187,12 @@ export class AccessService {
         list.push({ organizationId, modelId: String(r.model_id), isActive: toBool(r.is_active) });
         byOrganization.set(organizationId, list);
       }
+      const exhausted = await this.budgets.exhaustedOrganizations(m);
       const owner = new Map<string, string>();
       for (const organizationId of [...byOrganization.keys()].sort()) {
+        if (exhausted.has(organizationId)) {
+          continue; // its budget for the period is spent: it grants nothing now
+        }
         const grants = new OrganizationGrants(
           organizationId,
           byOrganization.get(organizationId)!,

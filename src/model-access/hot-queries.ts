@@ -60,7 +60,10 @@ export const MEMBERSHIPS_OF_USER: HotQuery = {
   indexes: ['idx_members_user_id'],
   sql: () =>
     'SELECT m.organization_id, m.role, m.is_active, o.name AS organization_name, ' +
-    'o.is_active AS organization_active, o.external_user ' +
+    'o.is_active AS organization_active, o.external_user, ' +
+    'o.budget_usd, o.budget_period, o.alert_thresholds, o.allow_unpriced_models, ' +
+    'o.rpm_limit, o.tpm_limit, m.budget_usd AS member_budget_usd, ' +
+    'm.rpm_limit AS member_rpm_limit, m.tpm_limit AS member_tpm_limit ' +
     'FROM organization_members m INNER JOIN organizations o ON o.id = m.organization_id ' +
     'WHERE m.user_id = $1',
 };

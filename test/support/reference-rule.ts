@@ -18,6 +18,10 @@ export interface RefOrg {
   externalUser: string;
   active: boolean;
   autoGrant: boolean;
+  /** USD per period, or null for no budget (the property suite's clock never leaves one period). */
+  budgetUsd?: number | null;
+  /** USD settled in the current period. */
+  spentUsd?: number;
 }
 export interface RefMembership {
   role: MemberRole;
@@ -48,7 +52,8 @@ export type RefReason =
   | 'membership_inactive'
   | 'organization_inactive'
   | 'grant_inactive'
-  | 'no_grant';
+  | 'no_grant'
+  | 'budget_exhausted';
 
 export type HealthStatus = 'pending' | 'no_organization' | 'inactive' | 'no_models' | 'healthy';
 
@@ -78,6 +83,8 @@ export interface RefMembershipFacts {
   grantsActively: boolean;
   /** An inactive grant of this organization covers the model. */
   coversInactive: boolean;
+  /** The organization has a budget and has spent it for the period (a budget of 0 from the start). */
+  exhausted: boolean;
 }
 
 /** Everything a refusal reason is decided from, for one (user, model) pair. */
@@ -86,8 +93,10 @@ export interface RefFacts {
   model: { active: boolean } | undefined;
   /** The user's memberships (null when the user or the model does not exist). */
   mine: RefMembershipFacts[] | null;
-  /** Some organization where the user may act (active membership, active organization) actively grants the active model. */
+  /** Some organization where the user may act (active membership, active organization) actively grants the active model, budgets aside. */
   granted: boolean;
+  /** The same, through an organization whose budget is not exhausted. */
+  grantedWithinBudget: boolean;
 }
 
 const suspended = (x: RefMembershipFacts) => !x.membership.active;
@@ -127,6 +136,8 @@ export const REFERENCE_REFUSALS: readonly {
     holds: (f) => !f.granted && f.mine!.some((x) => usable(x) && x.coversInactive),
   },
   { reason: 'no_grant', holds: (f) => !f.granted },
+  // some organization would grant it, and every such one has spent its budget for the period
+  { reason: 'budget_exhausted', holds: (f) => !f.grantedWithinBudget },
 ];
 
 export function firstRefusal(facts: RefFacts): RefReason | null {
@@ -164,7 +175,7 @@ export class ReferenceWorld {
       return [];
     }
     const found = facts
-      .mine!.filter((x) => x.membership.active && x.org.active && x.grantsActively)
+      .mine!.filter((x) => x.membership.active && x.org.active && x.grantsActively && !x.exhausted)
       .map((x) => ({
         id: x.orgId,
         name: x.org.name,
@@ -190,6 +201,34 @@ export class ReferenceWorld {
       .filter((m) => m.organizations.length > 0);
   }
 
+  /**
+   * The budget /access/check reports: that of the deciding organization (the granting one, or
+   * for budget_exhausted the first exhausted one that would grant), null without a budget.
+   */
+  budgetReport(
+    userId: string,
+    modelId: string,
+    resetsAt: string,
+  ): { budget_remaining_usd: number | null; budget_resets_at: string | null } {
+    const facts = this.facts(userId, modelId);
+    const deciding =
+      this.grantingOrgs(userId, modelId)[0]?.id ??
+      (this.reason(userId, modelId) === 'budget_exhausted'
+        ? facts
+            .mine!.filter((x) => usable(x) && x.grantsActively && x.exhausted)
+            .map((x) => x.orgId)
+            .sort(byCodeUnits)[0]
+        : undefined);
+    const org = deciding === undefined ? undefined : this.orgs.get(deciding);
+    if (!org || org.budgetUsd === undefined || org.budgetUsd === null) {
+      return { budget_remaining_usd: null, budget_resets_at: null };
+    }
+    return {
+      budget_remaining_usd: Math.max(0, org.budgetUsd - (org.spentUsd ?? 0)),
+      budget_resets_at: resetsAt,
+    };
+  }
+
   /** The one reason /access/check must give: the first of REFERENCE_REFUSALS that holds. */
   reason(userId: string, modelId: string): RefReason | 'granted' {
     return firstRefusal(this.facts(userId, modelId)) ?? 'granted';
@@ -200,7 +239,7 @@ export class ReferenceWorld {
     const user = this.users.get(userId);
     const model = this.models.get(modelId);
     if (!user || !model) {
-      return { user, model, mine: null, granted: false };
+      return { user, model, mine: null, granted: false, grantedWithinBudget: false };
     }
     const mine: RefMembershipFacts[] = [];
     for (const [key, membership] of this.memberships) {
@@ -217,11 +256,18 @@ export class ReferenceWorld {
           coversInactive ||= !grant.active;
         }
       }
-      mine.push({ orgId, org: this.orgs.get(orgId)!, membership, grantsActively, coversInactive });
+      const org = this.orgs.get(orgId)!;
+      const exhausted =
+        org.budgetUsd !== undefined &&
+        org.budgetUsd !== null &&
+        (org.spentUsd ?? 0) >= org.budgetUsd;
+      mine.push({ orgId, org, membership, grantsActively, coversInactive, exhausted });
     }
-    const granted =
-      model.active && mine.some((x) => x.membership.active && x.org.active && x.grantsActively);
-    return { user, model, mine, granted };
+    const grants = (x: RefMembershipFacts) =>
+      model.active && x.membership.active && x.org.active && x.grantsActively;
+    const granted = mine.some(grants);
+    const grantedWithinBudget = mine.some((x) => grants(x) && !x.exhausted);
+    return { user, model, mine, granted, grantedWithinBudget };
   }
 
   /** The debug status of /health/model-access/:userId. */
@@ -288,6 +334,30 @@ export class ReferenceWorld {
     org.active = change.active ?? org.active;
     org.autoGrant = change.autoGrant ?? org.autoGrant;
     return 200;
+  }
+
+  /** PATCH /organizations/:id/budget with budget_usd (null removes the budget). */
+  setBudget(id: string, budgetUsd: number | null): number {
+    const org = this.orgs.get(id);
+    if (!org) {
+      return 404;
+    }
+    org.budgetUsd = budgetUsd;
+    return 200;
+  }
+
+  /** A call reserved and settled at its cost: refused (false) when it does not fit the budget. */
+  spend(id: string, usd: number): boolean {
+    const org = this.orgs.get(id);
+    if (!org) {
+      return false;
+    }
+    const spent = org.spentUsd ?? 0;
+    if (org.budgetUsd !== undefined && org.budgetUsd !== null && spent + usd > org.budgetUsd) {
+      return false;
+    }
+    org.spentUsd = spent + usd;
+    return true;
   }
 
   deleteOrgCascade(id: string): number {

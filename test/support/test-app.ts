@@ -1,5 +1,6 @@
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp } from '../../src/app';
+import { AppOptions } from '../../src/app.module';
 import { signWebUiToken } from '../../src/auth/jwt';
 import { JsonLogger } from '../../src/common/json-logger';
 import { AppConfig } from '../../src/config/app-config';
@@ -88,6 +89,7 @@ export class TestApp {
 export async function startTestApp(
   env: Record<string, string> = {},
   database?: TestDatabase,
+  options: AppOptions = {},
 ): Promise<TestApp> {
   const db = database ?? (await createTestDatabase());
   try {
@@ -99,7 +101,7 @@ export async function startTestApp(
       AUTH_FAILURE_LIMIT: '100000',
       ...env,
     });
-    const app = await createApp(config, new JsonLogger(config.logLevel));
+    const app = await createApp(config, new JsonLogger(config.logLevel), options);
     await app.init();
     await app.getHttpAdapter().getInstance().ready();
     return new TestApp(app, db, config);

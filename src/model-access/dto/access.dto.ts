@@ -40,9 +40,24 @@ export class AccessCheckResponse {
   @ApiProperty({ nullable: true, type: String }) openrouter_user: string | null;
   @ApiProperty({
     enum: ['granted', ...REFUSAL_REASONS],
-    description: 'Why, especially when refused.',
+    description:
+      'Why, especially when refused. budget_exhausted: an organization would grant it, but every such one has spent its budget for the period.',
   })
   reason: string;
+  @ApiProperty({
+    nullable: true,
+    type: Number,
+    description:
+      "USD left this period through the deciding organization (the smaller of its budget and the member's own, reservations counted); null when no budget applies.",
+  })
+  budget_remaining_usd: number | null;
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    description:
+      'When that budget resets (start of the next UTC period); null when no budget applies.',
+  })
+  budget_resets_at: string | null;
 }
 
 export class OpenAiModel {

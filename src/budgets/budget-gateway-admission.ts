@@ -1,0 +1,97 @@
+import { Injectable } from '@nestjs/common';
+import { GatewayError } from '../common/openai-error';
+import { DatabaseService } from '../database/database.service';
+import {
+  AdmissionOutcome,
+  AdmissionRequest,
+  AdmissionTicket,
+  GatewayAdmission,
+} from '../gateway/gateway-admission';
+import {
+  AdmissionRefusal,
+  BudgetAdmissionService,
+  estimatePromptTokens,
+  PricedModel,
+} from './budget-admission.service';
+import { bind } from './budget-ledger.service';
+import { numberOrNull } from './budget-settings';
+
+/** max_tokens (or max_completion_tokens) of a request body, when it is a positive integer. */
+export function requestedMaxTokens(body: Readonly<Record<string, unknown>>): number | null {
+  for (const field of ['max_completion_tokens', 'max_tokens']) {
+    const value = body[field];
+    if (typeof value === 'number' && Number.isInteger(value) && value >= 0) {
+      return value;
+    }
+  }
+  return null;
+}
+
+/**
+ * The gateway's admission seam, bound to budgets and rate limits: reads the model's prices
+ * (only when a budget applies), estimates the prompt, admits through BudgetAdmissionService
+ * and turns its refusals into OpenAI-shaped gateway errors (with Retry-After on 429/503).
+ * The ticket settles at the reported usage, or releases the reservation when a failed or
+ * aborted call reported none.
+ */
+@Injectable()
+export class BudgetGatewayAdmission implements GatewayAdmission {
+  constructor(
+    private readonly budgets: BudgetAdmissionService,
+    private readonly db: DatabaseService,
+  ) {}
+
+  async admit(request: AdmissionRequest): Promise<AdmissionTicket> {
+    try {
+      const admission = await this.budgets.admit({
+        userId: request.userId,
+        organizationId: request.organizationId,
+        model: () => this.pricesOf(request.modelId),
+        promptTokens: estimatePromptTokens(request.body),
+        maxTokens: requestedMaxTokens(request.body),
+      });
+      return {
+        settle: (outcome: AdmissionOutcome) =>
+          outcome.costUsd === null &&
+          outcome.promptTokens === null &&
+          outcome.completionTokens === null
+            ? admission.release()
+            : admission.settle({
+                costUsd: outcome.costUsd,
+                promptTokens: outcome.promptTokens ?? 0,
+                completionTokens: outcome.completionTokens ?? 0,
+              }),
+      };
+    } catch (error) {
+      if (error instanceof AdmissionRefusal) {
+        throw new GatewayError(
+          error.status,
+          error.message,
+          error.code,
+          error.code === 'budget_exceeded' ? 'max_tokens' : null,
+          error.toOpenAiError().error.type,
+          error.retryAfterSeconds === null
+            ? {}
+            : { 'retry-after': String(error.retryAfterSeconds) },
+        );
+      }
+      throw error;
+    }
+  }
+
+  private async pricesOf(modelId: string): Promise<PricedModel> {
+    const [sql, params] = bind(
+      this.db.kind,
+      'SELECT prompt_price_usd, completion_price_usd, context_length, max_completion_tokens FROM models WHERE id = $1',
+      [modelId],
+    );
+    const [row] = await this.db.read((m) => m.query<Record<string, unknown>[]>(sql, params));
+    return {
+      id: modelId,
+      promptPriceUsd: numberOrNull(row?.prompt_price_usd),
+      completionPriceUsd: numberOrNull(row?.completion_price_usd),
+      contextLength: numberOrNull(row?.context_length),
+      maxCompletionTokens: numberOrNull(row?.max_completion_tokens),
+    };
+  }
+}
