@@ -38,6 +38,12 @@ export interface IdRule {
   patternText?: string;
 }
 
+/**
+ * Characters that do not show or that reorder text: zero-width and joiner characters, the
+ * soft hyphen, bidirectional embeddings, overrides and isolates, word joiners, the BOM.
+ */
+const INVISIBLE = /[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]/;
+
 /** Problems with one identifier, or an empty list. */
 export function idProblems(value: unknown, rule: IdRule): string[] {
   if (typeof value !== 'string' || value.length === 0) {
@@ -51,6 +57,13 @@ export function idProblems(value: unknown, rule: IdRule): string[] {
   }
   if (value.trim() !== value) {
     return [`${rule.field} must not start or end with whitespace`];
+  }
+  // two ids that look the same must be the same id
+  if (INVISIBLE.test(value)) {
+    return [`${rule.field} must not contain invisible or bidirectional control characters`];
+  }
+  if (value.normalize('NFC') !== value) {
+    return [`${rule.field} must be in Unicode normalization form C (NFC)`];
   }
   if (rule.pattern && !rule.pattern.test(value)) {
     return [`${rule.field} must be ${rule.patternText}`];
