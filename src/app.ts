@@ -110,7 +110,7 @@ function acceptJsonOnly(fastify: FastifyServer): void {
         done(null, undefined);
         return;
       }
-      parseJson(request, body, (error: Error | null, value?: unknown) => {
+      void parseJson(request, body, (error: Error | null, value?: unknown) => {
         if (error) {
           done(new InvalidJsonBodyException(error.message));
         } else {
