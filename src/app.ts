@@ -9,6 +9,7 @@ import { JsonLogger } from './common/json-logger';
 import { bindRequestContext } from './common/request-context';
 import { securityHeaders } from './common/security-headers';
 import { createValidationPipe, InvalidJsonBodyException } from './common/validation';
+import { installConsole } from './console/console-static';
 import { AppConfig } from './config/app-config';
 import { MetricsService } from './metrics/metrics.service';
 import { installAccessFastPath } from './model-access/access-fast-path';
@@ -88,8 +89,10 @@ export async function createApp(
     });
   }
   app.useGlobalPipes(createValidationPipe());
-  installAccessFastPath(app);
   setupSwagger(app);
+  await installConsole(app, log);
+  // Last: it reads every global enhancer registered so far and refuses what it would skip.
+  installAccessFastPath(app);
   return app;
 }
 
@@ -142,6 +145,11 @@ export function setupSwagger(app: NestFastifyApplication): void {
       .addTag('audit', 'Who changed what, when (site admins).')
       .addTag('health', 'Liveness, readiness and diagnostics.')
       .addTag('metrics', 'Prometheus metrics (public, or bearer METRICS_TOKEN when set).')
+      .addTag(
+        'gateway',
+        "OpenAI-compatible calls forwarded to the upstream after the access decision; errors in OpenAI's shape.",
+      )
+      .addTag('usage', 'What the gateway forwarded: requests, tokens and cost.')
       .build(),
   );
   documentPathParameterErrors(document);

@@ -16,7 +16,7 @@ interface AuditEvent {
 
 const API_KEY_ACTOR = `api-key:${createHash('sha256').update(ADMIN_KEY).digest('hex').slice(0, 12)}`;
 
-/** DESIGN section 3: every write through the API appends one audit event, in the same transaction. */
+/** every write through the API appends one audit event, in the same transaction. */
 describe('audit trail', () => {
   let t: TestApp;
   let w: World;

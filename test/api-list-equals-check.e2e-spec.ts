@@ -4,7 +4,7 @@ import { expectStatus } from './support/problems';
 import { enc, startTestApp, TestApp } from './support/test-app';
 
 /**
- * DESIGN section 2: the listing, the check and the OpenAI-style listing never disagree.
+ * the listing, the check and the OpenAI-style listing never disagree.
  * A seeded world covers every condition of the rule; an independent oracle computed
  * from the seed says what each user may use, and the three endpoints must all match it.
  */
@@ -139,7 +139,7 @@ function routerUser(org: string, user: string): string {
   return `${ext}_user_${createHash('sha256').update(user).digest('hex').slice(0, 8)}`;
 }
 
-describe('list == check (DESIGN section 2)', () => {
+describe('list == check', () => {
   let t: TestApp;
   let w: World;
   let grants: SeedGrant[];

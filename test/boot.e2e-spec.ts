@@ -5,7 +5,7 @@ import { startTestApp, TestApp } from './support/test-app';
 import { ServerProcess } from './support/server-process';
 import { createTestDatabase } from './support/test-database';
 
-/** DESIGN section 6: the default organization, auto-join, and configuration checked at boot. */
+/** the default organization, auto-join, and configuration checked at boot. */
 describe('boot', () => {
   const DEFAULT_ORG_ENV = {
     OPENROUTER_EXTERNAL_USER: 'mai_client_Default',

@@ -5,6 +5,7 @@ import { now } from '../common/time';
 import { parseTimestamp } from '../common/validators';
 import { DatabaseService } from '../database/database.service';
 import { Page } from '../common/pagination.dto';
+import { paginate } from '../common/listing';
 import { AuditQuery } from './dto/audit-query.dto';
 import { AuditEventResponse } from './dto/audit-event.response';
 import { AuditEventEntity } from './entities/audit-event.entity';
@@ -47,17 +48,7 @@ export class AuditService {
   async list(query: AuditQuery): Promise<Page<AuditEventResponse>> {
     return this.db.read(async (m) => {
       const qb = this.filtered(m, query);
-      const [rows, total] = await qb
-        .orderBy('a.id', 'DESC')
-        .skip(query.offset)
-        .take(query.limit)
-        .getManyAndCount();
-      return {
-        data: rows.map(toAuditEventResponse),
-        limit: query.limit,
-        offset: query.offset,
-        total,
-      };
+      return paginate(qb, query, ['a.id', 'DESC'], (rows) => rows.map(toAuditEventResponse));
     });
   }
 

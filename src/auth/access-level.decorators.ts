@@ -6,9 +6,10 @@ import {
   ApiTooManyRequestsResponse,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
+import { OpenAiErrorResponse } from '../common/openai-error';
 import { ProblemResponse } from '../common/problem.dto';
 
-export type AccessLevel = 'public' | 'user' | 'org_admin' | 'site_admin';
+export type AccessLevel = 'public' | 'metrics' | 'user' | 'gateway' | 'org_admin' | 'site_admin';
 export const ACCESS_LEVEL_KEY = 'access_level';
 
 const authResponses = () => [
@@ -26,6 +27,24 @@ const authResponses = () => [
 /** Anyone, without credentials. */
 export const Public = () => SetMetadata(ACCESS_LEVEL_KEY, 'public');
 
+/**
+ * A metrics scraper: anyone while METRICS_TOKEN is unset, otherwise only the bearer of that
+ * token (API keys and session tokens do not count); failures count toward the limiter.
+ */
+export const MetricsScraper = () =>
+  applyDecorators(
+    SetMetadata(ACCESS_LEVEL_KEY, 'metrics'),
+    ApiBearerAuth(),
+    ApiUnauthorizedResponse({
+      description: 'METRICS_TOKEN is set and the bearer token is missing or different.',
+      type: ProblemResponse,
+    }),
+    ApiTooManyRequestsResponse({
+      description: 'Too many failed authentications from this address.',
+      type: ProblemResponse,
+    }),
+  );
+
 /** A web UI user with a session token (role user or admin); acts on their own data. */
 export const Authenticated = () =>
   applyDecorators(
@@ -34,6 +53,30 @@ export const Authenticated = () =>
     ApiForbiddenResponse({
       description: 'Called with an API key: this route answers for a web UI user.',
       type: ProblemResponse,
+    }),
+  );
+
+/**
+ * The OpenAI-compatible gateway (/v1): a web UI user with a session token, or a gateway key
+ * (GATEWAY_API_KEYS) whose user is named by the forwarded user headers. Admin API keys are
+ * refused: they have no user to decide for.
+ */
+export const GatewayCaller = () =>
+  applyDecorators(
+    SetMetadata(ACCESS_LEVEL_KEY, 'gateway'),
+    ApiBearerAuth(),
+    ApiUnauthorizedResponse({
+      description: 'No, malformed or unknown credentials (OpenAI error shape).',
+      type: OpenAiErrorResponse,
+    }),
+    ApiTooManyRequestsResponse({
+      description: 'Too many failed authentications from this address, or rate limited.',
+      type: OpenAiErrorResponse,
+    }),
+    ApiForbiddenResponse({
+      description:
+        'Called with an admin API key, or the model is not allowed for this user (OpenAI error shape).',
+      type: OpenAiErrorResponse,
     }),
   );
 

@@ -9,7 +9,7 @@ import { idProblems, MODEL_ID_RULE } from '../common/validators';
 import { DatabaseService } from '../database/database.service';
 import { GrantEntity } from '../model-access/entities/grant.entity';
 import { OrganizationEntity } from '../organizations/entities/organization.entity';
-import { likePattern } from '../users/users.service';
+import { likePattern, paginate } from '../common/listing';
 import {
   ImportModelItem,
   ImportModelsBody,
@@ -26,12 +26,28 @@ export function toModelResponse(m: ModelEntity): ModelResponse {
     name: m.name,
     base_model_id: m.baseModelId,
     is_active: m.isActive,
+    prompt_price_usd: nullableNumber(m.promptPriceUsd),
+    completion_price_usd: nullableNumber(m.completionPriceUsd),
+    context_length: nullableNumber(m.contextLength),
+    max_completion_tokens: nullableNumber(m.maxCompletionTokens),
     created_at: m.createdAt,
     updated_at: m.updatedAt,
   };
 }
 
-type UpsertOutcome = 'created' | 'updated' | 'unchanged';
+function nullableNumber(value: number | null | undefined): number | null {
+  return value === null || value === undefined ? null : Number(value);
+}
+
+/** The price and limit fields of a model, as an upsert body may carry them. */
+const PRICE_FIELDS = [
+  ['prompt_price_usd', 'promptPriceUsd'],
+  ['completion_price_usd', 'completionPriceUsd'],
+  ['context_length', 'contextLength'],
+  ['max_completion_tokens', 'maxCompletionTokens'],
+] as const;
+
+export type UpsertOutcome = 'created' | 'updated' | 'unchanged';
 
 /** The model catalog. A model new to the catalog is granted to every auto-grant organization. */
 @Injectable()
@@ -117,16 +133,24 @@ export class CatalogService {
   ): Promise<{ entity: ModelEntity; outcome: UpsertOutcome; autoGranted: string[] }> {
     const repo = tx.getRepository(ModelEntity);
     const existing = await repo.findOne({ where: { id: item.id } });
-    const fields = {
+    const fields: Partial<ModelEntity> = {
       name: item.name,
       baseModelId: item.base_model_id ?? null,
       isActive: item.is_active ?? true,
     };
+    // Prices and limits: omitted keeps what is stored (null for a new model), null clears.
+    for (const [field, column] of PRICE_FIELDS) {
+      const value = item[field];
+      if (value !== undefined) {
+        fields[column] = value;
+      } else if (!existing) {
+        fields[column] = null;
+      }
+    }
     if (existing) {
-      const same =
-        existing.name === fields.name &&
-        existing.baseModelId === fields.baseModelId &&
-        existing.isActive === fields.isActive;
+      const same = (Object.keys(fields) as (keyof ModelEntity)[]).every(
+        (key) => existing[key] === fields[key],
+      );
       if (same) {
         return { entity: existing, outcome: 'unchanged', autoGranted: [] };
       }
@@ -180,12 +204,7 @@ export class CatalogService {
       } else if (query.kind === 'custom') {
         qb.andWhere('m.base_model_id IS NOT NULL');
       }
-      const [rows, total] = await qb
-        .orderBy('m.id', 'ASC')
-        .skip(query.offset)
-        .take(query.limit)
-        .getManyAndCount();
-      return { data: rows.map(toModelResponse), limit: query.limit, offset: query.offset, total };
+      return paginate(qb, query, ['m.id', 'ASC'], (rows) => rows.map(toModelResponse));
     });
   }
 

@@ -9,6 +9,7 @@ import {
 import { STATUS_CODES } from 'node:http';
 import { FastifyReply, FastifyRequest } from 'fastify';
 import { databaseErrorKind } from './database-errors';
+import { GatewayError, isOpenAiPath, openAiErrorBody } from './openai-error';
 import { FieldProblem, ProblemResponse } from './problem.dto';
 import { InvalidJsonBodyException, ValidationFailedException } from './validation';
 
@@ -43,6 +44,24 @@ export class ProblemFilter implements ExceptionFilter {
         error: exception instanceof Error ? exception.stack : String(exception),
       });
     }
+    if (isOpenAiPath(request.url)) {
+      // The gateway speaks OpenAI's error shape: clients read error.message.
+      const gateway = exception instanceof GatewayError ? exception : null;
+      const param = problem.errors?.[0]?.field ?? null;
+      void reply
+        .status(problem.status)
+        .header('content-type', 'application/json; charset=utf-8')
+        .send(
+          openAiErrorBody(
+            problem.detail,
+            problem.status,
+            gateway?.code ?? defaultCode(problem.status),
+            gateway?.param ?? param,
+            gateway?.type,
+          ),
+        );
+      return;
+    }
     void reply
       .status(problem.status)
       .header('content-type', 'application/problem+json; charset=utf-8')
@@ -71,7 +90,7 @@ export class ProblemFilter implements ExceptionFilter {
       } else if (kind === 'foreign_key') {
         status = HttpStatus.CONFLICT;
         detail = 'A resource this request refers to was removed meanwhile; retry.';
-      } else if (kind === 'busy') {
+      } else if (kind === 'busy' || kind === 'retryable') {
         status = HttpStatus.SERVICE_UNAVAILABLE;
         detail = 'The database is busy; retry the request.';
       }
@@ -101,6 +120,20 @@ export class ProblemFilter implements ExceptionFilter {
       return 'No route matches this method and path.';
     }
     return text;
+  }
+}
+
+/** OpenAI's codes for the refusals every route can give. */
+function defaultCode(status: number): string | null {
+  switch (status) {
+    case 401:
+      return 'invalid_api_key';
+    case 429:
+      return 'rate_limit_exceeded';
+    case 404:
+      return 'not_found';
+    default:
+      return null;
   }
 }
 

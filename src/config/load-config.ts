@@ -120,6 +120,84 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
     description:
       'Comma-separated addresses or CIDRs of your reverse proxies (e.g. 127.0.0.1,10.0.0.0/8): X-Forwarded-For is read only from them; false trusts none.',
   },
+  {
+    name: 'GATEWAY_API_KEYS',
+    default: '',
+    description:
+      'Comma-separated keys (at least 32 characters each) a chat front end such as Open WebUI uses on /v1 with forwarded user headers.',
+  },
+  {
+    name: 'OPENROUTER_BASE_URL',
+    default: 'https://openrouter.ai/api/v1',
+    description: 'Upstream OpenAI-compatible API the gateway forwards /v1 calls to.',
+  },
+  {
+    name: 'OPENROUTER_API_KEY',
+    default: '',
+    description: 'Bearer key sent upstream; empty makes the gateway answer 503 to model calls.',
+  },
+  {
+    name: 'OPENROUTER_HTTP_REFERER',
+    default: '',
+    description: 'Optional HTTP-Referer attribution header sent upstream (your site URL).',
+  },
+  {
+    name: 'OPENROUTER_X_TITLE',
+    default: '',
+    description: 'Optional X-Title attribution header sent upstream (your app name).',
+  },
+  {
+    name: 'UPSTREAM_TIMEOUT_MS',
+    default: '120000',
+    description: 'How long the gateway waits for the upstream response headers (first byte).',
+  },
+  {
+    name: 'UPSTREAM_IDLE_TIMEOUT_MS',
+    default: '60000',
+    description: 'Longest silence allowed inside an upstream answer (a stalled stream is cut).',
+  },
+  {
+    name: 'UPSTREAM_MAX_SOCKETS',
+    default: '1024',
+    description: 'Most concurrent upstream connections (kept alive and reused).',
+  },
+  {
+    name: 'FORWARD_USER_INFO_HEADER_USER_ID',
+    default: 'X-OpenWebUI-User-Id',
+    description: 'Header carrying the user id forwarded with a gateway key (as in Open WebUI).',
+  },
+  {
+    name: 'FORWARD_USER_INFO_HEADER_USER_NAME',
+    default: 'X-OpenWebUI-User-Name',
+    description: 'Header carrying the URL-encoded user name forwarded with a gateway key.',
+  },
+  {
+    name: 'FORWARD_USER_INFO_HEADER_USER_EMAIL',
+    default: 'X-OpenWebUI-User-Email',
+    description: 'Header carrying the user email forwarded with a gateway key.',
+  },
+  {
+    name: 'FORWARD_USER_INFO_HEADER_USER_ROLE',
+    default: 'X-OpenWebUI-User-Role',
+    description:
+      'Header carrying the user role (pending, user, admin) forwarded with a gateway key.',
+  },
+  {
+    name: 'CATALOG_SYNC_INTERVAL_SECONDS',
+    default: '0',
+    description:
+      "Sync the catalog from the upstream's /models every so many seconds (0: only on POST /api/v1/models/sync).",
+  },
+  {
+    name: 'USAGE_FLUSH_INTERVAL_MS',
+    default: '1000',
+    description: 'How often buffered usage ledger rows are written to the database.',
+  },
+  {
+    name: 'USAGE_BATCH_SIZE',
+    default: '500',
+    description: 'Usage ledger rows written per insert; a full batch is written at once.',
+  },
 ];
 
 /** Thrown when the environment holds bad values; lists every problem at once. */
@@ -173,6 +251,15 @@ class Reader {
     }
     this.problems.push(`${name}="${text}" must be true or false`);
     return false;
+  }
+
+  /** An HTTP header name, lower-cased as Node presents incoming headers. */
+  header(name: string): string {
+    const text = this.raw(name);
+    if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(text)) {
+      this.problems.push(`${name}="${text}" must be an HTTP header name`);
+    }
+    return text.toLowerCase();
   }
 
   list(name: string): string[] {
@@ -284,6 +371,15 @@ function trustedProxies(reader: Reader): string[] {
   return entries;
 }
 
+function isUrl(text: string): boolean {
+  try {
+    new URL(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export const EXTERNAL_USER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
 function parseDatabaseUrl(reader: Reader, url: string): { kind: DatabaseKind; sqlitePath: string } {
@@ -355,6 +451,40 @@ export function loadConfig(env: Env = process.env): AppConfig {
   config.auditRetentionDays = r.int('AUDIT_RETENTION_DAYS', 0, 36500);
   config.jwtRequireExp = r.bool('JWT_REQUIRE_EXP');
   config.trustProxy = trustedProxies(r);
+  config.gatewayApiKeys = r.list('GATEWAY_API_KEYS');
+  for (const [i, key] of config.gatewayApiKeys.entries()) {
+    if (config.adminApiKeys.includes(key)) {
+      r.problems.push(
+        `GATEWAY_API_KEYS entry ${i + 1} is also an ADMIN_API_KEYS key; use distinct keys`,
+      );
+    }
+  }
+  config.openrouterBaseUrl = r.raw('OPENROUTER_BASE_URL').replace(/\/+$/, '');
+  if (!/^https?:\/\/[^/]/.test(config.openrouterBaseUrl) || !isUrl(config.openrouterBaseUrl)) {
+    r.problems.push(
+      `OPENROUTER_BASE_URL="${config.openrouterBaseUrl}" must be an http:// or https:// URL`,
+    );
+  }
+  config.openrouterApiKey = r.raw('OPENROUTER_API_KEY');
+  config.openrouterHttpReferer = r.raw('OPENROUTER_HTTP_REFERER');
+  config.openrouterXTitle = r.raw('OPENROUTER_X_TITLE');
+  for (const name of ['OPENROUTER_HTTP_REFERER', 'OPENROUTER_X_TITLE', 'OPENROUTER_API_KEY']) {
+    if (/[^\x20-\x7e]/.test(r.raw(name))) {
+      r.problems.push(`${name} must hold printable ASCII only (it is sent as an HTTP header)`);
+    }
+  }
+  config.upstreamTimeoutMs = r.int('UPSTREAM_TIMEOUT_MS', 100, 3_600_000);
+  config.upstreamIdleTimeoutMs = r.int('UPSTREAM_IDLE_TIMEOUT_MS', 100, 3_600_000);
+  config.upstreamMaxSockets = r.int('UPSTREAM_MAX_SOCKETS', 1, 100_000);
+  config.forwardedUserHeaders = {
+    id: r.header('FORWARD_USER_INFO_HEADER_USER_ID'),
+    name: r.header('FORWARD_USER_INFO_HEADER_USER_NAME'),
+    email: r.header('FORWARD_USER_INFO_HEADER_USER_EMAIL'),
+    role: r.header('FORWARD_USER_INFO_HEADER_USER_ROLE'),
+  };
+  config.catalogSyncIntervalSeconds = r.int('CATALOG_SYNC_INTERVAL_SECONDS', 0, 30 * 86400);
+  config.usageFlushIntervalMs = r.int('USAGE_FLUSH_INTERVAL_MS', 10, 60_000);
+  config.usageBatchSize = r.int('USAGE_BATCH_SIZE', 1, 5000);
   if (r.problems.length > 0) {
     throw new ConfigError(r.problems);
   }

@@ -12,6 +12,7 @@ export const TABLES = [
   'organization_members',
   'organization_models',
   'audit_events',
+  'usage_events',
 ] as const;
 
 /** Secondary indexes the hot queries rely on (created by the migrations). */
@@ -25,6 +26,9 @@ export const EXPECTED_INDEXES: readonly { table: string; name: string }[] = [
   { table: 'audit_events', name: 'idx_audit_actor' },
   { table: 'audit_events', name: 'idx_audit_target' },
   { table: 'audit_events', name: 'idx_audit_created_at' },
+  { table: 'usage_events', name: 'idx_usage_organization_created' },
+  { table: 'usage_events', name: 'idx_usage_user_created' },
+  { table: 'usage_events', name: 'idx_usage_created' },
 ];
 
 /** Primary keys (column lists, in key order) the lookups by id rely on. */
@@ -35,6 +39,7 @@ export const EXPECTED_PRIMARY_KEYS: Readonly<Record<string, readonly string[]>> 
   organization_members: ['organization_id', 'user_id'],
   organization_models: ['organization_id', 'model_id'],
   audit_events: ['id'],
+  usage_events: ['id'],
 };
 
 const round = (ms: number): number => Math.round(ms * 1000) / 1000;
@@ -54,8 +59,7 @@ export class DatabaseDiagnosticsService {
   /** Up when every migration the code knows is recorded, and nothing unknown is. */
   async migrations(): Promise<HealthIndicatorResult<'migrations'>> {
     const check = this.indicator.check('migrations');
-    const ds = this.db.dataSource;
-    const table = ds.options.migrationsTableName ?? 'migrations';
+    const { known, table } = this.db.migrations;
     const rows = await this.db.read((m) =>
       m
         .createQueryBuilder()
@@ -64,7 +68,6 @@ export class DatabaseDiagnosticsService {
         .getRawMany<{ name: string }>(),
     );
     const applied = rows.map((r) => r.name);
-    const known = ds.migrations.map((m) => m.name ?? m.constructor.name);
     const pending = known.filter((name) => !applied.includes(name));
     const unknown = applied.filter((name) => !known.includes(name));
     const data = { applied: applied.length, known: known.length, pending, unknown };

@@ -28,6 +28,7 @@ import { Principal } from '../auth/principal';
 import { Page } from '../common/pagination.dto';
 import { ProblemResponse } from '../common/problem.dto';
 import { OrganizationIdPipe, UserIdPipe } from '../common/validators';
+import { upserted } from '../common/upsert';
 import { ORG_ID_PARAM } from '../organizations/organizations.controller';
 import {
   BulkAddMembersBody,
@@ -108,8 +109,7 @@ export class MembershipsController {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<MemberResponse> {
     const { member, created } = await this.memberships.put(actor, orgId, userId, body);
-    void reply.status(created ? 201 : 200);
-    return member;
+    return upserted(reply, created, member);
   }
 
   @Delete('organizations/:orgId/members/:userId')

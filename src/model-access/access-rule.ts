@@ -115,13 +115,6 @@ export function compareCodeUnits(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** A grant's model id or pattern covers a catalog model id (existence checked by the caller). */
-export function grantCovers(grantModelId: string, modelId: string): boolean {
-  return isPattern(grantModelId)
-    ? modelId.startsWith(grantModelId.slice(0, -1))
-    : grantModelId === modelId;
-}
-
 /**
  * One organization's grants, indexed for the rule and shared by all its members: exact
  * grants in a map, patterns in a short list. Answers "does an active grant of this
@@ -194,9 +187,9 @@ export function openrouterUserSuffix(userId: string): string {
 
 /**
  * One user's access, from their memberships, their organizations' grants and the
- * catalog. This is the rule: U may use M iff U is not pending and some organization O
- * has U's active membership, is active, holds an active grant covering M, and M is an
- * active catalog model. A check costs a few map lookups per membership; the full list
+ * catalog. The rule (docs/ARCHITECTURE.md): U may use M iff U is not pending and some
+ * organization O has U's active membership, is active, holds an active grant covering M,
+ * and M is an active catalog model. A check costs a few map lookups per membership; the full list
  * (`models`) is built only when asked for.
  */
 export class UserAccess {
@@ -285,6 +278,10 @@ export class UserAccess {
     };
   }
 
+  /**
+   * The first reason, in the order of REFUSAL_REASONS, whose condition holds (the README's
+   * table "Why a check is refused"). Called only when no usable organization grants the model.
+   */
   private refusal(modelId: string): RefusalReason {
     if (this.pending) {
       return 'user_pending';
@@ -299,30 +296,20 @@ export class UserAccess {
     if (this.memberships.length === 0) {
       return 'no_membership';
     }
-    if (!this.memberships.some((m) => m.isActive)) {
+    // Memberships whose organization holds an active grant covering the model explain a
+    // refusal better than "no grant": the membership or the organization is what blocks it.
+    const granting = this.memberships.filter((m) =>
+      this.grantsOf(m.organizationId).grants(modelId),
+    );
+    if (!this.memberships.some((m) => m.isActive) || granting.some((m) => !m.isActive)) {
       return 'membership_inactive';
     }
-    if (this.usable.length === 0) {
+    if (this.usable.length === 0 || granting.some((m) => !m.organizationActive)) {
       return 'organization_inactive';
     }
     // No active grant of a usable organization covers it (check above); an inactive one may.
     if (this.usable.some((m) => this.grantsOf(m.organizationId).covers(modelId))) {
       return 'grant_inactive';
-    }
-    // An active grant in an organization the user cannot use explains it better than "no grant".
-    const sorted = [...this.memberships].sort((a, b) =>
-      compareCodeUnits(a.organizationId, b.organizationId),
-    );
-    for (const membership of sorted) {
-      if (!this.grantsOf(membership.organizationId).grants(modelId)) {
-        continue;
-      }
-      if (!membership.isActive) {
-        return 'membership_inactive';
-      }
-      if (!membership.organizationActive) {
-        return 'organization_inactive';
-      }
     }
     return 'no_grant';
   }

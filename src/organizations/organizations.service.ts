@@ -10,10 +10,10 @@ import { EntityManager, In } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { adminOrganizationIds, Principal, SYSTEM_ACTOR } from '../auth/principal';
 import { Page } from '../common/pagination.dto';
+import { paginate } from '../common/listing';
 import { now } from '../common/time';
 import { AppConfig } from '../config/app-config';
 import { DatabaseService } from '../database/database.service';
-import { withSchemaLock } from '../database/migrate';
 import { MembershipEntity } from '../memberships/entities/membership.entity';
 import { GrantEntity } from '../model-access/entities/grant.entity';
 import {
@@ -64,7 +64,7 @@ export class OrganizationsService implements OnApplicationBootstrap {
       return;
     }
     const id = externalUser.toLowerCase();
-    const created = await withSchemaLock(this.db.dataSource, () =>
+    const created = await this.db.withSchemaLock(() =>
       this.db.write(async (tx) => {
         const repo = tx.getRepository(OrganizationEntity);
         if (await repo.findOne({ where: { id } })) {
@@ -154,21 +154,13 @@ export class OrganizationsService implements OnApplicationBootstrap {
       if (query.is_active !== undefined) {
         qb.andWhere('o.is_active = :active', { active: query.is_active });
       }
-      const [rows, total] = await qb
-        .orderBy('o.id', 'ASC')
-        .skip(query.offset)
-        .take(query.limit)
-        .getManyAndCount();
-      const counts = await this.counts(
-        m,
-        rows.map((o) => o.id),
-      );
-      return {
-        data: rows.map((o) => toOrganizationResponse(o, counts.get(o.id)!)),
-        limit: query.limit,
-        offset: query.offset,
-        total,
-      };
+      return paginate(qb, query, ['o.id', 'ASC'], async (rows) => {
+        const counts = await this.counts(
+          m,
+          rows.map((o) => o.id),
+        );
+        return rows.map((o) => toOrganizationResponse(o, counts.get(o.id)!));
+      });
     });
   }
 

@@ -3,6 +3,7 @@ import { EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { Principal } from '../auth/principal';
 import { Page } from '../common/pagination.dto';
+import { likePattern, paginate } from '../common/listing';
 import { now } from '../common/time';
 import { AppConfig } from '../config/app-config';
 import { DatabaseService } from '../database/database.service';
@@ -21,11 +22,6 @@ export function toUserResponse(u: UserEntity): UserResponse {
     created_at: u.createdAt,
     updated_at: u.updatedAt,
   };
-}
-
-/** Escapes LIKE wildcards so a search for `50%_off` matches literally. */
-export function likePattern(text: string): string {
-  return `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
 @Injectable()
@@ -193,12 +189,7 @@ export class UsersService {
       if (query.role !== undefined) {
         qb.andWhere('u.role = :role', { role: query.role });
       }
-      const [rows, total] = await qb
-        .orderBy('u.id', 'ASC')
-        .skip(query.offset)
-        .take(query.limit)
-        .getManyAndCount();
-      return { data: rows.map(toUserResponse), limit: query.limit, offset: query.offset, total };
+      return paginate(qb, query, ['u.id', 'ASC'], (rows) => rows.map(toUserResponse));
     });
   }
 
