@@ -1,6 +1,7 @@
 import { DataSource } from 'typeorm';
 import { AuditRetentionService } from '../src/audit/audit-retention.service';
 import { parseTimestamp } from '../src/common/validators';
+import { DatabaseService } from '../src/database/database.service';
 import { uniqueId, World } from './support/factories';
 import { expectProblem, expectStatus } from './support/problems';
 import { enc, startTestApp, TestApp } from './support/test-app';
@@ -10,11 +11,13 @@ describe('audit log under abuse', () => {
   let t: TestApp;
   let w: World;
   let ds: DataSource;
+  let db: DatabaseService;
 
   beforeAll(async () => {
     t = await startTestApp({ AUDIT_RETENTION_DAYS: '30' });
     w = new World(t);
     ds = t.app.get(DataSource);
+    db = t.app.get(DatabaseService);
   });
   afterAll(async () => t.close());
 
@@ -77,10 +80,12 @@ describe('audit log under abuse', () => {
     const ids = Array.from({ length: 1000 }, (_, i) => `flood-${i}-${uniqueId('u')}`);
     await t.post('/api/v1/models/bulk', { models: [{ id: 'flood/model', name: 'Flood' }] });
     for (const id of ids) {
-      await ds.query(
-        `INSERT INTO users (id, name, email, role, created_at, updated_at) VALUES ($1, $1, 'f@x.example', 'user', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')`.replace(
-          /\$1/g,
-          `'${id}'`,
+      await db.write((tx) =>
+        tx.query(
+          `INSERT INTO users (id, name, email, role, created_at, updated_at) VALUES ($1, $1, 'f@x.example', 'user', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')`.replace(
+            /\$1/g,
+            `'${id}'`,
+          ),
         ),
       );
     }
@@ -113,8 +118,10 @@ describe('audit log under abuse', () => {
           { length: Math.min(100, n - i) },
           () => `('system', 'test.old', 'user', 'x', NULL, NULL, '${createdAt}')`,
         ).join(',');
-        await ds.query(
-          `INSERT INTO audit_events (actor, action, target_type, target_id, before, after, created_at) VALUES ${values}`,
+        await db.write((tx) =>
+          tx.query(
+            `INSERT INTO audit_events (actor, action, target_type, target_id, before, after, created_at) VALUES ${values}`,
+          ),
         );
       }
     };
