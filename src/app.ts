@@ -8,12 +8,17 @@ import { sendFrameworkProblem } from './common/framework-errors';
 import { JsonLogger } from './common/json-logger';
 import { bindRequestContext } from './common/request-context';
 import { securityHeaders } from './common/security-headers';
-import { createValidationPipe } from './common/validation';
+import { createValidationPipe, InvalidJsonBodyException } from './common/validation';
 import { installConsole } from './console/console-static';
 import { AppConfig } from './config/app-config';
 import { MetricsService } from './metrics/metrics.service';
 import { installAccessFastPath } from './model-access/access-fast-path';
 import { installRequestObserver } from './metrics/request-observer';
+
+/** The Fastify instance under Nest's adapter. */
+type FastifyServer = ReturnType<
+  ReturnType<NestFastifyApplication['getHttpAdapter']>['getInstance']
+>;
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -68,9 +73,12 @@ export async function createApp(
     {
       logger: log,
       bufferLogs: false,
+      // JSON only: Nest would add a form (x-www-form-urlencoded) parser; see acceptJsonOnly
+      bodyParser: false,
     },
   );
   const fastify = app.getHttpAdapter().getInstance();
+  acceptJsonOnly(fastify);
   bindRequestContext(app);
   installRequestObserver(app, app.get(MetricsService), log);
   const headers = await securityHeaders({ contentSecurityPolicy: { directives: SWAGGER_UI_CSP } });
@@ -91,6 +99,34 @@ export async function createApp(
   // Last: it reads every global enhancer registered so far and refuses what it would skip.
   installAccessFastPath(app);
   return app;
+}
+
+/**
+ * Request bodies are JSON or nothing: any other media type answers 415. An empty body sent
+ * with Content-Type: application/json (many clients send the header on every request,
+ * DELETE included) counts as no body; a body that does not parse is an InvalidJsonBodyException
+ * (400). Prototype-poisoning keys are refused by Fastify's own JSON parser.
+ */
+function acceptJsonOnly(fastify: FastifyServer): void {
+  const parseJson = fastify.getDefaultJsonParser('error', 'error');
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser(
+    'application/json',
+    { parseAs: 'string' },
+    (request, body: string, done: (error: Error | null, value?: unknown) => void) => {
+      if (body.trim() === '') {
+        done(null, undefined);
+        return;
+      }
+      void parseJson(request, body, (error: Error | null, value?: unknown) => {
+        if (error) {
+          done(new InvalidJsonBodyException(error.message));
+        } else {
+          done(null, value);
+        }
+      });
+    },
+  );
 }
 
 export function setupSwagger(app: NestFastifyApplication): void {

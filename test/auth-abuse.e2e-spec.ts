@@ -16,6 +16,37 @@ function hs256(header: object, payload: object, secret: string): string {
   return `${h}.${p}.${createHmac('sha256', secret).update(`${h}.${p}`).digest('base64url')}`;
 }
 
+/** A token signed HS256 over header and payload given as raw JSON text. */
+function rawHs256(header: string, payload: string): string {
+  const h = Buffer.from(header).toString('base64url');
+  const p = Buffer.from(payload).toString('base64url');
+  return `${h}.${p}.${createHmac('sha256', WEBUI_SECRET).update(`${h}.${p}`).digest('base64url')}`;
+}
+
+/**
+ * Spellings of a valid token that decode to the same bytes but are not canonical base64url:
+ * padding, or nonzero unused bits in the last character of a part.
+ */
+function nonCanonical(token: string): [string, string][] {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  const parts = token.split('.');
+  const out: [string, string][] = [];
+  parts.forEach((part, i) => {
+    const spare = [0, 0, 4, 2][part.length % 4];
+    if (spare > 0) {
+      const last = alphabet.indexOf(part[part.length - 1]);
+      const twin = `${part.slice(0, -1)}${alphabet[last | 1]}`;
+      const copy = [...parts];
+      copy[i] = twin;
+      out.push([`part ${i + 1} with nonzero unused bits`, copy.join('.')]);
+      const padded = [...parts];
+      padded[i] = `${part}${'='.repeat(4 - (part.length % 4))}`;
+      out.push([`part ${i + 1} padded`, padded.join('.')]);
+    }
+  });
+  return out;
+}
+
 /** The same string with the character at index replaced by a different one. */
 function flip(text: string, index: number): string {
   const c = text[index];
@@ -84,6 +115,33 @@ describe('authentication abuse', () => {
       ],
       ['no scheme, just the key', { authorization: ADMIN_KEY }],
       ['two tokens', { authorization: `Bearer ${ADMIN_KEY} ${ADMIN_KEY}` }],
+      ['no exp claim (JWT_REQUIRE_EXP)', bearer(t.tokenFor(userId, { exp: undefined }))],
+      ...nonCanonical(t.tokenFor(userId)).map(([what, token]): [string, Record<string, string>] => [
+        what,
+        bearer(token),
+      ]),
+      [
+        'payload repeating the id claim',
+        bearer(
+          rawHs256(
+            '{"alg":"HS256","typ":"JWT"}',
+            `{"id":"nobody","id":"${userId}","exp":${now() + 60}}`,
+          ),
+        ),
+      ],
+      [
+        'payload repeating the id claim, escaped',
+        bearer(
+          rawHs256(
+            '{"alg":"HS256","typ":"JWT"}',
+            `{"id":"nobody","\\u0069d":"${userId}","exp":${now() + 60}}`,
+          ),
+        ),
+      ],
+      [
+        'header repeating alg',
+        bearer(rawHs256('{"alg":"none","alg":"HS256"}', `{"id":"${userId}","exp":${now() + 60}}`)),
+      ],
     ];
   }
 
@@ -108,6 +166,15 @@ describe('authentication abuse', () => {
         expect(res.body).not.toContain(WEBUI_SECRET);
       }
     }
+    // The non-canonical spellings above decode to the same bytes as a valid token
+    const twins = nonCanonical(t.tokenFor(userId));
+    expect(twins.length).toBeGreaterThanOrEqual(2);
+    for (const [, twin] of twins.filter(([what]) => what.includes('unused bits'))) {
+      const [a, b] = [twin, t.tokenFor(userId)].map((x) =>
+        x.split('.').map((p) => Buffer.from(p, 'base64url').toString('hex')),
+      );
+      expect(a).toEqual(b);
+    }
     // The good credentials still work, so the refusals above are about the credential.
     expect((await t.get('/api/v1/users')).status).toBe(200);
     expect((await t.get('/v1/models', t.tokenFor(userId))).status).toBe(200);
@@ -115,6 +182,24 @@ describe('authentication abuse', () => {
       (await t.get('/v1/models', t.tokenFor(userId, { exp: now() + 3600, nbf: now() - 5 }))).status,
     ).toBe(200);
     process.stdout.write(`auth abuse: ${seen.length} refused requests checked\n`);
+  });
+
+  it('accepts a session token without exp only when JWT_REQUIRE_EXP=false', async () => {
+    const lenient = await startTestApp({ JWT_REQUIRE_EXP: 'false' });
+    try {
+      const id = await new World(lenient).user();
+      expect(
+        (await lenient.get('/v1/models', lenient.tokenFor(id, { exp: undefined }))).status,
+      ).toBe(200);
+      expect(
+        (await lenient.get('/v1/models', lenient.tokenFor(id, { exp: now() - 1 }))).status,
+      ).toBe(401);
+    } finally {
+      await lenient.close();
+    }
+    const strict = await t.get('/v1/models', t.tokenFor(userId, { exp: undefined }));
+    expect(strict.status).toBe(401);
+    expect(strict.text).toContain('no exp claim');
   });
 
   it('refuses a token that worked once, after its user became pending or was deleted', async () => {

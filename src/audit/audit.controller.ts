@@ -1,5 +1,12 @@
-import { Controller, Get, Query } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Query, StreamableFile } from '@nestjs/common';
+import {
+  ApiBadRequestResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiProduces,
+  ApiTags,
+} from '@nestjs/swagger';
+import { Readable } from 'node:stream';
 import { SiteAdmin } from '../auth/access-level.decorators';
 import { Page } from '../common/pagination.dto';
 import { ProblemResponse } from '../common/problem.dto';
@@ -16,10 +23,18 @@ export class AuditController {
   @SiteAdmin()
   @ApiOperation({
     summary: 'List audit events, newest first, filtered by actor, target, action and time',
+    description:
+      'With `format=csv`, every matching event as text/csv (columns id, created_at, actor, action, target_type, target_id, before, after; before and after as JSON), streamed.',
   })
+  @ApiProduces('application/json', 'text/csv')
   @ApiOkResponse({ type: AuditEventPage })
   @ApiBadRequestResponse({ type: ProblemResponse })
-  list(@Query() query: AuditQuery): Promise<Page<AuditEventResponse>> {
-    return this.audit.list(query);
+  list(@Query() query: AuditQuery): Promise<Page<AuditEventResponse>> | StreamableFile {
+    return query.format === 'csv'
+      ? new StreamableFile(Readable.from(this.audit.csv(query)), {
+          type: 'text/csv; charset=utf-8',
+          disposition: 'attachment; filename="audit-events.csv"',
+        })
+      : this.audit.list(query);
   }
 }

@@ -113,7 +113,12 @@ export class AuthService {
       }
       this.verified.delete(token);
     }
-    const result = verifyWebUiToken(token, this.config.webuiSecretKey, now);
+    const result = verifyWebUiToken(
+      token,
+      this.config.webuiSecretKey,
+      now,
+      this.config.jwtRequireExp,
+    );
     if (result.ok) {
       if (this.verified.size >= VERIFIED_TOKENS) {
         const oldest = this.verified.keys().next().value;

@@ -1,4 +1,4 @@
-import { signWebUiToken, verifyWebUiToken } from './jwt';
+import { repeatsKey, signWebUiToken, verifyWebUiToken } from './jwt';
 
 const secret = 'a-test-secret-that-is-long-enough';
 const now = 1_800_000_000;
@@ -27,11 +27,31 @@ describe('verifyWebUiToken', () => {
       problem: 'token expired',
     });
     expect(
-      verifyWebUiToken(signWebUiToken({ id: 'u', nbf: now + 10 }, secret), secret, now),
+      verifyWebUiToken(
+        signWebUiToken({ id: 'u', exp: now + 60, nbf: now + 10 }, secret),
+        secret,
+        now,
+      ),
     ).toEqual({
       ok: false,
       problem: 'token not yet valid',
     });
+  });
+
+  it('refuses a token without exp unless told not to require it', () => {
+    const token = signWebUiToken({ id: 'u' }, secret);
+    expect(verifyWebUiToken(token, secret, now)).toEqual({
+      ok: false,
+      problem: 'token has no exp claim (JWT_REQUIRE_EXP)',
+    });
+    expect(verifyWebUiToken(token, secret, now, false)).toEqual({ ok: true, userId: 'u' });
+  });
+
+  it('finds repeated keys at any depth, escaped or not, and nothing else', () => {
+    expect(repeatsKey('{"id":"a","id":"b"}')).toBe(true);
+    expect(repeatsKey('{"id":"a","\\u0069d":"b"}')).toBe(true);
+    expect(repeatsKey('{"a":{"x":1,"x":2}}')).toBe(true);
+    expect(repeatsKey('{"a":{"x":1},"b":{"x":2},"c":["x","x"],"d":"\\"x\\":"}')).toBe(false);
   });
 
   it('refuses a token without an id claim', () => {

@@ -11,12 +11,12 @@ import { FastifyReply, FastifyRequest } from 'fastify';
 import { databaseErrorKind } from './database-errors';
 import { GatewayError, isOpenAiPath, openAiErrorBody } from './openai-error';
 import { FieldProblem, ProblemResponse } from './problem.dto';
-import { ValidationFailedException } from './validation';
+import { InvalidJsonBodyException, ValidationFailedException } from './validation';
 
 /** Readable details for errors Fastify raises before a handler runs. */
 const FASTIFY_DETAILS: Record<number, string> = {
   413: 'The request body is larger than the configured limit (BODY_LIMIT_BYTES).',
-  415: 'Send the body as application/json.',
+  415: 'Send the body as application/json (the only request body type accepted).',
 };
 
 /**
@@ -79,6 +79,9 @@ export class ProblemFilter implements ExceptionFilter {
       status = HttpStatus.BAD_REQUEST;
       errors = exception.problems;
       detail = errors.length === 1 ? errors[0].message : `${errors.length} fields are invalid.`;
+    } else if (exception instanceof InvalidJsonBodyException) {
+      status = HttpStatus.BAD_REQUEST;
+      detail = `The request body is not valid JSON: ${exception.message}`;
     } else if (exception instanceof HttpException) {
       status = exception.getStatus();
       detail = this.detailOf(exception, status);
@@ -118,9 +121,6 @@ export class ProblemFilter implements ExceptionFilter {
     const text = Array.isArray(message) ? message.join('; ') : String(message);
     if (status === 404 && text.startsWith('Cannot ')) {
       return 'No route matches this method and path.';
-    }
-    if (status === 400 && /JSON|Unexpected|body/i.test(text) && text.length < 300) {
-      return `The request body is not valid JSON: ${text}`;
     }
     return text;
   }

@@ -19,6 +19,9 @@ export function fieldProblems(errors: ValidationError[], prefix = ''): FieldProb
   return problems;
 }
 
+/** A request body sent as application/json that does not parse (classified by type, not text). */
+export class InvalidJsonBodyException extends BadRequestException {}
+
 export class ValidationFailedException extends BadRequestException {
   constructor(readonly problems: FieldProblem[]) {
     super(`Validation failed: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`);
@@ -46,9 +49,35 @@ export function nestsDeeperThan(value: unknown, limit: number): boolean {
   return false;
 }
 
+/** Own keys of Object.prototype: a field named so would slip past the unknown-field check. */
+const PROTOTYPE_KEYS = new Set([...Object.getOwnPropertyNames(Object.prototype), '__proto__']);
+
+/** Fields (at any depth) named like Object.prototype members, as `a.b` paths. */
+export function prototypeKeyFields(value: unknown, prefix = ''): string[] {
+  if (value === null || typeof value !== 'object') {
+    return [];
+  }
+  return Object.keys(value).flatMap((key) => {
+    const path = prefix ? `${prefix}.${key}` : key;
+    return [
+      ...(PROTOTYPE_KEYS.has(key) ? [path] : []),
+      ...prototypeKeyFields((value as Record<string, unknown>)[key], path),
+    ];
+  });
+}
+
 /** A body must be a JSON object (no body at all counts as {}), and not absurdly deep. */
 class StrictValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    if (metadata.type === 'body' || metadata.type === 'query') {
+      // class-validator's whitelist does not see fields named like Object.prototype members
+      const fields = prototypeKeyFields(value);
+      if (fields.length > 0) {
+        throw new ValidationFailedException(
+          fields.map((field) => ({ field, message: `property ${field} should not exist` })),
+        );
+      }
+    }
     if (metadata.type === 'body' && value !== undefined) {
       if (value === null || typeof value !== 'object' || Array.isArray(value)) {
         throw new ValidationFailedException([

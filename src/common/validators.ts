@@ -38,6 +38,12 @@ export interface IdRule {
   patternText?: string;
 }
 
+/**
+ * Characters that do not show or that reorder text: zero-width and joiner characters, the
+ * soft hyphen, bidirectional embeddings, overrides and isolates, word joiners, the BOM.
+ */
+const INVISIBLE = /[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]/;
+
 /** Problems with one identifier, or an empty list. */
 export function idProblems(value: unknown, rule: IdRule): string[] {
   if (typeof value !== 'string' || value.length === 0) {
@@ -51,6 +57,13 @@ export function idProblems(value: unknown, rule: IdRule): string[] {
   }
   if (value.trim() !== value) {
     return [`${rule.field} must not start or end with whitespace`];
+  }
+  // two ids that look the same must be the same id
+  if (INVISIBLE.test(value)) {
+    return [`${rule.field} must not contain invisible or bidirectional control characters`];
+  }
+  if (value.normalize('NFC') !== value) {
+    return [`${rule.field} must be in Unicode normalization form C (NFC)`];
   }
   if (rule.pattern && !rule.pattern.test(value)) {
     return [`${rule.field} must be ${rule.patternText}`];
@@ -136,6 +149,61 @@ export function OptionalBooleanQuery(): PropertyDecorator {
       message: ({ property }: { property: string }) => `${property} must be true or false`,
     }),
   );
+}
+
+/**
+ * The timestamps the API accepts, exactly: a date `2026-01-31` (midnight UTC) or a date and
+ * time `2026-01-31T13:45`, `...T13:45:30`, `...T13:45:30.123` with a zone `Z` or `+01:00`.
+ * Week dates, ordinal dates, basic forms without separators, hour-only zones, decimal commas
+ * and signed or expanded years are refused.
+ */
+const TIMESTAMP =
+  /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/;
+
+export const TIMESTAMP_RULE =
+  'an ISO 8601 date (2026-01-31) or date and time with a zone (2026-01-31T13:45:00Z, 2026-01-31T14:45:00+01:00)';
+
+/** The instant a timestamp in TIMESTAMP form names, or null when it is not one (or not a real date). */
+export function parseTimestamp(text: string): Date | null {
+  const m = TIMESTAMP.exec(text);
+  if (!m) {
+    return null;
+  }
+  const [, year, month, day, hour, minute, second, zone] = m;
+  const date =
+    Number(month) >= 1 && Number(month) <= 12 ? new Date(Date.UTC(+year, +month - 1, +day)) : null;
+  // the calendar date must exist (no 2026-02-30 rolling over into March)
+  if (!date || date.getUTCDate() !== Number(day) || date.getUTCMonth() !== Number(month) - 1) {
+    return null;
+  }
+  if (
+    hour !== undefined &&
+    (Number(hour) > 23 || Number(minute) > 59 || Number(second ?? 0) > 59)
+  ) {
+    return null;
+  }
+  if (zone !== undefined && zone !== 'Z') {
+    const [zh, zm] = zone.slice(1).split(':').map(Number);
+    if (zh > 23 || zm > 59) {
+      return null;
+    }
+  }
+  const instant = new Date(hour === undefined ? `${text}T00:00:00Z` : text);
+  return Number.isNaN(instant.getTime()) ? null : instant;
+}
+
+/** A query or body field holding a timestamp as parseTimestamp accepts it. */
+export function IsTimestamp(options?: ValidationOptions): PropertyDecorator {
+  return (target: object, propertyName: string | symbol) =>
+    registerDecorator({
+      name: 'isTimestamp',
+      target: target.constructor,
+      propertyName: String(propertyName),
+      options: { message: `${String(propertyName)} must be ${TIMESTAMP_RULE}`, ...options },
+      validator: {
+        validate: (value: unknown) => typeof value === 'string' && parseTimestamp(value) !== null,
+      },
+    });
 }
 
 /**

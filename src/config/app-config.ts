@@ -37,6 +37,10 @@ export class AppConfig {
   healthHeapLimitBytes: number;
   healthRssLimitBytes: number;
   shutdownTimeoutMs: number;
+  /** Audit events older than this many days are deleted (0 keeps them forever). */
+  auditRetentionDays: number;
+  /** Session tokens without `exp` are refused unless false. */
+  jwtRequireExp: boolean;
   /** Addresses or CIDRs of trusted reverse proxies (empty: X-Forwarded-For is ignored). */
   trustProxy: string[];
   /** Keys a chat front end uses on /v1, with forwarded user headers. */

@@ -103,6 +103,18 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
     description: 'How long a graceful shutdown waits for in-flight requests.',
   },
   {
+    name: 'AUDIT_RETENTION_DAYS',
+    default: '365',
+    description:
+      'Audit events older than this many days are deleted, hourly in small batches; 0 keeps them forever.',
+  },
+  {
+    name: 'JWT_REQUIRE_EXP',
+    default: 'true',
+    description:
+      'Refuse web UI session tokens without an exp claim; false accepts them (Open WebUI with JWT_EXPIRES_IN=-1).',
+  },
+  {
     name: 'TRUST_PROXY',
     default: 'false',
     description:
@@ -506,6 +518,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
   config.healthHeapLimitBytes = r.int('HEALTH_HEAP_LIMIT_MB', 16, 1_000_000) * 1024 * 1024;
   config.healthRssLimitBytes = r.int('HEALTH_RSS_LIMIT_MB', 16, 1_000_000) * 1024 * 1024;
   config.shutdownTimeoutMs = r.int('SHUTDOWN_TIMEOUT_MS', 0, 600000);
+  config.auditRetentionDays = r.int('AUDIT_RETENTION_DAYS', 0, 36500);
+  config.jwtRequireExp = r.bool('JWT_REQUIRE_EXP');
   config.trustProxy = trustedProxies(r);
   config.gatewayApiKeys = r.list('GATEWAY_API_KEYS');
   for (const [i, key] of config.gatewayApiKeys.entries()) {

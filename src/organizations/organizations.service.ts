@@ -70,7 +70,7 @@ export class OrganizationsService implements OnApplicationBootstrap {
         if (await repo.findOne({ where: { id } })) {
           return false;
         }
-        if (await repo.findOne({ where: { externalUser } })) {
+        if (await this.externalUserTaken(tx, externalUser)) {
           this.logger.warn(
             `external_user "${externalUser}" belongs to another organization; not seeding "${id}"`,
           );
@@ -108,7 +108,7 @@ export class OrganizationsService implements OnApplicationBootstrap {
       if (await repo.findOne({ where: { id: body.id } })) {
         throw new ConflictException(`Organization "${body.id}" already exists.`);
       }
-      if (await repo.findOne({ where: { externalUser: body.external_user } })) {
+      if (await this.externalUserTaken(tx, body.external_user)) {
         throw new ConflictException(
           `external_user "${body.external_user}" is used by another organization.`,
         );
@@ -257,6 +257,16 @@ export class OrganizationsService implements OnApplicationBootstrap {
       throw new NotFoundException(`Organization "${id}" was not found.`);
     }
     return org;
+  }
+
+  /** external_user values that differ only by case are one value (OpenRouter's user tags). */
+  private async externalUserTaken(manager: EntityManager, externalUser: string): Promise<boolean> {
+    const found = await manager
+      .getRepository(OrganizationEntity)
+      .createQueryBuilder('o')
+      .where('LOWER(o.external_user) = :value', { value: externalUser.toLowerCase() })
+      .getCount();
+    return found > 0;
   }
 
   private async counts(manager: EntityManager, ids: string[]): Promise<Map<string, Counts>> {

@@ -25,9 +25,10 @@ export class TestApp {
     readonly config: AppConfig,
   ) {}
 
-  /** A session token for a web UI user, as Open WebUI would issue it. */
+  /** A session token for a web UI user, as Open WebUI would issue it (valid for an hour). */
   tokenFor(userId: string, claims: Record<string, unknown> = {}): string {
-    return signWebUiToken({ id: userId, ...claims }, WEBUI_SECRET);
+    const exp = Math.floor(Date.now() / 1000) + 3600;
+    return signWebUiToken({ id: userId, exp, ...claims }, WEBUI_SECRET);
   }
 
   async request(

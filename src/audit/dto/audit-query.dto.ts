@@ -1,9 +1,12 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsISO8601, IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
 import { PageQuery } from '../../common/pagination.dto';
-import { NoControlCharacters } from '../../common/validators';
+import { IsTimestamp, NoControlCharacters, TIMESTAMP_RULE } from '../../common/validators';
 
 export const AUDIT_TARGET_TYPES = ['user', 'model', 'organization', 'membership', 'grant'] as const;
+
+export const AUDIT_FORMATS = ['json', 'csv'] as const;
+export type AuditFormat = (typeof AUDIT_FORMATS)[number];
 
 export class AuditQuery extends PageQuery {
   @ApiPropertyOptional({ description: 'Actor: `user:<id>`, `api-key:<fingerprint>` or `system`.' })
@@ -35,15 +38,25 @@ export class AuditQuery extends PageQuery {
   action?: string;
 
   @ApiPropertyOptional({
-    description: 'Events at or after this ISO 8601 time.',
+    description: `Events at or after this time: ${TIMESTAMP_RULE}.`,
     example: '2026-01-01T00:00:00Z',
   })
   @IsOptional()
-  @IsISO8601({ strict: true })
+  @IsTimestamp()
   since?: string;
 
-  @ApiPropertyOptional({ description: 'Events before this ISO 8601 time.' })
+  @ApiPropertyOptional({ description: `Events before this time: ${TIMESTAMP_RULE}.` })
   @IsOptional()
-  @IsISO8601({ strict: true })
+  @IsTimestamp()
   until?: string;
+
+  @ApiPropertyOptional({
+    enum: AUDIT_FORMATS,
+    default: 'json',
+    description:
+      'csv exports every matching event (newest first; limit and offset do not apply) as text/csv.',
+  })
+  @IsOptional()
+  @IsIn(AUDIT_FORMATS)
+  format?: AuditFormat;
 }
