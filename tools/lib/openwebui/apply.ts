@@ -5,6 +5,7 @@ import { ModelEntity } from '../../../src/catalog/entities/model.entity';
 import { MembershipEntity } from '../../../src/memberships/entities/membership.entity';
 import { GrantEntity } from '../../../src/model-access/entities/grant.entity';
 import { OrganizationEntity } from '../../../src/organizations/entities/organization.entity';
+import { insertOrganization } from '../../../src/organizations/organization-writer';
 import { toOrganizationResponse } from '../../../src/organizations/organizations.service';
 import { UserEntity } from '../../../src/users/entities/user.entity';
 import { toUserResponse } from '../../../src/users/users.service';
@@ -229,16 +230,18 @@ class PlanWriter {
       );
     }
     if (!existing) {
-      const org = orgs.create({
+      const org = await insertOrganization(this.tx, {
         id: this.orgId,
         name,
         externalUser,
-        isActive: true,
-        autoGrantNewModels: false,
-        createdAt: this.at,
-        updatedAt: this.at,
+        at: this.at,
       });
-      await orgs.insert(org);
+      if ('conflict' in org) {
+        throw new ToolError(
+          `organization "${this.orgId}" was created by another process meanwhile`,
+          EXIT_CONFLICT,
+        );
+      }
       this.record(
         'organization.create',
         'organization',
