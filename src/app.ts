@@ -9,6 +9,7 @@ import { JsonLogger } from './common/json-logger';
 import { bindRequestContext } from './common/request-context';
 import { securityHeaders } from './common/security-headers';
 import { createValidationPipe } from './common/validation';
+import { installConsole } from './console/console-static';
 import { AppConfig } from './config/app-config';
 import { MetricsService } from './metrics/metrics.service';
 import { installAccessFastPath } from './model-access/access-fast-path';
@@ -81,6 +82,7 @@ export async function createApp(
   }
   app.useGlobalPipes(createValidationPipe());
   setupSwagger(app);
+  await installConsole(app, log);
   // Last: it reads every global enhancer registered so far and refuses what it would skip.
   installAccessFastPath(app);
   return app;

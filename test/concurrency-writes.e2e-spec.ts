@@ -1,5 +1,6 @@
 import { DataSource } from 'typeorm';
 import { prng } from '../tools/lib/prng';
+import { seedPlan } from './support/seeds';
 import { ADMIN_KEY, enc, startTestApp, TestApp } from './support/test-app';
 
 /**
@@ -7,10 +8,13 @@ import { ADMIN_KEY, enc, startTestApp, TestApp } from './support/test-app';
  * DELETE, and bulk) while readers check access. Each writer owns its keys and runs its ops in
  * order, so it knows the exact answer of each op and the final state is decidable: per key, the
  * writer's last acknowledged op. Many writers run at once, on shared organizations.
- * CONCURRENCY_SEED replays a run's op mix.
+ * The op mix comes from seeds: the in-process run uses a pinned seed, the HTTP run one random
+ * seed, printed (and in its test name); CONCURRENCY_SEED=<seed> runs both with that seed.
  */
 
-const SEED = Number(process.env.CONCURRENCY_SEED ?? Date.now() % 1_000_000);
+const SEEDS = seedPlan('CONCURRENCY_SEED', process.env.CONCURRENCY_SEED, [1765100011]);
+const INJECT_SEED = SEEDS[0].seed;
+const HTTP_SEED = SEEDS[SEEDS.length - 1];
 const ORGS = 4;
 const WRITERS = Number(process.env.CONCURRENCY_WRITERS ?? 200);
 
@@ -42,7 +46,9 @@ function bump(map: Map<string, number>, key: string): void {
 describe('concurrent writers and readers', () => {
   let t: TestApp;
   let ds: DataSource;
-  const figures: Record<string, unknown> = { seed: SEED };
+  const figures: Record<string, unknown> = {
+    seeds: { inject: INJECT_SEED, http: HTTP_SEED.seed },
+  };
 
   beforeAll(async () => {
     t = await startTestApp();
@@ -114,6 +120,7 @@ describe('concurrent writers and readers', () => {
     writers: number,
     opsPerWriter: number,
     readers: number,
+    seed: number,
   ): Promise<Outcome> {
     const out: Outcome = {
       acknowledged: 0,
@@ -126,7 +133,7 @@ describe('concurrent writers and readers', () => {
       ownReads: 0,
       slowestReadMs: 0,
     };
-    const random = prng(SEED + tag.length * 7919);
+    const random = prng(seed + tag.length * 7919);
     const plans = Array.from({ length: writers }, (_, i) => ({
       i,
       draws: Array.from({ length: opsPerWriter * 4 }, () => random()),
@@ -341,7 +348,7 @@ describe('concurrent writers and readers', () => {
 
     let writing = true;
     const reader = async (r: number) => {
-      const random2 = prng(SEED + r);
+      const random2 = prng(seed + r);
       while (writing && out.failures.length < 50) {
         // Let the writers' I/O callbacks run between reads (inject may settle without a macrotask).
         await new Promise((resolve) => setImmediate(resolve));
@@ -506,11 +513,11 @@ describe('concurrent writers and readers', () => {
     expect(Number(events[0].n)).toBe(4);
   });
 
-  it(`${WRITERS} writers x 6 ops through inject, with 20 readers: every op answers as its writer expects, the final rows and the audit log match`, async () => {
+  it(`${WRITERS} writers x 6 ops through inject (seed ${INJECT_SEED}), with 20 readers: every op answers as its writer expects, the final rows and the audit log match`, async () => {
     const started = Date.now();
     await prepare(inject, 'ci', WRITERS);
     const from = await maxAuditId();
-    const out = await run(inject, 'ci', WRITERS, 6, 20);
+    const out = await run(inject, 'ci', WRITERS, 6, 20, INJECT_SEED);
     await verify('ci', out, from);
     figures.inject = {
       writers: WRITERS,
@@ -525,7 +532,7 @@ describe('concurrent writers and readers', () => {
     };
   }, 180_000);
 
-  it('60 writers x 5 ops over real HTTP keep-alive connections, with 10 readers', async () => {
+  it(`60 writers x 5 ops over real HTTP keep-alive connections (seed ${HTTP_SEED.seed}${HTTP_SEED.pinned ? '' : ', random'}), with 10 readers`, async () => {
     const started = Date.now();
     await t.app.listen(0, '127.0.0.1');
     const address = t.app.getHttpServer().address();
@@ -543,7 +550,7 @@ describe('concurrent writers and readers', () => {
     };
     await prepare(http, 'ch', 60);
     const from = await maxAuditId();
-    const out = await run(http, 'ch', 60, 5, 10);
+    const out = await run(http, 'ch', 60, 5, 10, HTTP_SEED.seed);
     await verify('ch', out, from);
     figures.http = {
       writers: 60,

@@ -40,9 +40,9 @@ const MODEL_IDS = [
   'openai',
   'openaix/gpt-4o',
   'openaix/o1.5-x:e',
+  'openaix',
   'openai/o1',
   'anthropic/claude-3.5-sonnet:beta',
-  'anthropic/claude-3',
   'meta-llama/llama-3:8b',
 ];
 const USER_SHAPES = ['u', 'u.dot', 'u/slash', 'u:colon@x', 'u%pct', 'u+plus'];
@@ -106,7 +106,7 @@ const roleArb = fc.oneof(
 const memberRoleArb = fc.constantFrom<MemberRole>('member', 'admin');
 const cutArb: fc.Arbitrary<Cut> = fc.oneof(
   { weight: 4, arbitrary: fc.constant<Cut>('exact') },
-  { weight: 3, arbitrary: fc.constant<Cut>('slash') },
+  { weight: 4, arbitrary: fc.constant<Cut>('slash') },
   { weight: 2, arbitrary: fc.constant<Cut>('vendor') },
   { weight: 1, arbitrary: fc.nat() },
 );
@@ -199,8 +199,9 @@ const worldArb: fc.Arbitrary<WorldSpec> = fc.record({
     minLength: 1,
     maxLength: 5,
   }),
+  // two organizations at least, so one model can be allowed through several
   orgs: fc.array(fc.record({ active: mostly(4), autoGrant: fc.boolean() }), {
-    minLength: 1,
+    minLength: 2,
     maxLength: 4,
   }),
   models: fc.uniqueArray(
@@ -213,11 +214,11 @@ const worldArb: fc.Arbitrary<WorldSpec> = fc.record({
   ),
   memberships: fc.array(
     fc.record({ org: fc.nat(), user: fc.nat(), role: memberRoleArb, active: mostly(4) }),
-    { minLength: 1, maxLength: 10 },
+    { minLength: 2, maxLength: 12 },
   ),
   grants: fc.array(fc.record({ org: fc.nat(), target: targetArb, active: mostly(4) }), {
-    minLength: 1,
-    maxLength: 8,
+    minLength: 2,
+    maxLength: 10,
   }),
   batches: fc.array(fc.array(opArb, { minLength: 1, maxLength: 5 }), {
     minLength: 1,
@@ -325,8 +326,8 @@ function emptyStats(): Stats {
 const MIN_WORLDS_FOR_SHARES = 30;
 
 /**
- * The minimum each run must reach. Measured over many seeds, then set well below the lowest
- * observed value so that only a real loss of a case (not chance) fails.
+ * The minimum each run (50 worlds by default) must reach: about half the lowest value seen over
+ * the pinned and several random seeds, so that losing a case fails and chance does not.
  */
 function shortfalls(s: Stats): string[] {
   const share = (n: number, of: number) => (of === 0 ? 0 : n / of);
@@ -336,24 +337,24 @@ function shortfalls(s: Stats): string[] {
       found.push(`${what}: ${value.toFixed(3)} < ${min}`);
     }
   };
-  atLeast('rounds with an allowed pair', share(s.roundsWithAllowedPair, s.rounds), 0.6);
+  atLeast('rounds with an allowed pair', share(s.roundsWithAllowedPair, s.rounds), 0.5);
   atLeast(
     'rounds with a model allowed through two organizations',
     share(s.roundsWithModelThroughTwoOrgs, s.rounds),
-    0.15,
+    0.1,
   );
   atLeast(
     'worlds holding vendor ids that are prefixes of each other',
     share(s.worldsWithPrefixVendors, s.worlds),
-    0.4,
+    0.5,
   );
-  atLeast('refusals at a pattern boundary, per world', share(s.boundaryRefusals, s.worlds), 0.3);
-  atLeast('writes that did not answer 404', 1 - share(s.writes404, s.writes), 0.85);
-  atLeast('revokes that removed a grant', share(s.revokesThatRemoved, s.revokes), 0.6);
+  atLeast('refusals at a pattern boundary, per world', share(s.boundaryRefusals, s.worlds), 0.15);
+  atLeast('writes that did not answer 404', 1 - share(s.writes404, s.writes), 0.9);
+  atLeast('revokes that removed a grant', share(s.revokesThatRemoved, s.revokes), 0.7);
   atLeast(
     'revokes of a grant the cache held, per world',
     share(s.revokesOfCachedGrants, s.worlds),
-    0.15,
+    0.25,
   );
   for (const [reason, n] of Object.entries(s.reasons)) {
     atLeast(`checks answering ${reason}, per world`, share(n, s.worlds), 0.05);
