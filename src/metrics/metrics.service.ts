@@ -5,14 +5,7 @@ import { EntityManager } from 'typeorm';
 import { DatabaseService } from '../database/database.service';
 import { AccessDecision, REFUSAL_REASONS } from '../model-access/access-rule';
 import { AccessService } from '../model-access/access.service';
-import {
-  ACCESS_DECISIONS,
-  DATABASE_QUERY_DURATION,
-  HTTP_REQUEST_DURATION,
-  ORGANIZATION_GRANTS,
-  ORGANIZATION_MEMBERS,
-  ORGANIZATIONS,
-} from './metric-names';
+import * as Metric from './metric-names';
 
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
 
@@ -26,15 +19,15 @@ type StateGauge = Gauge<'state'>;
 @Injectable()
 export class MetricsService {
   constructor(
-    @InjectMetric(HTTP_REQUEST_DURATION)
+    @InjectMetric(Metric.HTTP_REQUEST_DURATION)
     private readonly httpDuration: Histogram<'method' | 'route' | 'status_class'>,
-    @InjectMetric(ACCESS_DECISIONS)
+    @InjectMetric(Metric.ACCESS_DECISIONS)
     private readonly decisions: Counter<'result' | 'reason'>,
-    @InjectMetric(DATABASE_QUERY_DURATION)
+    @InjectMetric(Metric.DATABASE_QUERY_DURATION)
     private readonly queryDuration: Histogram<'operation' | 'outcome'>,
-    @InjectMetric(ORGANIZATIONS) private readonly organizations: StateGauge,
-    @InjectMetric(ORGANIZATION_MEMBERS) private readonly members: StateGauge,
-    @InjectMetric(ORGANIZATION_GRANTS) private readonly grants: StateGauge,
+    @InjectMetric(Metric.ORGANIZATIONS) private readonly organizations: StateGauge,
+    @InjectMetric(Metric.ORGANIZATION_MEMBERS) private readonly members: StateGauge,
+    @InjectMetric(Metric.ORGANIZATION_GRANTS) private readonly grants: StateGauge,
     private readonly db: DatabaseService,
     access: AccessService,
   ) {

@@ -98,6 +98,11 @@ describe(AccessCacheService.name, () => {
   });
   const allowed = async (userId: string, modelId: string) =>
     (await sut.view(userId)).access.check(modelId).allowed;
+  const USER_ROWS_AND_GRANTS = [
+    'user_by_id',
+    'memberships_by_user_id',
+    'grants_by_organization_id_in',
+  ];
   /** The queries answered while fn ran. */
   const asked = async (fn: () => Promise<unknown>): Promise<string[]> => {
     const before = db.asked.length;
@@ -188,11 +193,7 @@ describe(AccessCacheService.name, () => {
     await sut.view('u1');
     db.organizations[0].is_active = 0;
     db.wrote({ table: 'organizations' });
-    expect(await asked(() => sut.view('u1'))).toEqual([
-      'user_by_id',
-      'memberships_by_user_id',
-      'grants_by_organization_id_in',
-    ]);
+    expect(await asked(() => sut.view('u1'))).toEqual(USER_ROWS_AND_GRANTS);
     expect(await allowed('u1', 'openai/o3')).toBe(false);
   });
 
@@ -228,11 +229,7 @@ describe(AccessCacheService.name, () => {
     await sut.view('u1'); // read the old user rows, then the write ended
     // Nothing that view read after its start is kept (the grants neither); the catalog,
     // read after the write ended, is.
-    expect(await asked(() => sut.view('u1'))).toEqual([
-      'user_by_id',
-      'memberships_by_user_id',
-      'grants_by_organization_id_in',
-    ]);
+    expect(await asked(() => sut.view('u1'))).toEqual(USER_ROWS_AND_GRANTS);
     expect(await allowed('u1', 'openai/o3')).toBe(false);
   });
 

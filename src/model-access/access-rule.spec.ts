@@ -120,34 +120,28 @@ describe(UserAccess.name, () => {
     expect(sut.models.get('meta/llama')!.map((o) => o.id)).toEqual(['a', 'b']);
   });
 
-  it('names what blocks the grant: the membership, the organization, or the grant itself', () => {
-    const suspended = accessOf(
-      'u',
+  it.each([
+    [
+      'membership_inactive',
       [
         { org: 'a', active: false },
         { org: 'b', active: true },
       ],
-      orgs,
-      [grant('a', 'openai/o3')],
-      models,
-    );
-    expect(suspended.check('openai/o3').reason).toBe('membership_inactive');
-    const archived = accessOf(
-      'u',
-      [{ org: 'z', active: true }],
-      orgs,
-      [grant('z', 'openai/o3')],
-      models,
-    );
-    expect(archived.check('openai/o3').reason).toBe('organization_inactive');
-    const revoked = accessOf(
-      'u',
-      [{ org: 'a', active: true }],
-      orgs,
-      [grant('a', 'openai/o3', false)],
-      models,
-    );
-    expect(revoked.check('openai/o3').reason).toBe('grant_inactive');
+      grant('a', 'openai/o3'),
+    ],
+    ['organization_inactive', [{ org: 'z', active: true }], grant('z', 'openai/o3')],
+    ['grant_inactive', [{ org: 'a', active: true }], grant('a', 'openai/o3', false)],
+  ] as const)('names what blocks the grant: %s', (reason, members, blocked) => {
+    const sut = accessOf('u', [...members], orgs, [blocked], models);
+    expect(sut.check('openai/o3')).toEqual({
+      allowed: false,
+      organizationId: null,
+      openrouterUser: null,
+      reason,
+    });
+  });
+
+  it('refuses a user without memberships with no_membership', () => {
     expect(accessOf('u', [], orgs, [], models).check('openai/o3').reason).toBe('no_membership');
   });
 

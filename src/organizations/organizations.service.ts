@@ -23,6 +23,7 @@ import {
   UpdateOrganizationBody,
 } from './dto/organization.dto';
 import { OrganizationEntity } from './entities/organization.entity';
+import { insertOrganization } from './organization-writer';
 
 interface Counts {
   members: number;
@@ -66,28 +67,20 @@ export class OrganizationsService implements OnApplicationBootstrap {
     const id = externalUser.toLowerCase();
     const created = await this.db.withSchemaLock(() =>
       this.db.write(async (tx) => {
-        const repo = tx.getRepository(OrganizationEntity);
-        if (await repo.findOne({ where: { id } })) {
-          return false;
-        }
-        if (await this.externalUserTaken(tx, externalUser)) {
-          this.logger.warn(
-            `external_user "${externalUser}" belongs to another organization; not seeding "${id}"`,
-          );
-          return false;
-        }
-        const at = now();
-        const entity = repo.create({
+        const entity = await insertOrganization(tx, {
           id,
           name: this.config.organizationName,
           externalUser,
-          isActive: true,
-          autoGrantNewModels: false,
-          emailDomains: [],
-          createdAt: at,
-          updatedAt: at,
+          at: now(),
         });
-        await repo.insert(entity);
+        if ('conflict' in entity) {
+          if (entity.conflict === 'external_user') {
+            this.logger.warn(
+              `external_user "${externalUser}" belongs to another organization; not seeding "${id}"`,
+            );
+          }
+          return false;
+        }
         await this.audit.record(tx, SYSTEM_ACTOR, {
           action: 'organization.create',
           targetType: 'organization',
@@ -104,27 +97,21 @@ export class OrganizationsService implements OnApplicationBootstrap {
 
   async create(actor: Principal, body: CreateOrganizationBody): Promise<OrganizationResponse> {
     return this.db.write(async (tx) => {
-      const repo = tx.getRepository(OrganizationEntity);
-      if (await repo.findOne({ where: { id: body.id } })) {
-        throw new ConflictException(`Organization "${body.id}" already exists.`);
-      }
-      if (await this.externalUserTaken(tx, body.external_user)) {
-        throw new ConflictException(
-          `external_user "${body.external_user}" is used by another organization.`,
-        );
-      }
-      const at = now();
-      const entity = repo.create({
+      const entity = await insertOrganization(tx, {
         id: body.id,
         name: body.name,
         externalUser: body.external_user,
-        isActive: true,
-        autoGrantNewModels: body.auto_grant_new_models ?? false,
-        emailDomains: body.email_domains ?? [],
-        createdAt: at,
-        updatedAt: at,
+        autoGrantNewModels: body.auto_grant_new_models,
+        emailDomains: body.email_domains,
+        at: now(),
       });
-      await repo.insert(entity);
+      if ('conflict' in entity) {
+        throw new ConflictException(
+          entity.conflict === 'id'
+            ? `Organization "${body.id}" already exists.`
+            : `external_user "${body.external_user}" is used by another organization.`,
+        );
+      }
       const response = toOrganizationResponse(entity, { members: 0, grants: 0 });
       await this.audit.record(tx, actor, {
         action: 'organization.create',
@@ -260,15 +247,6 @@ export class OrganizationsService implements OnApplicationBootstrap {
   }
 
   /** external_user values that differ only by case are one value (OpenRouter's user tags). */
-  private async externalUserTaken(manager: EntityManager, externalUser: string): Promise<boolean> {
-    const found = await manager
-      .getRepository(OrganizationEntity)
-      .createQueryBuilder('o')
-      .where('LOWER(o.external_user) = :value', { value: externalUser.toLowerCase() })
-      .getCount();
-    return found > 0;
-  }
-
   private async counts(manager: EntityManager, ids: string[]): Promise<Map<string, Counts>> {
     const result = new Map<string, Counts>(ids.map((id) => [id, { members: 0, grants: 0 }]));
     if (ids.length === 0) {

@@ -5,6 +5,7 @@ import { ModelEntity } from '../../../src/catalog/entities/model.entity';
 import { MembershipEntity } from '../../../src/memberships/entities/membership.entity';
 import { GrantEntity } from '../../../src/model-access/entities/grant.entity';
 import { OrganizationEntity } from '../../../src/organizations/entities/organization.entity';
+import { insertOrganization } from '../../../src/organizations/organization-writer';
 import { toOrganizationResponse } from '../../../src/organizations/organizations.service';
 import { UserEntity } from '../../../src/users/entities/user.entity';
 import { toUserResponse } from '../../../src/users/users.service';
@@ -330,17 +331,13 @@ class PlanWriter {
       }
       let outcome: 'created' | 'updated' | 'unchanged' = 'unchanged';
       if (!existing) {
-        const org = repo.create({
-          id,
-          name,
-          externalUser,
-          isActive: true,
-          autoGrantNewModels: false,
-          emailDomains: [],
-          createdAt: this.at,
-          updatedAt: this.at,
-        });
-        await repo.insert(org);
+        const org = await insertOrganization(this.tx, { id, name, externalUser, at: this.at });
+        if ('conflict' in org) {
+          throw new ToolError(
+            `organization "${id}" was created by another process meanwhile`,
+            EXIT_CONFLICT,
+          );
+        }
         this.s.undo.created('organizations', [id]);
         this.record(
           'organization.create',
