@@ -9,6 +9,7 @@ import { JsonLogger } from './common/json-logger';
 import { bindRequestContext } from './common/request-context';
 import { securityHeaders } from './common/security-headers';
 import { createValidationPipe } from './common/validation';
+import { installConsole } from './console/console-static';
 import { AppConfig } from './config/app-config';
 import { MetricsService } from './metrics/metrics.service';
 import { installAccessFastPath } from './model-access/access-fast-path';
@@ -47,7 +48,9 @@ export async function createApp(
 ): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
     bodyLimit: config.bodyLimitBytes,
-    trustProxy: config.trustProxy,
+    // Only the listed proxies' X-Forwarded-For counts: request.ip is the nearest address
+    // that is not one of them, so a client cannot choose it by sending the header itself.
+    trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
     genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
@@ -78,8 +81,10 @@ export async function createApp(
     });
   }
   app.useGlobalPipes(createValidationPipe());
-  installAccessFastPath(app);
   setupSwagger(app);
+  await installConsole(app, log);
+  // Last: it reads every global enhancer registered so far and refuses what it would skip.
+  installAccessFastPath(app);
   return app;
 }
 

@@ -2,7 +2,7 @@ import { World } from './support/factories';
 import { expectProblem, expectStatus } from './support/problems';
 import { enc, startTestApp, TestApp } from './support/test-app';
 
-/** DESIGN section 5: bounded pages, strict validation, problem+json for every error. */
+/** bounded pages, strict validation, problem+json for every error. */
 describe('pagination and validation', () => {
   let t: TestApp;
   let w: World;

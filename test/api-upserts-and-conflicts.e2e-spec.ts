@@ -2,7 +2,7 @@ import { World } from './support/factories';
 import { expectProblem, expectStatus, listAll } from './support/problems';
 import { enc, Reply, startTestApp, TestApp } from './support/test-app';
 
-/** DESIGN section 5: PUT is an idempotent upsert; creates conflict with 409; delete refuses without cascade. */
+/** PUT is an idempotent upsert; creates conflict with 409; delete refuses without cascade. */
 describe('idempotent upserts and conflicts', () => {
   let t: TestApp;
   let w: World;

@@ -2,7 +2,7 @@ import { DataSource } from 'typeorm';
 import { loadConfig } from '../src/config/load-config';
 import { createDataSource } from '../src/database/data-source';
 import { runMigrations } from '../src/database/migrate';
-import { HOT_QUERIES } from '../src/model-access/hot-queries';
+import { CASCADES, HOT_QUERIES } from '../src/model-access/hot-queries';
 import { explainHotQuery } from '../tools/lib/perf-plans';
 import { createTestDatabase, TestDatabase } from './support/test-database';
 
@@ -43,6 +43,8 @@ describe('hot query plans', () => {
       {
         name: 'users_by_name',
         description: 'unindexed on purpose',
+        fills: 'users',
+        reads: { users: null },
         table: 'users',
         indexes: ['primary key'],
         sql: () => 'SELECT id FROM users WHERE name = $1',
@@ -50,5 +52,30 @@ describe('hot query plans', () => {
       { forceIndexes: true },
     );
     expect(report.usesIndex).toBe(false);
+  });
+
+  it('declares the same delete cascades as the schema (the cache empties what they remove)', async () => {
+    const rows: { parent: string; child: string }[] =
+      ds.options.type === 'postgres'
+        ? await ds.query(
+            `SELECT p.relname AS parent, c.relname AS child FROM pg_constraint f
+             JOIN pg_class c ON c.oid = f.conrelid JOIN pg_class p ON p.oid = f.confrelid
+             WHERE f.contype = 'f' AND f.confdeltype = 'c'`,
+          )
+        : await ds.query(
+            `SELECT f."table" AS parent, m.name AS child FROM sqlite_master m,
+             pragma_foreign_key_list(m.name) f WHERE m.type = 'table' AND f.on_delete = 'CASCADE'`,
+          );
+    const schema: Record<string, string[]> = {};
+    for (const { parent, child } of rows) {
+      (schema[parent] ??= []).push(child);
+    }
+    const sorted = (map: Readonly<Record<string, readonly string[]>>) =>
+      Object.fromEntries(
+        Object.entries(map)
+          .map(([parent, children]) => [parent, [...children].sort()] as const)
+          .sort(([a], [b]) => (a < b ? -1 : 1)),
+      );
+    expect(sorted(schema)).toEqual(sorted(CASCADES));
   });
 });

@@ -10,7 +10,7 @@ import { TABLES } from '../src/health/database-diagnostics.service';
 import { createDataSource } from '../src/database/data-source';
 import { HOT_QUERIES, hotSql } from '../src/model-access/hot-queries';
 import { ArgsSpec, numberArg, ParsedArgs, parseArgs, secondsArg, stringArg } from './lib/args';
-import { runLoad } from './lib/perf-load';
+import { loadAutocannon, runLoad } from './lib/perf-load';
 import { explainHotQuery, PlanReport } from './lib/perf-plans';
 import { LatencySamples, LatencySummary, ms, textTable } from './lib/perf-stats';
 
@@ -105,16 +105,14 @@ async function openDatabase(): Promise<{ ds: DataSource; kind: 'sqlite' | 'postg
 /** Real ids to query with, so timings include finding rows (first rows of each table). */
 async function sampleIds(
   ds: DataSource,
-): Promise<{ user: string[]; org: string[]; model: string[] }> {
+): Promise<{ user: string[]; org: string[] }> {
   const ids = async (sql: string): Promise<string[]> =>
     ((await ds.query(sql)) as { id: string }[]).map((r) => String(r.id));
   const user = await ids('SELECT id FROM users ORDER BY id LIMIT 50');
   const org = await ids('SELECT id FROM organizations ORDER BY id LIMIT 50');
-  const model = await ids('SELECT id FROM models ORDER BY id LIMIT 50');
   return {
     user: user.length ? user : ['none'],
     org: org.length ? org : ['none'],
-    model: model.length ? model : ['none'],
   };
 }
 
@@ -131,10 +129,6 @@ async function timeQueries(
       let params: string[];
       if (query.name === 'grants_by_organization_id_in') {
         params = [0, 1, 2].map((k) => ids.org[(i + k) % ids.org.length]);
-      } else if (query.name === 'grants_by_model_id') {
-        params = [ids.model[i % ids.model.length]];
-      } else if (query.name === 'members_by_organization_id') {
-        params = [ids.org[i % ids.org.length]];
       } else {
         params = [ids.user[i % ids.user.length]];
       }
@@ -313,6 +307,7 @@ async function continuous(args: ParsedArgs): Promise<number> {
 }
 
 async function benchmark(args: ParsedArgs): Promise<number> {
+  loadAutocannon(); // before any request: says at once when a production install lacks it
   const base = (stringArg(args, 'url') ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
   const key = stringArg(args, 'api-key') ?? (process.env.ADMIN_API_KEYS ?? '').split(',')[0];
   if (!key) {

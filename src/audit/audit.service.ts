@@ -4,9 +4,16 @@ import { Principal } from '../auth/principal';
 import { now } from '../common/time';
 import { DatabaseService } from '../database/database.service';
 import { Page } from '../common/pagination.dto';
+import { paginate } from '../common/listing';
 import { AuditQuery } from './dto/audit-query.dto';
 import { AuditEventResponse } from './dto/audit-event.response';
 import { AuditEventEntity } from './entities/audit-event.entity';
+
+/**
+ * Most ids a bulk event lists (`..._sample`), the first that changed; its counts say how
+ * many there were. A request that changes nothing writes no event at all.
+ */
+export const AUDIT_ID_SAMPLE = 20;
 
 export interface AuditRecord {
   action: string;
@@ -58,17 +65,7 @@ export class AuditService {
       if (query.until !== undefined) {
         qb.andWhere('a.created_at < :until', { until: new Date(query.until).toISOString() });
       }
-      const [rows, total] = await qb
-        .orderBy('a.id', 'DESC')
-        .skip(query.offset)
-        .take(query.limit)
-        .getManyAndCount();
-      return {
-        data: rows.map(toAuditEventResponse),
-        limit: query.limit,
-        offset: query.offset,
-        total,
-      };
+      return paginate(qb, query, ['a.id', 'DESC'], (rows) => rows.map(toAuditEventResponse));
     });
   }
 }

@@ -9,7 +9,7 @@ import {
 import { OpenAiErrorResponse } from '../common/openai-error';
 import { ProblemResponse } from '../common/problem.dto';
 
-export type AccessLevel = 'public' | 'user' | 'gateway' | 'org_admin' | 'site_admin';
+export type AccessLevel = 'public' | 'metrics' | 'user' | 'gateway' | 'org_admin' | 'site_admin';
 export const ACCESS_LEVEL_KEY = 'access_level';
 
 const authResponses = () => [
@@ -26,6 +26,24 @@ const authResponses = () => [
 
 /** Anyone, without credentials. */
 export const Public = () => SetMetadata(ACCESS_LEVEL_KEY, 'public');
+
+/**
+ * A metrics scraper: anyone while METRICS_TOKEN is unset, otherwise only the bearer of that
+ * token (API keys and session tokens do not count); failures count toward the limiter.
+ */
+export const MetricsScraper = () =>
+  applyDecorators(
+    SetMetadata(ACCESS_LEVEL_KEY, 'metrics'),
+    ApiBearerAuth(),
+    ApiUnauthorizedResponse({
+      description: 'METRICS_TOKEN is set and the bearer token is missing or different.',
+      type: ProblemResponse,
+    }),
+    ApiTooManyRequestsResponse({
+      description: 'Too many failed authentications from this address.',
+      type: ProblemResponse,
+    }),
+  );
 
 /** A web UI user with a session token (role user or admin); acts on their own data. */
 export const Authenticated = () =>
@@ -72,7 +90,8 @@ export const OrgAdmin = () =>
     SetMetadata(ACCESS_LEVEL_KEY, 'org_admin'),
     ...authResponses(),
     ApiForbiddenResponse({
-      description: 'Not an admin of this organization.',
+      description:
+        'Not an admin of this organization, or (for its admins) a write to an archived organization.',
       type: ProblemResponse,
     }),
     ApiNotFoundResponse({

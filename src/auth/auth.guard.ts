@@ -10,6 +10,8 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { FastifyReply, FastifyRequest } from 'fastify';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { AppConfig } from '../config/app-config';
 import { AccessLevel, ACCESS_LEVEL_KEY } from './access-level.decorators';
 import { AuthFailureLimiter } from './auth-failure-limiter';
 import { AuthService } from './auth.service';
@@ -24,10 +26,16 @@ const BEARER = /^Bearer\s+(\S+)\s*$/i;
  */
 @Injectable()
 export class RequestAuthenticator {
+  /** sha256 of METRICS_TOKEN, compared in constant time; null when /metrics is public. */
+  private readonly metricsToken: Buffer | null;
+
   constructor(
     private readonly auth: AuthService,
     private readonly limiter: AuthFailureLimiter,
-  ) {}
+    config: AppConfig,
+  ) {
+    this.metricsToken = config.metricsToken === null ? null : digest(config.metricsToken);
+  }
 
   /** The principal allowed at `level`; throws 401, 403, 404 or 429 otherwise. */
   async decide(
@@ -38,14 +46,18 @@ export class RequestAuthenticator {
     if (level === 'public') {
       return null;
     }
+    if (level === 'metrics') {
+      this.authenticateScraper(request, reply);
+      return null;
+    }
     const principal = await this.authenticate(request, reply);
     request[PRINCIPAL_KEY] = principal;
     authorize(level, principal, request.params as Record<string, string> | undefined);
     return principal;
   }
 
-  private async authenticate(request: FastifyRequest, reply: FastifyReply): Promise<Principal> {
-    const address = request.ip;
+  /** 429 while the address is blocked by the failure limiter. */
+  private refuseBlocked(address: string, reply: FastifyReply): void {
     const retryAfter = this.limiter.blockedFor(address);
     if (retryAfter > 0) {
       reply.header('Retry-After', String(retryAfter));
@@ -54,6 +66,26 @@ export class RequestAuthenticator {
         HttpStatus.TOO_MANY_REQUESTS,
       );
     }
+  }
+
+  /** The metrics level: the bearer of METRICS_TOKEN, or anyone when it is unset. */
+  private authenticateScraper(request: FastifyRequest, reply: FastifyReply): void {
+    if (this.metricsToken === null) {
+      return;
+    }
+    this.refuseBlocked(request.ip, reply);
+    const header = request.headers.authorization;
+    const token = typeof header === 'string' ? BEARER.exec(header)?.[1] : undefined;
+    if (token === undefined || !timingSafeEqual(digest(token), this.metricsToken)) {
+      this.limiter.recordFailure(request.ip);
+      reply.header('WWW-Authenticate', 'Bearer');
+      throw new UnauthorizedException('This route requires Authorization: Bearer <METRICS_TOKEN>.');
+    }
+  }
+
+  private async authenticate(request: FastifyRequest, reply: FastifyReply): Promise<Principal> {
+    const address = request.ip;
+    this.refuseBlocked(address, reply);
     const header = request.headers.authorization;
     const match = typeof header === 'string' ? BEARER.exec(header) : null;
     if (!match) {
@@ -92,8 +124,8 @@ export function accessLevelOf(
 }
 
 /**
- * The one guard. Reads the access level set by @Public, @Authenticated, @OrgAdmin
- * or @SiteAdmin (routes without one are site-admin only) and decides.
+ * The one guard. Reads the access level set by @Public, @MetricsScraper, @Authenticated,
+ * @GatewayCaller, @OrgAdmin or @SiteAdmin (routes without one are site-admin only) and decides.
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
@@ -122,6 +154,7 @@ export function authorize(
 ): void {
   switch (level) {
     case 'public':
+    case 'metrics':
       return;
     case 'gateway':
       if (principal.kind === 'api_key') {
@@ -176,4 +209,8 @@ export function authorize(
 /** An organization is visible to its active members (and to site admins). */
 function canSee(principal: Principal, orgId: string): boolean {
   return principal.memberships.some((m) => m.organizationId === orgId && m.isActive);
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
 }

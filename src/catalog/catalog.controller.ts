@@ -28,6 +28,7 @@ import { Principal } from '../auth/principal';
 import { Page } from '../common/pagination.dto';
 import { ProblemResponse } from '../common/problem.dto';
 import { ModelIdPipe } from '../common/validators';
+import { upserted } from '../common/upsert';
 import { CatalogSyncService } from './catalog-sync.service';
 import { CatalogService } from './catalog.service';
 import {
@@ -108,8 +109,7 @@ export class CatalogController {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<ModelResponse> {
     const { model, created } = await this.catalog.upsert(actor, id, body);
-    void reply.status(created ? 201 : 200);
-    return model;
+    return upserted(reply, created, model);
   }
 
   @Get()

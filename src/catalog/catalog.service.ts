@@ -1,6 +1,6 @@
 import { Injectable, NotFoundException } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
-import { AuditService } from '../audit/audit.service';
+import { AUDIT_ID_SAMPLE, AuditService } from '../audit/audit.service';
 import { Principal } from '../auth/principal';
 import { Page } from '../common/pagination.dto';
 import { now } from '../common/time';
@@ -9,7 +9,7 @@ import { idProblems, MODEL_ID_RULE } from '../common/validators';
 import { DatabaseService } from '../database/database.service';
 import { GrantEntity } from '../model-access/entities/grant.entity';
 import { OrganizationEntity } from '../organizations/entities/organization.entity';
-import { likePattern } from '../users/users.service';
+import { likePattern, paginate } from '../common/listing';
 import {
   ImportModelItem,
   ImportModelsBody,
@@ -66,6 +66,10 @@ export class CatalogService {
       const before = await tx.getRepository(ModelEntity).findOne({ where: { id } });
       const { entity, outcome, autoGranted } = await this.upsertOne(tx, { id, ...body });
       const model = toModelResponse(entity);
+      if (outcome === 'unchanged') {
+        // nothing changes: no audit event
+        return { model, created: false };
+      }
       await this.audit.record(tx, actor, {
         action: outcome === 'created' ? 'model.create' : 'model.update',
         targetType: 'model',
@@ -99,17 +103,24 @@ export class CatalogService {
         unchanged: 0,
         auto_granted: 0,
       };
+      const changed: string[] = [];
       for (const item of body.models) {
         const { outcome, autoGranted } = await this.upsertOne(tx, item);
         result[outcome]++;
         result.auto_granted += autoGranted.length;
+        if (outcome !== 'unchanged') {
+          changed.push(item.id);
+        }
       }
-      await this.audit.record(tx, actor, {
-        action: 'model.import',
-        targetType: 'model',
-        targetId: `${body.models.length} models`,
-        after: { ...result, ids: body.models.map((m) => m.id) },
-      });
+      if (changed.length > 0) {
+        // counts and a bounded sample of ids: a large import writes a small event
+        await this.audit.record(tx, actor, {
+          action: 'model.import',
+          targetType: 'model',
+          targetId: `${body.models.length} models`,
+          after: { ...result, changed_ids_sample: changed.slice(0, AUDIT_ID_SAMPLE) },
+        });
+      }
       return result;
     });
   }
@@ -193,12 +204,7 @@ export class CatalogService {
       } else if (query.kind === 'custom') {
         qb.andWhere('m.base_model_id IS NOT NULL');
       }
-      const [rows, total] = await qb
-        .orderBy('m.id', 'ASC')
-        .skip(query.offset)
-        .take(query.limit)
-        .getManyAndCount();
-      return { data: rows.map(toModelResponse), limit: query.limit, offset: query.offset, total };
+      return paginate(qb, query, ['m.id', 'ASC'], (rows) => rows.map(toModelResponse));
     });
   }
 

@@ -87,7 +87,7 @@ export class ProblemFilter implements ExceptionFilter {
       } else if (kind === 'foreign_key') {
         status = HttpStatus.CONFLICT;
         detail = 'A resource this request refers to was removed meanwhile; retry.';
-      } else if (kind === 'busy') {
+      } else if (kind === 'busy' || kind === 'retryable') {
         status = HttpStatus.SERVICE_UNAVAILABLE;
         detail = 'The database is busy; retry the request.';
       }

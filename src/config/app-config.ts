@@ -37,7 +37,8 @@ export class AppConfig {
   healthHeapLimitBytes: number;
   healthRssLimitBytes: number;
   shutdownTimeoutMs: number;
-  trustProxy: boolean;
+  /** Addresses or CIDRs of trusted reverse proxies (empty: X-Forwarded-For is ignored). */
+  trustProxy: string[];
   /** Keys a chat front end uses on /v1, with forwarded user headers. */
   gatewayApiKeys: string[];
   /** Upstream base URL without a trailing slash, e.g. https://openrouter.ai/api/v1. */

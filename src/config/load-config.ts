@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { AppConfig, DatabaseKind, LOG_LEVELS, LogLevel } from './app-config';
 
 /** One documented environment variable: its default and what it means. */
@@ -25,12 +26,13 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
   {
     name: 'ADMIN_API_KEYS',
     default: '',
-    description: 'Comma-separated API keys that act as site admins (at least 16 characters each).',
+    description: 'Comma-separated API keys that act as site admins (at least 32 characters each).',
   },
   {
     name: 'WEBUI_SECRET_KEY',
     default: '',
-    description: 'HS256 secret of the web UI session tokens; empty refuses every session token.',
+    description:
+      'HS256 secret of the web UI session tokens (at least 32 characters); empty refuses every session token.',
   },
   {
     name: 'OPENROUTER_EXTERNAL_USER',
@@ -51,7 +53,8 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
   {
     name: 'METRICS_TOKEN',
     default: '',
-    description: 'When set, GET /metrics requires Authorization: Bearer <METRICS_TOKEN>.',
+    description:
+      'When set (at least 32 characters), GET /metrics requires Authorization: Bearer <METRICS_TOKEN>.',
   },
   {
     name: 'CORS_ORIGINS',
@@ -102,7 +105,8 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
   {
     name: 'TRUST_PROXY',
     default: 'false',
-    description: 'Trust X-Forwarded-For from a reverse proxy (client address for rate limits).',
+    description:
+      'Comma-separated addresses or CIDRs of your reverse proxies (e.g. 127.0.0.1,10.0.0.0/8): X-Forwarded-For is read only from them; false trusts none.',
   },
   {
     name: 'GATEWAY_API_KEYS',
@@ -254,6 +258,107 @@ class Reader {
   }
 }
 
+/**
+ * Variables that hold secrets. Each value (each entry of a comma-separated `_KEYS` list) must
+ * be at least MIN_SECRET_LENGTH characters and not a publicly known default, or the boot
+ * stops. A name listed here is checked as soon as it is set, even by a module that reads it
+ * elsewhere (GATEWAY_API_KEYS).
+ */
+export const SECRET_VARIABLES = [
+  'ADMIN_API_KEYS',
+  'WEBUI_SECRET_KEY',
+  'METRICS_TOKEN',
+  'GATEWAY_API_KEYS',
+] as const;
+
+export const MIN_SECRET_LENGTH = 32;
+
+/**
+ * Secrets published in documentation and images (compared without case): Open WebUI's old
+ * WEBUI_SECRET_KEY default, and the placeholders of this project's and common examples.
+ */
+const PUBLIC_DEFAULT_SECRETS = new Set([
+  't0p-s3cr3t',
+  'change-me-to-a-long-random-key',
+  'changeme',
+  'change-me',
+  'secret',
+  'your-secret-key',
+  'your_secret_key',
+  'supersecret',
+  'password',
+]);
+
+/** Why a secret value is too weak to run with, or null; never repeats the value. */
+export function weakSecretProblem(what: string, value: string): string | null {
+  if (PUBLIC_DEFAULT_SECRETS.has(value.toLowerCase())) {
+    return `${what} is a publicly known default value; generate one with: openssl rand -hex 32`;
+  }
+  if (value.length < MIN_SECRET_LENGTH) {
+    return `${what} is ${value.length} characters; at least ${MIN_SECRET_LENGTH} are required (openssl rand -hex 32)`;
+  }
+  if (new Set(value).size < 8) {
+    return `${what} repeats fewer than 8 distinct characters; use a random value (openssl rand -hex 32)`;
+  }
+  return null;
+}
+
+/** Applies weakSecretProblem to every set secret variable (each entry of a `_KEYS` list). */
+function checkSecrets(reader: Reader): void {
+  for (const name of SECRET_VARIABLES) {
+    const values = name.endsWith('_KEYS') ? reader.list(name) : [reader.raw(name)];
+    for (const [i, value] of values.entries()) {
+      if (value === '') {
+        continue;
+      }
+      const what = values.length > 1 || name.endsWith('_KEYS') ? `${name} entry ${i + 1}` : name;
+      const problem = weakSecretProblem(what, value);
+      if (problem) {
+        reader.problems.push(problem);
+      }
+    }
+  }
+}
+
+/** One address (IPv4 or IPv6) or CIDR, as TRUST_PROXY takes them. */
+export function isAddressOrCidr(text: string): boolean {
+  const [address, prefix, ...rest] = text.split('/');
+  const version = isIP(address);
+  if (version === 0 || rest.length > 0) {
+    return false;
+  }
+  if (prefix === undefined) {
+    return true;
+  }
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128);
+}
+
+/**
+ * TRUST_PROXY: the proxies whose X-Forwarded-For is believed. `true` is refused: trusting
+ * every hop lets any client write the address the failure limiter counts.
+ */
+function trustedProxies(reader: Reader): string[] {
+  const text = reader.raw('TRUST_PROXY');
+  if (['false', '0', 'no', 'off'].includes(text.toLowerCase())) {
+    return [];
+  }
+  if (['true', '1', 'yes', 'on'].includes(text.toLowerCase())) {
+    reader.problems.push(
+      'TRUST_PROXY=true would let any client choose the address that rate limits count; list the addresses or CIDRs of your proxies instead, e.g. TRUST_PROXY=127.0.0.1 or TRUST_PROXY=10.0.0.0/8',
+    );
+    return [];
+  }
+  const entries = reader.list('TRUST_PROXY');
+  const bad = entries.filter((entry) => !isAddressOrCidr(entry));
+  if (bad.length > 0 || entries.length === 0) {
+    reader.problems.push(
+      `TRUST_PROXY="${text}" must be false or comma-separated IP addresses or CIDRs (e.g. 127.0.0.1,10.0.0.0/8)`,
+    );
+    return [];
+  }
+  return entries;
+}
+
 function isUrl(text: string): boolean {
   try {
     new URL(text);
@@ -300,13 +405,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
   config.databasePoolSize = r.int('DATABASE_POOL_SIZE', 1, 1000);
   config.sqliteBusyTimeoutMs = r.int('SQLITE_BUSY_TIMEOUT_MS', 0, 600000);
   config.adminApiKeys = r.list('ADMIN_API_KEYS');
-  for (const [i, key] of config.adminApiKeys.entries()) {
-    if (key.length < 16) {
-      r.problems.push(
-        `ADMIN_API_KEYS entry ${i + 1} is ${key.length} characters; at least 16 are required`,
-      );
-    }
-  }
+  checkSecrets(r);
   config.webuiSecretKey = r.raw('WEBUI_SECRET_KEY');
   const externalUser = r.raw('OPENROUTER_EXTERNAL_USER');
   config.openrouterExternalUser = externalUser === '' ? null : externalUser;
@@ -337,14 +436,9 @@ export function loadConfig(env: Env = process.env): AppConfig {
   config.healthHeapLimitBytes = r.int('HEALTH_HEAP_LIMIT_MB', 16, 1_000_000) * 1024 * 1024;
   config.healthRssLimitBytes = r.int('HEALTH_RSS_LIMIT_MB', 16, 1_000_000) * 1024 * 1024;
   config.shutdownTimeoutMs = r.int('SHUTDOWN_TIMEOUT_MS', 0, 600000);
-  config.trustProxy = r.bool('TRUST_PROXY');
+  config.trustProxy = trustedProxies(r);
   config.gatewayApiKeys = r.list('GATEWAY_API_KEYS');
   for (const [i, key] of config.gatewayApiKeys.entries()) {
-    if (key.length < 32) {
-      r.problems.push(
-        `GATEWAY_API_KEYS entry ${i + 1} is ${key.length} characters; at least 32 are required`,
-      );
-    }
     if (config.adminApiKeys.includes(key)) {
       r.problems.push(
         `GATEWAY_API_KEYS entry ${i + 1} is also an ADMIN_API_KEYS key; use distinct keys`,

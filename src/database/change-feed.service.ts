@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { Client } from 'pg';
 import { AppConfig } from '../config/app-config';
-import { CHANGE_CHANNEL, DatabaseService, sqliteDataVersion } from './database.service';
+import { CHANGE_CHANNEL, DatabaseService, EVERYTHING } from './database.service';
 
 const RECONNECT_DELAY_MS = 250;
 /** How often a SQLite server looks for commits made by other processes (e.g. the migration tool). */
@@ -9,14 +9,12 @@ export const SQLITE_POLL_MS = 250;
 const KEEPALIVE_MS = 5000;
 
 /**
- * Hears the writes of other processes and tells the DatabaseService, which empties the
- * caches. SQLite: polls PRAGMA data_version. PostgreSQL: LISTEN/NOTIFY, as follows.
- * Hears the writes of other replicas on PostgreSQL (LISTEN/NOTIFY) and tells the
- * DatabaseService, which empties the caches. Every write commits a pg_notify in its
- * own transaction, so a replica learns of it within the notification latency
- * (milliseconds; the documented bound is one second). While the listening connection
- * is down, caching is switched off, and everything is dropped again on reconnect,
- * so a lost notification can never leave a stale answer behind.
+ * Hears the writes of other processes and tells the DatabaseService, which tells the
+ * caches. SQLite: polls PRAGMA data_version. PostgreSQL: LISTEN/NOTIFY; every write
+ * commits a pg_notify in its own transaction, so a replica learns of it within the
+ * notification latency (milliseconds; the documented bound is one second). While the
+ * listening connection is down, caching is switched off, and everything is dropped again
+ * on reconnect, so a lost notification can never leave a stale answer behind.
  */
 @Injectable()
 export class ChangeFeedService implements OnModuleInit, OnApplicationShutdown {
@@ -45,17 +43,18 @@ export class ChangeFeedService implements OnModuleInit, OnApplicationShutdown {
    * own writes, so polling it bounds how long such a change can go unseen.
    */
   private async watchSqliteFile(): Promise<void> {
-    let last = await sqliteDataVersion(this.db.dataSource);
+    let last = await this.db.sqliteDataVersion();
     let busy = false;
     this.keepalive = setInterval(() => {
-      if (busy || !this.db.dataSource.isInitialized) {
+      if (busy) {
         return;
       }
       busy = true;
-      sqliteDataVersion(this.db.dataSource)
+      this.db
+        .sqliteDataVersion()
         .then((version) => {
-          if (version !== last) {
-            this.db.notifyChange();
+          if (version !== null && version !== last) {
+            this.db.notifyChange({ kind: 'external', tables: EVERYTHING });
           }
           last = version;
         })
@@ -72,7 +71,7 @@ export class ChangeFeedService implements OnModuleInit, OnApplicationShutdown {
     const client = new Client({ connectionString: this.config.databaseUrl });
     client.on('notification', (message) => {
       if (message.channel === CHANGE_CHANNEL && message.payload !== this.db.instanceId) {
-        this.db.notifyChange();
+        this.db.notifyChange({ kind: 'external', tables: EVERYTHING });
       }
     });
     client.on('error', (error) => this.lost(client, error));

@@ -7,17 +7,42 @@ import {
   ServiceUnavailableException,
 } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource, EntityManager, QueryRunner } from 'typeorm';
+import { databaseErrorKind, isBusyError } from '../common/database-errors';
 import { AppConfig } from '../config/app-config';
+import { runMigrations, withSchemaLock } from './migrate';
 import { Mutex, Semaphore } from './mutex';
 
 /**
- * Why listeners are told: a local write transaction starts or ends (committed or not),
- * or data may have changed elsewhere (another replica, the change feed's state).
+ * One table a write changed. With `rows`, the write declared (DatabaseService.declareRows)
+ * that its statements on this table changed only rows whose `column` is one of `keys`;
+ * without, any row may have changed. The table `*` means "anything" (a statement the
+ * service cannot read, such as DDL).
  */
-export type DataChange = 'write-start' | 'write-end' | 'external';
+export interface TableChange {
+  table: string;
+  rows?: { column: string; keys: readonly string[] };
+}
+
+/** Every table, every row: what listeners assume when they cannot know better. */
+export const EVERYTHING: readonly TableChange[] = [{ table: '*' }];
+
+/**
+ * What listeners are told: a local write transaction ended (committed or rolled back) after
+ * writing `tables`, or data changed in another process (another replica, the migration tool).
+ */
+export type DataChange =
+  | { kind: 'write'; tables: readonly TableChange[] }
+  | { kind: 'external'; tables: readonly TableChange[] };
 
 type ChangeListener = (change: DataChange) => void;
+
+/** Told of every unit of database work: DatabaseService.read and .write (metrics). */
+export type DatabaseTimer = (
+  operation: 'read' | 'write',
+  outcome: 'success' | 'error',
+  seconds: number,
+) => void;
 
 /**
  * A second SQLite connection to the same file, used only for reads outside transactions.
@@ -29,48 +54,96 @@ export const SQLITE_READER = Symbol('SQLITE_READER');
 /** PostgreSQL NOTIFY channel on which every committed write is announced to all replicas. */
 export const CHANGE_CHANNEL = 'model_access_changes';
 
-/**
- * Serialization failures and deadlocks, and unique / foreign-key violations: under READ COMMITTED
- * two requests can both see "no row" and insert the same key (or refer to a row deleted meanwhile);
- * the retry sees the committed row, so an idempotent PUT answers 200 and a create answers 409.
- */
-const RETRYABLE_PG_CODES = new Set(['40001', '40P01', '23505', '23503']);
 const MAX_ATTEMPTS = 5;
 
-function errorCode(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
+const WRITE_STATEMENT =
+  /^\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|REPLACE\s+INTO|UPDATE|DELETE\s+FROM)\s+["`]?(\w+)["`]?/i;
+const READ_STATEMENT =
+  /^\s*(?:SELECT|PRAGMA|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|START|SET|SHOW|EXPLAIN|LISTEN|UNLISTEN)\b/i;
 
 /**
- * SQLite's `PRAGMA data_version`: it changes when another connection (another process)
- * commits to the file, never for this connection's own writes.
+ * What a SQL statement writes: null for reads and transaction control, the table
+ * (lower-cased) for INSERT / UPDATE / DELETE, `*` for anything else (DDL, unknown).
  */
-export async function sqliteDataVersion(manager: EntityManager | DataSource): Promise<number> {
-  const rows: { data_version: number }[] = await manager.query('PRAGMA data_version');
-  return Number(rows[0]?.data_version);
+export function statementTarget(sql: string): string | null {
+  if (READ_STATEMENT.test(sql)) {
+    return null;
+  }
+  return WRITE_STATEMENT.exec(sql)?.[1].toLowerCase() ?? '*';
 }
 
-/** True when the database refused because another writer held a lock too long. */
-export function isBusyError(error: unknown): boolean {
-  const code = errorCode(error) ?? '';
-  return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED');
+/** Thrown for an INSERT, UPDATE or DELETE on a table of the service outside db.write(). */
+export class WriteOutsideTransactionError extends Error {
+  constructor(table: string) {
+    super(
+      `A statement writes "${table}" outside DatabaseService.write(): every write must run ` +
+        'through it, or caches and other replicas never learn of the change (docs/ARCHITECTURE.md).',
+    );
+  }
+}
+
+/** The tables (and declared rows) one db.write() call changed, over all its attempts. */
+class WriteRecord {
+  private readonly declared = new Map<string, { column: string; keys: Set<string> }>();
+  private readonly written = new Map<string, { column: string; keys: Set<string> } | 'all'>();
+
+  declare(table: string, column: string, keys: readonly string[]): void {
+    const current = this.declared.get(table);
+    if (current && current.column !== column) {
+      throw new Error(`Rows of "${table}" declared by two columns in one write.`);
+    }
+    const entry = current ?? { column, keys: new Set<string>() };
+    keys.forEach((key) => entry.keys.add(key));
+    this.declared.set(table, entry);
+  }
+
+  wrote(table: string): void {
+    const declared = this.declared.get(table);
+    const current = this.written.get(table);
+    if (current === 'all') {
+      return;
+    }
+    if (!declared) {
+      this.written.set(table, 'all');
+      return;
+    }
+    const entry = current ?? { column: declared.column, keys: new Set<string>() };
+    declared.keys.forEach((key) => entry.keys.add(key));
+    this.written.set(table, entry);
+  }
+
+  changes(): TableChange[] {
+    return [...this.written].map(([table, rows]) =>
+      rows === 'all' ? { table } : { table, rows: { column: rows.column, keys: [...rows.keys] } },
+    );
+  }
 }
 
 /**
  * The one way the services read and write. Writes run in one transaction each
  * (SQLite: BEGIN IMMEDIATE under an in-process lock, since better-sqlite3 shares one
  * connection; PostgreSQL: READ COMMITTED, retried on serialization failures and
- * deadlocks). Every finished write, committed or not, tells the change listeners,
- * which is how caches learn that the data moved.
+ * deadlocks). Every statement is seen here: a write records the tables it changed and
+ * tells the change listeners when it ends, which is how caches (and, through the change
+ * feed, other replicas) learn that the data moved. An INSERT, UPDATE or DELETE on one of
+ * the service's tables anywhere else throws WriteOutsideTransactionError.
  */
 @Injectable()
 export class DatabaseService implements OnApplicationShutdown {
   private readonly logger = new Logger(DatabaseService.name);
   private readonly sqliteLock = new Mutex();
   private readonly listeners: ChangeListener[] = [];
+  /** PostgreSQL: the write each open transaction's query runner belongs to. */
+  private readonly openWrites = new WeakMap<QueryRunner, WriteRecord>();
+  /**
+   * SQLite: the open write, if any. better-sqlite3 shares one connection (and TypeORM one
+   * query runner) for everything, so any statement on it while the lock is held is that write's.
+   */
+  private sqliteWrite: WriteRecord | null = null;
+  private guardedTables: Set<string> | null = null;
+  private migrating = 0;
+  private timer: DatabaseTimer | null = null;
   private readonly closeHooks: (() => Promise<void>)[] = [];
-  private writesInFlight = 0;
   private changeFeedHealthy = true;
   /** Identifies this process in change notifications sent to other replicas. */
   readonly instanceId = randomUUID();
@@ -79,20 +152,19 @@ export class DatabaseService implements OnApplicationShutdown {
   private readonly writeSlots: Semaphore;
 
   constructor(
-    readonly dataSource: DataSource,
+    private readonly dataSource: DataSource,
     private readonly config: AppConfig,
     @Optional() @Inject(SQLITE_READER) private readonly reader?: DataSource | null,
   ) {
     this.writeSlots = new Semaphore(Math.max(1, config.databasePoolSize - 2));
+    this.watchStatements(dataSource);
+    if (reader) {
+      this.watchStatements(reader);
+    }
   }
 
   get kind(): 'sqlite' | 'postgres' {
     return this.config.databaseKind;
-  }
-
-  /** Write transactions open in this process right now. */
-  get activeWrites(): number {
-    return this.writesInFlight;
   }
 
   /** False while changes made by other replicas could go unnoticed: nothing may be cached. */
@@ -103,22 +175,86 @@ export class DatabaseService implements OnApplicationShutdown {
   /** Set by the change feed: false while it cannot hear other replicas' writes. */
   setChangeFeedHealthy(healthy: boolean): void {
     this.changeFeedHealthy = healthy;
-    this.notifyChange();
+    this.notifyChange({ kind: 'external', tables: EVERYTHING });
   }
 
   onChange(listener: ChangeListener): void {
     this.listeners.push(listener);
   }
 
-  /** Tells every listener that data may have changed (also used for changes made elsewhere). */
-  notifyChange(change: DataChange = 'external'): void {
+  /** Times every read and write from now on (one timer; metrics sets it). */
+  setTimer(timer: DatabaseTimer | null): void {
+    this.timer = timer;
+  }
+
+  /** Tells every listener that data changed (the change feed calls it for other processes). */
+  notifyChange(change: DataChange): void {
     for (const listener of this.listeners) {
       listener(change);
     }
   }
 
+  /**
+   * Declares, inside a write, that its statements on `table` change only rows whose
+   * `column` is one of `keys`: listeners are told those keys instead of "the whole table".
+   * A promise about the whole transaction: declare before the first statement on the table
+   * and include every key any statement of it may change.
+   */
+  declareRows(tx: EntityManager, table: string, column: string, keys: readonly string[]): void {
+    const record = this.recordOf(tx.queryRunner);
+    if (!record) {
+      throw new Error('declareRows() is only valid inside DatabaseService.write().');
+    }
+    record.declare(table, column, keys);
+  }
+
   /** Runs reads that must not see another request's uncommitted SQLite transaction. */
-  async read<T>(fn: (manager: EntityManager) => Promise<T>): Promise<T> {
+  read<T>(fn: (manager: EntityManager) => Promise<T>): Promise<T> {
+    return this.timer ? this.timed('read', () => this.untimedRead(fn)) : this.untimedRead(fn);
+  }
+
+  /** Runs fn in one transaction; commits when it resolves, rolls back when it throws. */
+  write<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T> {
+    return this.timer ? this.timed('write', () => this.untimedWrite(fn)) : this.untimedWrite(fn);
+  }
+
+  /**
+   * Applies pending migrations on this connection (the migration tool; the server applies
+   * them before this service exists). Data migrations may write any table meanwhile;
+   * listeners are then told that everything may have changed.
+   */
+  async migrate(): Promise<string[]> {
+    this.migrating++;
+    try {
+      return await runMigrations(this.dataSource);
+    } finally {
+      this.migrating--;
+      this.notifyChange({ kind: 'external', tables: EVERYTHING });
+    }
+  }
+
+  /** Runs fn while holding the lock every process takes to migrate or seed (see migrate.ts). */
+  withSchemaLock<T>(fn: () => Promise<T>): Promise<T> {
+    return withSchemaLock(this.dataSource, fn);
+  }
+
+  /** The migrations this build knows, and the table where applied ones are recorded. */
+  get migrations(): { known: string[]; table: string } {
+    return {
+      known: this.dataSource.migrations.map((m) => m.name ?? m.constructor.name),
+      table: this.dataSource.options.migrationsTableName ?? 'migrations',
+    };
+  }
+
+  /**
+   * SQLite's `PRAGMA data_version` on the writing connection: it changes when another
+   * process commits to the file, never for this process's own writes. Null once closed.
+   */
+  async sqliteDataVersion(): Promise<number | null> {
+    return this.dataSource.isInitialized ? sqliteDataVersion(this.dataSource) : null;
+  }
+
+  private async untimedRead<T>(fn: (manager: EntityManager) => Promise<T>): Promise<T> {
     if (this.reader?.isInitialized) {
       return fn(this.reader.manager);
     }
@@ -129,29 +265,30 @@ export class DatabaseService implements OnApplicationShutdown {
     return fn(this.dataSource.manager);
   }
 
-  /** Runs fn in one transaction; commits when it resolves, rolls back when it throws. */
-  async write<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T> {
-    this.writesInFlight++;
-    this.notifyChange('write-start');
+  private async untimedWrite<T>(
+    fn: (tx: EntityManager) => Promise<T>,
+    announce = true,
+  ): Promise<T> {
+    const record = new WriteRecord();
     try {
       return this.kind === 'sqlite'
-        ? await this.sqliteLock.run(() => this.sqliteTransaction(fn))
-        : await this.writeSlots.run(() => this.postgresTransaction(fn));
+        ? await this.sqliteLock.run(() => this.sqliteTransaction(record, fn))
+        : await this.writeSlots.run(() => this.postgresTransaction(record, fn, announce));
     } finally {
-      this.writesInFlight--;
-      this.notifyChange('write-end');
+      const tables = record.changes();
+      if (tables.length > 0) {
+        this.notifyChange({ kind: 'write', tables });
+      }
     }
   }
 
   /**
-   * Appends rows that no cache reads (the usage ledger) in one transaction: same locking
-   * and retries as write(), but listeners and other replicas are not told, so a stream of
-   * ledger inserts never empties the access caches.
+   * Appends rows that no cache reads (the usage ledger) in one transaction: same locking,
+   * retries and guard as write(), but other replicas are not told, so a stream of ledger
+   * inserts never makes them empty their access caches.
    */
-  async append<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T> {
-    return this.kind === 'sqlite'
-      ? this.sqliteLock.run(() => this.sqliteTransaction(fn))
-      : this.writeSlots.run(() => this.postgresTransaction(fn, false));
+  append<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T> {
+    return this.untimedWrite(fn, false);
   }
 
   /** Runs fn when the application shuts down, before the connection closes (last writes). */
@@ -159,7 +296,22 @@ export class DatabaseService implements OnApplicationShutdown {
     this.closeHooks.push(fn);
   }
 
-  private async sqliteTransaction<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T> {
+  private async timed<T>(operation: 'read' | 'write', fn: () => Promise<T>): Promise<T> {
+    const started = process.hrtime.bigint();
+    let outcome: 'success' | 'error' = 'error';
+    try {
+      const result = await fn();
+      outcome = 'success';
+      return result;
+    } finally {
+      this.timer?.(operation, outcome, Number(process.hrtime.bigint() - started) / 1e9);
+    }
+  }
+
+  private async sqliteTransaction<T>(
+    record: WriteRecord,
+    fn: (tx: EntityManager) => Promise<T>,
+  ): Promise<T> {
     const runner = this.dataSource.createQueryRunner();
     try {
       await runner.query('BEGIN IMMEDIATE');
@@ -167,6 +319,7 @@ export class DatabaseService implements OnApplicationShutdown {
       await runner.release();
       throw this.translate(error);
     }
+    this.sqliteWrite = record;
     try {
       const result = await fn(runner.manager);
       await runner.query('COMMIT');
@@ -177,17 +330,20 @@ export class DatabaseService implements OnApplicationShutdown {
       });
       throw this.translate(error);
     } finally {
+      this.sqliteWrite = null;
       await runner.release();
     }
   }
 
   private async postgresTransaction<T>(
+    record: WriteRecord,
     fn: (tx: EntityManager) => Promise<T>,
-    announce = true,
+    announce: boolean,
   ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.dataSource.transaction('READ COMMITTED', async (tx) => {
+          this.openWrites.set(tx.queryRunner!, record);
           const result = await fn(tx);
           // Delivered to every listening replica when (and only if) this transaction commits.
           if (announce) {
@@ -196,14 +352,52 @@ export class DatabaseService implements OnApplicationShutdown {
           return result;
         });
       } catch (error) {
-        const code = errorCode(error);
-        if (code && RETRYABLE_PG_CODES.has(code) && attempt < MAX_ATTEMPTS) {
+        const kind = databaseErrorKind(error);
+        // Under READ COMMITTED two requests can both see "no row" and insert the same key (or
+        // refer to a row deleted meanwhile); the retry sees the committed row, so an idempotent
+        // PUT answers 200 and a create answers 409.
+        const retry = kind === 'retryable' || kind === 'unique' || kind === 'foreign_key';
+        if (retry && attempt < MAX_ATTEMPTS) {
           await new Promise((resolve) => setTimeout(resolve, attempt * 5 + Math.random() * 10));
           continue;
         }
         throw error;
       }
     }
+  }
+
+  /** Records what each statement of a write changes, and refuses writes outside db.write(). */
+  private watchStatements(dataSource: DataSource): void {
+    dataSource.subscribers.push({
+      beforeQuery: (event) => {
+        const target = statementTarget(event.query);
+        if (target === null) {
+          return;
+        }
+        const record = dataSource === this.dataSource ? this.recordOf(event.queryRunner) : null;
+        if (record) {
+          record.wrote(target);
+          return;
+        }
+        if (this.migrating === 0 && this.isGuarded(dataSource, target)) {
+          throw new WriteOutsideTransactionError(target);
+        }
+      },
+    });
+  }
+
+  /** The write a statement on the writing connection belongs to, or null outside writes. */
+  private recordOf(runner: QueryRunner | undefined): WriteRecord | null {
+    if (this.kind === 'sqlite') {
+      return this.sqliteWrite;
+    }
+    return (runner && this.openWrites.get(runner)) ?? null;
+  }
+
+  /** The service's own tables (its entities); DDL and the migrations table are left alone. */
+  private isGuarded(dataSource: DataSource, table: string): boolean {
+    this.guardedTables ??= new Set(dataSource.entityMetadatas.map((m) => m.tableName));
+    return this.guardedTables.has(table);
   }
 
   private translate(error: unknown): unknown {
@@ -229,4 +423,10 @@ export class DatabaseService implements OnApplicationShutdown {
       this.logger.log('database connection closed');
     }
   }
+}
+
+/** SQLite's `PRAGMA data_version` as seen by one connection or transaction. */
+export async function sqliteDataVersion(manager: EntityManager | DataSource): Promise<number> {
+  const rows: { data_version: number }[] = await manager.query('PRAGMA data_version');
+  return Number(rows[0]?.data_version);
 }

@@ -59,8 +59,7 @@ export class DatabaseDiagnosticsService {
   /** Up when every migration the code knows is recorded, and nothing unknown is. */
   async migrations(): Promise<HealthIndicatorResult<'migrations'>> {
     const check = this.indicator.check('migrations');
-    const ds = this.db.dataSource;
-    const table = ds.options.migrationsTableName ?? 'migrations';
+    const { known, table } = this.db.migrations;
     const rows = await this.db.read((m) =>
       m
         .createQueryBuilder()
@@ -69,7 +68,6 @@ export class DatabaseDiagnosticsService {
         .getRawMany<{ name: string }>(),
     );
     const applied = rows.map((r) => r.name);
-    const known = ds.migrations.map((m) => m.name ?? m.constructor.name);
     const pending = known.filter((name) => !applied.includes(name));
     const unknown = applied.filter((name) => !known.includes(name));
     const data = { applied: applied.length, known: known.length, pending, unknown };

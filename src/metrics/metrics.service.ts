@@ -78,35 +78,12 @@ export class MetricsService {
     setStates(this.grants, counts.grants, 'inactive');
   }
 
-  /**
-   * Times every unit of database work (DatabaseService.read and .write, including
-   * the wait for SQLite's write lock) by wrapping this instance's two entry points,
-   * so the database layer itself stays free of metrics.
-   */
+  /** Times every unit of database work (DatabaseService.read and .write, lock waits included). */
   private instrument(db: DatabaseService): void {
     const histogram = this.queryDuration;
-    const read = db.read.bind(db);
-    const write = db.write.bind(db);
-    db.read = <T>(fn: (manager: EntityManager) => Promise<T>): Promise<T> =>
-      timed(histogram, 'read', () => read(fn));
-    db.write = <T>(fn: (tx: EntityManager) => Promise<T>): Promise<T> =>
-      timed(histogram, 'write', () => write(fn));
-  }
-}
-
-async function timed<T>(
-  histogram: Histogram<'operation' | 'outcome'>,
-  operation: 'read' | 'write',
-  fn: () => Promise<T>,
-): Promise<T> {
-  const started = process.hrtime.bigint();
-  let outcome = 'error';
-  try {
-    const result = await fn();
-    outcome = 'success';
-    return result;
-  } finally {
-    histogram.observe({ operation, outcome }, Number(process.hrtime.bigint() - started) / 1e9);
+    db.setTimer((operation, outcome, seconds) =>
+      histogram.observe({ operation, outcome }, seconds),
+    );
   }
 }
 

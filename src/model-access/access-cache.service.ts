@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource, EntityManager, EntitySubscriberInterface, QueryRunner } from 'typeorm';
+import { EntityManager } from 'typeorm';
 import { AppConfig } from '../config/app-config';
-import { DatabaseService, DataChange } from '../database/database.service';
+import { DataChange, DatabaseService } from '../database/database.service';
 import { UserEntity } from '../users/entities/user.entity';
 import {
   Catalog,
@@ -12,9 +12,10 @@ import {
   UserAccess,
 } from './access-rule';
 import {
-  CATALOG_SQL,
+  CATALOG,
   GRANTS_OF_ORGANIZATIONS,
   hotSql,
+  layersEmptiedBy,
   MEMBERSHIPS_OF_USER,
   toBool,
   USER_BY_ID,
@@ -40,44 +41,9 @@ interface UserRows {
 }
 
 /**
- * What a write can make stale. `users` holds users and memberships (with the
- * organizations' name, state and external user); `grants` the organizations' grants;
- * `catalog` the models. Views and serialized answers depend on all three.
+ * Keys a write transaction declares it changes: the users whose memberships, the
+ * organizations whose grants (see AccessCacheService.narrowWritesTo).
  */
-type Scope = 'users' | 'grants' | 'catalog';
-const ALL_SCOPES: readonly Scope[] = ['users', 'grants', 'catalog'];
-
-/** Scopes each table's writes make stale (deletes cascade from users and organizations). */
-const TABLE_SCOPES: Record<string, readonly Scope[]> = {
-  users: ['users'],
-  organization_members: ['users'],
-  organizations: ['users', 'grants'],
-  organization_models: ['grants'],
-  models: ALL_SCOPES,
-  audit_events: [],
-  usage_events: [],
-};
-
-const WRITE_STATEMENT =
-  /^\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|REPLACE\s+INTO|UPDATE|DELETE\s+FROM)\s+["`]?(\w+)["`]?/i;
-const READ_STATEMENT =
-  /^\s*(?:SELECT|PRAGMA|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|START|SET|SHOW|EXPLAIN|LISTEN|UNLISTEN)\b/i;
-
-/** The scopes a SQL statement can make stale; every scope for statements it cannot read. */
-export function scopesWrittenBy(sql: string): readonly Scope[] {
-  if (READ_STATEMENT.test(sql)) {
-    return [];
-  }
-  const table = writtenTable(sql);
-  return table !== undefined && table in TABLE_SCOPES ? TABLE_SCOPES[table] : ALL_SCOPES;
-}
-
-/** The table an INSERT, UPDATE or DELETE writes, lower-cased; undefined for anything else. */
-function writtenTable(sql: string): string | undefined {
-  return WRITE_STATEMENT.exec(sql)?.[1].toLowerCase();
-}
-
-/** Keys a write transaction declares it changes (see AccessCacheService.narrowWritesTo). */
 export interface Narrowing {
   users?: readonly string[];
   organizations?: readonly string[];
@@ -91,12 +57,13 @@ const RESPONSE_CACHE_BYTES = 64 * 1024 * 1024;
  * the catalog, each organization's grants (shared by its members), each user's rows,
  * and on top the composed views and serialized lists.
  *
- * Correctness first: an answer computed while a write was in flight (or whose inputs
- * changed meanwhile) is served but never stored. When a local write ends, every layer a
- * statement of that write could have touched is emptied before the write is acknowledged
- * (the tables are read from the SQL itself, so raw SQL and cascades are covered); changes
- * from elsewhere (other replicas) empty everything. So the read after an acknowledged write
- * always sees it, while a membership write no longer throws away the catalog and grants.
+ * Correctness first: an answer whose inputs changed while it was computed is served but
+ * never stored. Every write (through DatabaseService.write, the only way to write) reports
+ * the tables it changed, with the keys it declared, when it ends and before it is
+ * acknowledged; the layers to empty follow from what each query of hot-queries.ts declares
+ * it reads (`layersEmptiedBy`). Changes from elsewhere (other replicas, other processes)
+ * empty everything. So the read after an acknowledged write always sees it, while a
+ * membership write does not throw away the catalog and grants.
  */
 @Injectable()
 export class AccessCacheService {
@@ -106,22 +73,14 @@ export class AccessCacheService {
   private readonly views = new Map<string, UserView>();
   private readonly responses = new Map<string, string>();
   private responseBytes = 0;
-  /** Increases when a write ends or a change arrives from elsewhere. */
+  /** Increases whenever a layer is emptied: answers read before it may not be stored. */
   private generation = 0;
-  /** Scopes written by statements since the last write ended. */
-  private readonly touched = new Set<Scope>();
-  /** Users whose memberships, and organizations whose grants, narrowed writes changed. */
-  private readonly touchedUsers = new Set<string>();
-  private readonly touchedOrganizations = new Set<string>();
-  /** Transactions that declared the only keys their membership / grant statements change. */
-  private readonly narrowed = new WeakMap<QueryRunner, Narrowing>();
 
   constructor(
     private readonly db: DatabaseService,
     private readonly config: AppConfig,
   ) {
     db.onChange((change) => this.onChange(change));
-    this.watchStatements(db.dataSource);
   }
 
   private get enabled(): boolean {
@@ -154,86 +113,43 @@ export class AccessCacheService {
    * nothing, still empty whole layers.
    */
   narrowWritesTo(tx: EntityManager, keys: Narrowing): void {
-    if (tx.queryRunner) {
-      this.narrowed.set(tx.queryRunner, keys);
+    if (keys.users) {
+      this.db.declareRows(tx, 'organization_members', 'user_id', keys.users);
+    }
+    if (keys.organizations) {
+      this.db.declareRows(tx, 'organization_models', 'organization_id', keys.organizations);
     }
   }
 
   private onChange(change: DataChange): void {
-    if (change === 'write-start') {
-      // Cached answers still describe committed data until this write ends (see storable).
+    const emptied = layersEmptiedBy(change.tables);
+    if (emptied.size === 0) {
       return;
     }
     this.generation++;
-    if (change === 'external') {
-      this.touched.clear();
-      this.touchedUsers.clear();
-      this.touchedOrganizations.clear();
-      this.clear();
-      return;
-    }
-    for (const userId of this.touchedUsers) {
-      this.userRows.delete(userId);
-    }
-    for (const organizationId of this.touchedOrganizations) {
-      this.organizations.delete(organizationId);
-    }
-    for (const scope of this.touched) {
-      if (scope === 'catalog') {
-        this.catalog = null;
-      } else if (scope === 'grants') {
-        this.organizations.clear();
-      } else {
-        this.userRows.clear();
+    for (const [layer, keys] of emptied) {
+      const map = layer === 'users' ? this.userRows : layer === 'grants' ? this.organizations : null;
+      if (keys === 'all') {
+        if (map) {
+          map.clear();
+        } else {
+          this.catalog = null;
+        }
+      } else if (map) {
+        keys.forEach((key) => map.delete(key));
       }
     }
-    if (this.touched.size > 0 || this.touchedUsers.size > 0 || this.touchedOrganizations.size > 0) {
-      // Views and serialized lists are rebuilt from the layers without a query.
-      this.dropDerived();
-    }
-    // Statements of writes still open stay recorded: with concurrent transactions
-    // (PostgreSQL) a scope touched by one that commits later must be emptied again at its
-    // own end, or an answer read between the two ends would outlive that commit.
-    if (this.db.activeWrites === 0) {
-      this.touched.clear();
-      this.touchedUsers.clear();
-      this.touchedOrganizations.clear();
-    }
-  }
-
-  /** Records which layers each write statement (any statement through the data source) touches. */
-  private watchStatements(dataSource: DataSource): void {
-    const subscriber: EntitySubscriberInterface = {
-      beforeQuery: (event) => {
-        const scopes = scopesWrittenBy(event.query);
-        if (scopes.length === 0) {
-          return;
-        }
-        const keys = event.queryRunner ? this.narrowed.get(event.queryRunner) : undefined;
-        const table = writtenTable(event.query);
-        if (keys?.users && table === 'organization_members') {
-          keys.users.forEach((id) => this.touchedUsers.add(id));
-          return;
-        }
-        if (keys?.organizations && table === 'organization_models') {
-          keys.organizations.forEach((id) => this.touchedOrganizations.add(id));
-          return;
-        }
-        for (const scope of scopes) {
-          this.touched.add(scope);
-        }
-      },
-    };
-    dataSource.subscribers.push(subscriber);
+    // Views and serialized lists are rebuilt from the layers without a query.
+    this.dropDerived();
   }
 
   /**
    * True when an answer computed from reads made since `generation` may be stored: no
-   * write ended (committed or rolled back) and no outside change arrived meanwhile, and
-   * other replicas' changes are observable. A write still in flight does not forbid it:
-   * whatever such an answer read of that write (SQLite readers share its connection), the
-   * write's end empties the layers it touched after the answer is stored, and bumps the
-   * generation so an answer that straddles the end is not stored at all.
+   * layer was emptied meanwhile and other replicas' changes are observable. A write still
+   * in flight does not forbid it: whatever such an answer read of that write (SQLite
+   * readers may share its connection), the write's end empties what it touched after the
+   * answer is stored, and bumps the generation so an answer that straddles the end is not
+   * stored at all.
    */
   private storable(generation: number): boolean {
     return this.enabled && generation === this.generation && this.db.changesObservable;
@@ -298,7 +214,7 @@ export class AccessCacheService {
       return this.catalog;
     }
     const version = this.generation;
-    const rows = await manager.query<Record<string, unknown>[]>(CATALOG_SQL);
+    const rows = await manager.query<Record<string, unknown>[]>(hotSql(CATALOG, this.db.kind));
     const catalog = new Catalog(
       rows.map((r): CatalogModel => ({
         id: String(r.id),
@@ -314,19 +230,7 @@ export class AccessCacheService {
     return catalog;
   }
 
-  /** Reads one user's rows and applies the rule. Usable inside a transaction; stores nothing. */
-  async compute(manager: EntityManager, userId: string): Promise<UserView> {
-    const rows = await this.readUserRows(manager, userId);
-    const catalog = await this.getCatalog(manager);
-    const organizations = await this.readGrants(
-      manager,
-      rows.memberships.map((m) => m.organizationId),
-      catalog,
-    );
-    return this.compose(userId, rows, catalog, organizations);
-  }
-
-  /** Like compute, but reuses and fills the cached layers when nothing changed meanwhile. */
+  /** Reads what the cached layers lack, fills them when nothing changed meanwhile, applies the rule. */
   private async load(manager: EntityManager, userId: string, version: number): Promise<UserView> {
     const rows = this.userRows.get(userId) ?? (await this.readUserRows(manager, userId));
     if (this.storable(version)) {
@@ -377,7 +281,13 @@ export class AccessCacheService {
   ): UserView {
     return {
       user: rows.user,
-      access: new UserAccess(userId, rows.memberships, organizations, catalog),
+      access: new UserAccess(
+        userId,
+        rows.memberships,
+        organizations,
+        catalog,
+        rows.user?.role === 'pending',
+      ),
     };
   }
 

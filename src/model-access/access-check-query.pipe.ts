@@ -11,11 +11,10 @@ export interface AccessCheckParams {
 const FIELDS = ['user_id', 'model_id'] as const;
 
 /**
- * Validates the access check's query string without class-transformer: the same 400
- * problems, in the same order, as the global ValidationPipe on `AccessCheckQuery`
- * (unknown fields first, then `<field> must be a string` for a missing or repeated one),
- * at a fraction of the cost on the busiest route. Identifier rules are applied after,
- * by AccessService.check, as before.
+ * Validates the access check's query string by hand rather than through class-validator
+ * (the busiest route): unknown fields first (`property <field> should not exist`, the
+ * global ValidationPipe's wording), then `<field> must be a string` for a missing or
+ * repeated one, as 400 problems. Identifier rules are applied after, by AccessService.check.
  */
 @Injectable()
 export class AccessCheckQueryPipe implements PipeTransform<unknown, AccessCheckParams> {

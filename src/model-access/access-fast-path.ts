@@ -1,78 +1,290 @@
-import { Reflector } from '@nestjs/core';
+import { ArgumentMetadata, PipeTransform, RequestMethod, Type } from '@nestjs/common';
+import {
+  EXCEPTION_FILTERS_METADATA,
+  GUARDS_METADATA,
+  HEADERS_METADATA,
+  HTTP_CODE_METADATA,
+  INTERCEPTORS_METADATA,
+  METHOD_METADATA,
+  PATH_METADATA,
+  PIPES_METADATA,
+  REDIRECT_METADATA,
+  ROUTE_ARGS_METADATA,
+  SSE_METADATA,
+} from '@nestjs/common/constants';
+import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
+import { ApplicationConfig, Reflector } from '@nestjs/core';
+import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { FastifyReply, FastifyRequest } from 'fastify';
-import { accessLevelOf, RequestAuthenticator } from '../auth/auth.guard';
 import { AccessLevel } from '../auth/access-level.decorators';
-import { Principal } from '../auth/principal';
+import { accessLevelOf, AuthGuard, RequestAuthenticator } from '../auth/auth.guard';
 import { ProblemFilter } from '../common/problem.filter';
-import { UserIdPipe } from '../common/validators';
-import { AccessCheckQueryPipe } from './access-check-query.pipe';
 import { AccessController } from './access.controller';
-import { AccessService } from './access.service';
+import { FAST_PATH_KEY } from './fast-path.decorator';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 type Request = FastifyRequest & Record<string, unknown>;
+type Handler = (...args: unknown[]) => unknown;
 
-interface FastRoute {
+/** One handler argument: where its value comes from and the pipes it goes through. */
+interface Argument {
+  read(request: Request, reply: FastifyReply, context: () => ExecutionContextHost): unknown;
+  metadata: ArgumentMetadata;
+  pipes: PipeTransform[];
+}
+
+/** A route the fast path answers, derived from its handler's metadata. */
+export interface FastRoute {
+  /** The route template as Fastify knows it, e.g. `/api/v1/users/:id/models`. */
+  url: string;
+  handlerName: string;
   level: AccessLevel;
-  answer(request: Request, principal: Principal | null): Promise<string>;
+  status: number;
+  headers: Record<string, string>;
+  arguments: Argument[];
+}
+
+/** The global enhancers of the application, which the fast path must reproduce or refuse. */
+export interface GlobalEnhancers {
+  guards: unknown[];
+  interceptors: unknown[];
+  filters: unknown[];
+  /** Pipes the fast path applies, in order, to every argument (as Nest does). */
+  pipes: PipeTransform[];
+}
+
+interface RouteArgument {
+  index: number;
+  data?: unknown;
+  pipes?: (PipeTransform | Type<PipeTransform>)[];
+  factory?: (data: unknown, context: ExecutionContextHost) => unknown;
+}
+
+/** Thrown at boot when a fast-path handler has something the fast path would not apply. */
+export class FastPathMismatchError extends Error {}
+
+function metadataOf<T>(key: string, target: object, property?: string): T | undefined {
+  return (
+    property === undefined
+      ? Reflect.getMetadata(key, target)
+      : Reflect.getMetadata(key, target, property)
+  ) as T | undefined;
+}
+
+function joinPath(...parts: (string | undefined)[]): string {
+  const joined = parts
+    .filter((p): p is string => p !== undefined && p !== '' && p !== '/')
+    .map((p) => p.replace(/^\/+|\/+$/g, ''))
+    .join('/');
+  return `/${joined}`;
 }
 
 /**
- * The three routes the web UI calls on every page and every message (access check, a
- * user's model list, the OpenAI-style list) answered straight from a Fastify preHandler
- * hook (after every onRequest hook: request context, security headers, CORS, metrics), skipping Nest's per-request router, guard and pipe machinery, which cost more than
- * the answer itself (see BENCHMARKS.md). Nothing is decided differently: the access level
- * is read from the same controller decorators, authentication and authorization are the
- * guard's own RequestAuthenticator, input goes through the same pipes, answers come from
- * the same AccessService, and errors through the same ProblemFilter. The controller
- * stays the documented definition of these routes (Swagger) and serves their HEAD
- * requests; the authorization matrix, the fuzzer and the property tests all run through
- * this path.
+ * The fast routes of a controller: every handler marked @FastPath(), read from the same
+ * metadata Nest reads. Throws FastPathMismatchError for anything the fast path would not
+ * reproduce: a method other than GET, a guard, interceptor, pipe or filter on the handler
+ * or its class, a global one other than the one guard and ProblemFilter, an argument that
+ * is not a query, a path parameter or a custom decorator, a redirect or an event stream.
  */
-export function installAccessFastPath(app: NestFastifyApplication): void {
-  const access = app.get(AccessService);
+export function fastRoutesOf(
+  controller: Type<unknown>,
+  reflector: Reflector,
+  globals: GlobalEnhancers,
+  globalPrefix = '',
+): FastRoute[] {
+  const routes: FastRoute[] = [];
+  const prototype = controller.prototype as Record<string, Handler>;
+  for (const name of Object.getOwnPropertyNames(prototype)) {
+    const handler = prototype[name];
+    if (name === 'constructor' || typeof handler !== 'function') {
+      continue;
+    }
+    if (!reflector.get<boolean | undefined>(FAST_PATH_KEY, handler)) {
+      continue;
+    }
+    const where = `${controller.name}.${name}`;
+    const refuse = (what: string): never => {
+      throw new FastPathMismatchError(
+        `${where} is marked @FastPath() but ${what}, which the access fast path would skip; ` +
+          'remove @FastPath() or teach src/model-access/access-fast-path.ts to apply it.',
+      );
+    };
+    if (metadataOf<RequestMethod>(METHOD_METADATA, handler) !== RequestMethod.GET) {
+      refuse('is not a GET route');
+    }
+    for (const [key, what] of [
+      [GUARDS_METADATA, 'has a guard'],
+      [INTERCEPTORS_METADATA, 'has an interceptor'],
+      [PIPES_METADATA, 'has @UsePipes'],
+      [EXCEPTION_FILTERS_METADATA, 'has an exception filter'],
+    ] as const) {
+      if ((metadataOf<unknown[]>(key, handler)?.length ?? 0) > 0) {
+        refuse(what);
+      }
+      if ((metadataOf<unknown[]>(key, controller)?.length ?? 0) > 0) {
+        refuse(`its controller ${what}`);
+      }
+    }
+    if (metadataOf(REDIRECT_METADATA, handler) || metadataOf(SSE_METADATA, handler)) {
+      refuse('redirects or streams events');
+    }
+    if (globals.guards.length > 0 || globals.interceptors.length > 0) {
+      refuse('the application has a global guard or interceptor besides the one AuthGuard');
+    }
+    if (globals.filters.length > 0) {
+      refuse('the application has a global exception filter besides ProblemFilter');
+    }
+    const types = metadataOf<unknown[]>('design:paramtypes', prototype, name) ?? [];
+    const args: Argument[] = [];
+    // Nest keeps a handler's parameter decorators on the class, under the handler's name.
+    const declared = Object.entries(
+      (Reflect.getMetadata(ROUTE_ARGS_METADATA, controller, name) ?? {}) as Record<
+        string,
+        RouteArgument
+      >,
+    );
+    if (declared.length !== handler.length) {
+      refuse('has an argument without a parameter decorator');
+    }
+    for (const [key, arg] of declared) {
+      const pipes = [
+        ...globals.pipes,
+        ...(arg.pipes ?? []).map((p) =>
+          typeof p === 'function' ? new (p as Type<PipeTransform>)() : p,
+        ),
+      ];
+      const metatype = types[arg.index] as ArgumentMetadata['metatype'];
+      const data = typeof arg.data === 'string' ? arg.data : undefined;
+      if (arg.factory) {
+        const factory = arg.factory;
+        args[arg.index] = {
+          read: (_req, _reply, context) => factory(arg.data, context()),
+          metadata: { type: 'custom', metatype, data },
+          pipes,
+        };
+        continue;
+      }
+      const paramtype = Number(key.split(':')[0]);
+      if (paramtype === RouteParamtypes.QUERY) {
+        args[arg.index] = {
+          read: (request) =>
+            data === undefined ? request.query : (request.query as Record<string, unknown>)[data],
+          metadata: { type: 'query', metatype, data },
+          pipes,
+        };
+      } else if (paramtype === RouteParamtypes.PARAM) {
+        args[arg.index] = {
+          read: (request) =>
+            data === undefined ? request.params : (request.params as Record<string, unknown>)[data],
+          metadata: { type: 'param', metatype, data },
+          pipes,
+        };
+      } else {
+        refuse(
+          `reads ${RouteParamtypes[paramtype] ?? key} (only query, path and custom arguments)`,
+        );
+      }
+    }
+    const headers: Record<string, string> = { 'content-type': JSON_TYPE };
+    for (const h of metadataOf<{ name: string; value: string }[]>(HEADERS_METADATA, handler) ??
+      []) {
+      headers[h.name.toLowerCase()] = h.value;
+    }
+    routes.push({
+      url: joinPath(
+        globalPrefix,
+        metadataOf<string>(PATH_METADATA, controller),
+        metadataOf<string>(PATH_METADATA, handler),
+      ),
+      handlerName: name,
+      level: accessLevelOf(reflector, [handler, controller]),
+      status: metadataOf<number>(HTTP_CODE_METADATA, handler) ?? 200,
+      headers,
+      arguments: args,
+    });
+  }
+  return routes;
+}
+
+/**
+ * The global enhancers Nest would run for these routes, minus what the fast path does
+ * itself (the one AuthGuard through RequestAuthenticator, ProblemFilter for errors).
+ */
+function globalEnhancersOf(app: NestFastifyApplication): GlobalEnhancers {
+  // Nest keeps them in the application's config, which it does not expose otherwise.
+  const config = (app as unknown as { config: ApplicationConfig }).config;
+  if (config.getGlobalRequestPipes().length > 0) {
+    throw new FastPathMismatchError(
+      'An APP_PIPE provider is registered; the access fast path would skip it.',
+    );
+  }
+  // APP_GUARD / APP_FILTER providers land in the instance lists, request-scoped ones in the
+  // wrapper lists; either way only the one AuthGuard and ProblemFilter are reproduced.
+  const guards = [
+    ...config.getGlobalGuards().filter((g) => !(g instanceof AuthGuard)),
+    ...config.getGlobalRequestGuards(),
+  ];
+  const filters = [
+    ...config.getGlobalFilters().filter((f) => !(f instanceof ProblemFilter)),
+    ...config.getGlobalRequestFilters(),
+  ];
+  return {
+    guards,
+    interceptors: [...config.getGlobalInterceptors(), ...config.getGlobalRequestInterceptors()],
+    filters,
+    pipes: config.getGlobalPipes(),
+  };
+}
+
+/**
+ * Answers the GET routes of AccessController marked @FastPath() (the access check, a
+ * user's model list, the OpenAI-style list: what the web UI calls on every page and
+ * message) from a Fastify preHandler hook, after every onRequest hook (request context,
+ * security headers, CORS, metrics), skipping Nest's per-request router, guard and pipe
+ * machinery, which costs more than the answer itself (see BENCHMARKS.md).
+ *
+ * Nothing is decided differently, because nothing is declared twice: the routes, their
+ * arguments and pipes, access levels, headers and status are read from the controller's
+ * decorators; authentication and authorization are the guard's own RequestAuthenticator;
+ * the global pipes run as Nest runs them; the controller's own handler answers; errors go
+ * through ProblemFilter. A guard, interceptor, pipe or filter the fast path would skip stops
+ * the boot (FastPathMismatchError). HEAD requests still go through Nest. Call it last, once
+ * every global enhancer is registered.
+ */
+export function installAccessFastPath(app: NestFastifyApplication): FastRoute[] {
   const authenticator = app.get(RequestAuthenticator);
   const reflector = app.get(Reflector);
+  const controller = app.get(AccessController);
   const problems = new ProblemFilter();
-  const checkQuery = new AccessCheckQueryPipe();
-  const levelOf = (handler: (...args: never[]) => unknown) =>
-    accessLevelOf(reflector, [handler, AccessController]);
-  const handlers = AccessController.prototype;
+  const prefix = (app as unknown as { config: ApplicationConfig }).config.getGlobalPrefix();
+  const derived = fastRoutesOf(AccessController, reflector, globalEnhancersOf(app), prefix);
+  const routes = new Map(derived.map((route) => [route.url, route]));
+  const handlers = AccessController.prototype as unknown as Record<string, Handler>;
 
-  const routes = new Map<string, FastRoute>([
-    [
-      '/api/v1/access/check',
-      {
-        level: levelOf(handlers.check),
-        answer: async (request) => {
-          const query = checkQuery.transform(request.query);
-          return JSON.stringify(await access.check(query.user_id, query.model_id));
-        },
-      },
-    ],
-    [
-      '/api/v1/users/:id/models',
-      {
-        level: levelOf(handlers.modelsOf),
-        answer: (request) =>
-          access.modelsOfJson(
-            UserIdPipe.transform((request.params as Record<string, string>).id, {
-              type: 'param',
-              data: 'id',
-            }),
-          ),
-      },
-    ],
-    [
-      '/v1/models',
-      {
-        level: levelOf(handlers.openAi),
-        answer: (_request, principal) => access.openAiModelsJsonFor(principal!),
-      },
-    ],
-  ]);
+  const argumentsOf = async (
+    route: FastRoute,
+    request: Request,
+    reply: FastifyReply,
+  ): Promise<unknown[]> => {
+    let context: ExecutionContextHost | undefined;
+    const contextOf = () =>
+      (context ??= new ExecutionContextHost(
+        [request, reply, undefined],
+        AccessController,
+        handlers[route.handlerName],
+      ));
+    const values: unknown[] = [];
+    for (const arg of route.arguments) {
+      let value = arg.read(request, reply, contextOf);
+      for (const pipe of arg.pipes) {
+        value = await pipe.transform(value, arg.metadata);
+      }
+      values.push(value);
+    }
+    return values;
+  };
 
   app
     .getHttpAdapter()
@@ -89,13 +301,20 @@ export function installAccessFastPath(app: NestFastifyApplication): void {
       const request = rawRequest as unknown as Request;
       const reply = rawReply as unknown as FastifyReply;
       try {
-        const principal = await authenticator.decide(route.level, request, reply);
-        const body = await route.answer(request, principal);
-        void reply.header('content-type', JSON_TYPE).send(body);
+        await authenticator.decide(route.level, request, reply);
+        const args = await argumentsOf(route, request, reply);
+        const result = await (controller as unknown as Record<string, Handler>)[route.handlerName](
+          ...args,
+        );
+        void reply
+          .code(route.status)
+          .headers(route.headers)
+          .send(typeof result === 'string' ? result : JSON.stringify(result));
       } catch (error) {
         problems.send(error, request, reply);
       }
       // Returning the reply tells Fastify it was sent: the handler and later hooks are skipped.
       return rawReply;
     });
+  return derived;
 }

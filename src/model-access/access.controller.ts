@@ -15,6 +15,7 @@ import { ProblemResponse } from '../common/problem.dto';
 import { OpenAiErrorResponse } from '../common/openai-error';
 import { ModelIdPipe, UserIdPipe } from '../common/validators';
 import { AccessCheckParams, AccessCheckQueryPipe } from './access-check-query.pipe';
+import { FastPath } from './fast-path.decorator';
 import { AccessService } from './access.service';
 import {
   AccessCheckResponse,
@@ -32,6 +33,7 @@ export class AccessController {
   constructor(private readonly access: AccessService) {}
 
   @Get('api/v1/users/:id/models')
+  @FastPath()
   @SiteAdmin()
   @ApiOperation({ summary: 'The models a user may use, each with the organizations that grant it' })
   @ApiParam({ name: 'id', description: 'The web UI user id (URL-encoded).' })
@@ -51,6 +53,7 @@ export class AccessController {
   }
 
   @Get('api/v1/access/check')
+  @FastPath()
   @SiteAdmin()
   @ApiOperation({
     summary:
@@ -65,6 +68,7 @@ export class AccessController {
   }
 
   @Get('v1/models')
+  @FastPath()
   @GatewayCaller()
   @ApiOperation({
     summary: 'OpenAI-compatible model list',

@@ -50,7 +50,7 @@ export class AccessService {
     });
   }
 
-  /** openAiModels as JSON text, serialized once per user until their access changes. */
+  /** The OpenAI-style model list as JSON text, serialized once per user until their access changes. */
   async openAiModelsJson(userId: string): Promise<string> {
     return this.cache.serialized('openai', userId, (view) => JSON.stringify(this.openAiList(view)));
   }

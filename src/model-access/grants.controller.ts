@@ -27,6 +27,7 @@ import { Principal } from '../auth/principal';
 import { Page } from '../common/pagination.dto';
 import { ProblemResponse } from '../common/problem.dto';
 import { GrantTargetPipe, OrganizationIdPipe } from '../common/validators';
+import { upserted } from '../common/upsert';
 import { ORG_ID_PARAM } from '../organizations/organizations.controller';
 import {
   BulkGrantsBody,
@@ -97,8 +98,7 @@ export class GrantsController {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<GrantResponse> {
     const { grant, created } = await this.grants.put(actor, orgId, modelId, body);
-    void reply.status(created ? 201 : 200);
-    return grant;
+    return upserted(reply, created, grant);
   }
 
   @Delete(':modelId')

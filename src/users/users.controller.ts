@@ -16,6 +16,7 @@ import { Principal } from '../auth/principal';
 import { Page } from '../common/pagination.dto';
 import { ProblemResponse } from '../common/problem.dto';
 import { UserIdPipe } from '../common/validators';
+import { upserted } from '../common/upsert';
 import { ListUsersQuery, UpsertUserBody, UserPage, UserResponse } from './dto/user.dto';
 import { UsersService } from './users.service';
 
@@ -44,8 +45,7 @@ export class UsersController {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<UserResponse> {
     const { user, created } = await this.users.upsert(actor, id, body);
-    void reply.status(created ? 201 : 200);
-    return user;
+    return upserted(reply, created, user);
   }
 
   @Get()
