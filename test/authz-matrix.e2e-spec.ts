@@ -1,4 +1,4 @@
-import { FakeOpenRouter } from './support/fake-openrouter';
+import { FakeOpenRouter, fakeModel } from './support/fake-openrouter';
 import { uniqueId, World } from './support/factories';
 import { GATEWAY_KEY, OPENROUTER_KEY } from './support/gateway';
 import { expectProblem } from './support/problems';
@@ -208,6 +208,7 @@ const ROUTES: Record<string, RouteCase> = {
     params: async () => ({ id: uniqueId('matrix/new:model.v1') }),
     body: () => ({ name: 'New model' }),
   },
+  'POST /api/v1/models/sync': { expected: siteAdminRoute(200) },
   'GET /api/v1/models/{id}': {
     expected: siteAdminRoute(200),
     params: async (f) => ({ id: f.model }),
@@ -436,6 +437,8 @@ describe('authorization matrix (every route of /docs-json x every caller)', () =
     await w.user(suspendedOrgAdminId);
     await w.member(orgA, suspendedOrgAdminId, { role: 'admin', is_active: false });
     const model = await w.model('matrix/model:v1.0');
+    // what the catalog sync reads: the fixture's model stays listed (and active)
+    fake.models = [fakeModel(model)];
     await w.grant(orgA, model);
     f = { t, w, orgA, orgB, plainUser, targetUser, model };
     tokens.anonymous = null;

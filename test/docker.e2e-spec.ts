@@ -160,6 +160,36 @@ describe('docker/docker-compose.yml', () => {
   });
 });
 
+describe('docker-compose.yml: Open WebUI in front of the gateway (profile openwebui)', () => {
+  const compose = parse(read('docker/docker-compose.yml')) as Compose;
+  const webui = compose.services['open-webui'];
+
+  it('points Open WebUI at the service with a gateway key and forwarded user headers', () => {
+    expect(webui.profiles).toEqual(['openwebui']);
+    expect(webui.image).toMatch(/^ghcr\.io\/open-webui\/open-webui:/);
+    expect(webui.depends_on).toEqual({ app: { condition: 'service_healthy' } });
+    expect(webui.environment).toMatchObject({
+      OPENAI_API_BASE_URL: 'http://app:8080/v1',
+      ENABLE_FORWARD_USER_INFO_HEADERS: 'true',
+    });
+    expect(webui.environment?.OPENAI_API_KEY).toMatch(/^\$\{GATEWAY_API_KEY:\?/);
+    // the same secret on both sides: the service accepts Open WebUI's session tokens
+    expect(webui.environment?.WEBUI_SECRET_KEY).toMatch(/^\$\{WEBUI_SECRET_KEY:\?/);
+    expect(webui.volumes?.[0]).toMatch(/^open-webui-data:/);
+    expect(Object.keys(compose.volumes)).toContain('open-webui-data');
+  });
+
+  it('keeps the gateway variables it relies on in the service configuration', () => {
+    const names = CONFIG_VARIABLES.map((v) => v.name);
+    for (const name of ['GATEWAY_API_KEYS', 'OPENROUTER_API_KEY', 'OPENROUTER_BASE_URL']) {
+      expect(names).toContain(name);
+    }
+    expect(
+      CONFIG_VARIABLES.find((v) => v.name === 'FORWARD_USER_INFO_HEADER_USER_ID')?.default,
+    ).toBe('X-OpenWebUI-User-Id');
+  });
+});
+
 describe('.env.example', () => {
   const example = read('.env.example');
   const assigned = [...example.matchAll(/^([A-Z][A-Z0-9_]*)=(.*)$/gm)].map((m) => ({

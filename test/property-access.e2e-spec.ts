@@ -11,6 +11,8 @@ import {
   UserRole,
 } from './support/reference-rule';
 import { SeededRun, seedPlan } from './support/seeds';
+import { FakeOpenRouter } from './support/fake-openrouter';
+import { OPENROUTER_KEY } from './support/gateway';
 import { enc, Reply, startTestApp, TestApp } from './support/test-app';
 
 /**
@@ -295,6 +297,8 @@ interface Stats {
   me: number;
   openai: number;
   health: number;
+  /** Model calls through the gateway (one per user and comparison). */
+  gateway: number;
 }
 
 function emptyStats(): Stats {
@@ -328,6 +332,7 @@ function emptyStats(): Stats {
     me: 0,
     openai: 0,
     health: 0,
+    gateway: 0,
   };
 }
 
@@ -413,11 +418,19 @@ function propertySuite(config: ConfigName, env: Record<string, string>, seeds: S
     /** Grants (org SEP target) that allowed some pair at the last comparison: the cache holds them. */
     let cachedGrants = new Set<string>();
 
+    let fake: FakeOpenRouter;
+
     beforeAll(async () => {
-      t = await startTestApp(env, undefined, { clock: CLOCK });
+      fake = await FakeOpenRouter.start();
+      t = await startTestApp(
+        { ...env, OPENROUTER_BASE_URL: fake.baseUrl, OPENROUTER_API_KEY: OPENROUTER_KEY },
+        undefined,
+        { clock: CLOCK },
+      );
     });
     afterAll(async () => {
       await t.close();
+      await fake.close();
     });
 
     function expectStatus(res: Reply, expected: number, what: string): void {
@@ -827,6 +840,43 @@ function propertySuite(config: ConfigName, env: Record<string, string>, seeds: S
               });
             }),
           );
+
+          // The gateway serves a model exactly when the check allows it, through the same
+          // organization (one model per user and comparison, rotating through the catalog).
+          const called = modelIds[(stats.checks + ids.users.indexOf(userId)) % modelIds.length];
+          const sentBefore = fake.calls.length;
+          const served = await t.request('POST', '/v1/chat/completions', {
+            token: t.tokenFor(userId),
+            body: { model: called, messages: [{ role: 'user', content: 'hi' }] },
+          });
+          stats.gateway++;
+          const granting = ref.grantingOrgs(userId, called);
+          if (!user || user.role === 'pending') {
+            expectStatus(served, 401, `${where} gateway ${called}`);
+          } else if (granting.length > 0) {
+            expectStatus(served, 200, `${where} gateway ${called}`);
+            const sent = fake.calls
+              .slice(sentBefore)
+              .some((c) => c.body.model === called && c.body.user === granting[0].openrouterUser);
+            expect({ where, called, forwardedAsTheCheckSays: sent }).toEqual({
+              where,
+              called,
+              forwardedAsTheCheckSays: true,
+            });
+          } else {
+            const reason = ref.reason(userId, called);
+            expect({
+              where,
+              called,
+              status: served.status,
+              code: served.body?.error?.code,
+            }).toEqual({
+              where,
+              called,
+              status: reason === 'model_not_found' ? 404 : 403,
+              code: reason === 'model_not_found' ? 'model_not_found' : 'model_not_allowed',
+            });
+          }
 
           const mine = await t.get('/api/v1/me/models', t.tokenFor(userId));
           stats.me++;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { signWebUiToken } from '../src/auth/jwt';
 import { ArgsSpec, numberArg, parseArgs, secondsArg, stringArg } from './lib/args';
+import { benchGateway } from './lib/perf-gateway';
 import { LoadRequest, LoadResult, runLoad } from './lib/perf-load';
 import {
   ChildServer,
@@ -41,7 +42,11 @@ Options:
   --replicas <n>        with --postgres: also run the access check and the mixed run against n
                         replicas of the service on one PostgreSQL database, the connections
                         split evenly between them (default 2; 1 turns it off)
-  --only <list>         scenarios to run, comma-separated: check,user-models,openai-models,mixed
+  --only <list>         scenarios to run, comma-separated: check,user-models,openai-models,mixed;
+                        or \`gateway\` alone: the upstream stand-in (tools/lib/perf-upstream) called
+                        directly and through /v1 with wrk at 100 connections (added p50/p99),
+                        time to first streamed byte, RSS with 1,000 open streams and over 10,000
+                        streamed 100 KB answers, and ledger rows lost
   --service <dir>       start <dir>/dist/src/main.js instead of this checkout's (to compare builds)
   --no-markdown         do not rewrite BENCHMARKS.md
   --json <file>         also write the JSON report there
@@ -472,6 +477,65 @@ function writeMarkdown(
   log(`wrote ${file}`);
 }
 
+/** `--only gateway`: the gateway scenario on its own, with its targets. */
+async function runGatewayScenario(duration: number): Promise<number> {
+  const r = await benchGateway({ duration, connections: 100, streams: 1000, answers: 10_000 });
+  const addedP50 = r.gateway.p50 - r.direct.p50;
+  const addedP99 = r.gateway.p99 - r.direct.p99;
+  const addedTtft = r.ttft.gateway - r.ttft.direct;
+  const growth = r.answers.rssAfterMb - r.answers.rssBeforeMb;
+  const verdicts: Verdict[] = [
+    {
+      name: 'added p50 (non-streamed, 100 connections)',
+      target: '<= 1 ms',
+      measured: `${addedP50.toFixed(2)} ms`,
+      pass: addedP50 <= 1,
+    },
+    {
+      name: 'added p99',
+      target: '<= 5 ms',
+      measured: `${addedP99.toFixed(2)} ms`,
+      pass: addedP99 <= 5,
+    },
+    {
+      name: 'added time to first streamed byte (p50)',
+      target: '<= 2 ms',
+      measured: `${addedTtft.toFixed(2)} ms`,
+      pass: addedTtft <= 2,
+    },
+    {
+      name: `RSS with ${r.openStreams.count} open streams`,
+      target: '< 300 MB',
+      measured: `${r.openStreams.rssMb.toFixed(0)} MB`,
+      pass: r.openStreams.rssMb < 300,
+    },
+    {
+      name: `RSS growth over ${r.answers.count} streamed 100 KB answers`,
+      target: '< 50 MB',
+      measured: `${growth.toFixed(1)} MB (${r.answers.rssBeforeMb.toFixed(0)} -> ${r.answers.rssAfterMb.toFixed(0)})`,
+      pass: growth < 50,
+    },
+    {
+      name: 'ledger rows lost',
+      target: '0',
+      measured: `${r.ledger.lost} of ${r.ledger.calls} answered calls (${r.ledger.rows} rows)`,
+      pass: r.ledger.lost === 0,
+    },
+  ];
+  process.stdout.write(
+    `gateway scenario: direct p50 ${r.direct.p50.toFixed(2)} ms p99 ${r.direct.p99.toFixed(2)} ms ${r.direct.rps.toFixed(0)} req/s; ` +
+      `through the gateway p50 ${r.gateway.p50.toFixed(2)} ms p99 ${r.gateway.p99.toFixed(2)} ms ${r.gateway.rps.toFixed(0)} req/s; ` +
+      `first streamed byte direct ${r.ttft.direct.toFixed(2)} ms, gateway ${r.ttft.gateway.toFixed(2)} ms\n`,
+  );
+  process.stdout.write(
+    `${textTable(
+      ['target', 'goal', 'measured', ''],
+      verdicts.map((v) => [v.name, v.target, v.measured, v.pass ? 'pass' : 'MISS']),
+    )}\n`,
+  );
+  return verdicts.every((v) => v.pass) ? 0 : 1;
+}
+
 async function main(): Promise<number> {
   const args = parseArgs(ARGS, process.argv.slice(2));
   if (args.help) {
@@ -486,6 +550,9 @@ async function main(): Promise<number> {
     serviceRoot: stringArg(args, 'service') ?? ROOT,
   };
   const only = stringArg(args, 'only');
+  if (only === 'gateway') {
+    return runGatewayScenario(opts.duration);
+  }
   const scenarios = only
     ? only.split(',').map((s) => {
         if (!(SCENARIOS as readonly string[]).includes(s)) {

@@ -18,6 +18,7 @@ import {
   ApiOkResponse,
   ApiOperation,
   ApiParam,
+  ApiResponse,
   ApiTags,
 } from '@nestjs/swagger';
 import { FastifyReply } from 'fastify';
@@ -28,8 +29,10 @@ import { Page } from '../common/pagination.dto';
 import { ProblemResponse } from '../common/problem.dto';
 import { ModelIdPipe } from '../common/validators';
 import { upserted } from '../common/upsert';
+import { CatalogSyncService } from './catalog-sync.service';
 import { CatalogService } from './catalog.service';
 import {
+  CatalogSyncResponse,
   ImportModelsBody,
   ImportModelsResponse,
   ListModelsQuery,
@@ -48,7 +51,32 @@ const MODEL_ID = {
 @Controller('api/v1/models')
 @SiteAdmin()
 export class CatalogController {
-  constructor(private readonly catalog: CatalogService) {}
+  constructor(
+    private readonly catalog: CatalogService,
+    private readonly catalogSync: CatalogSyncService,
+  ) {}
+
+  @Post('sync')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: "Sync the catalog from the upstream's /models",
+    description:
+      'Adds new models (granted to auto-grant organizations), updates names, prices (USD per token) and limits, and marks provider models the upstream no longer lists inactive; one transaction, audited with the counts. Also runs every CATALOG_SYNC_INTERVAL_SECONDS when set.',
+  })
+  @ApiOkResponse({ type: CatalogSyncResponse })
+  @ApiResponse({
+    status: 502,
+    description: 'The upstream list could not be read.',
+    type: ProblemResponse,
+  })
+  @ApiResponse({
+    status: 503,
+    description: 'OPENROUTER_API_KEY is not set.',
+    type: ProblemResponse,
+  })
+  sync(@CurrentPrincipal() actor: Principal): Promise<CatalogSyncResponse> {
+    return this.catalogSync.sync(actor);
+  }
 
   @Post('bulk')
   @HttpCode(200)

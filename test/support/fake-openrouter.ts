@@ -73,6 +73,8 @@ export class FakeOpenRouter {
   models: FakeModel[] = [];
   /** Streamed answers the client closed before their end. */
   clientAborts = 0;
+  /** Bytes of streamed answers written so far (all answers). */
+  streamedBytes = 0;
   private readonly behaviours = new Map<string, Behaviour>();
   private readonly abortWaiters: (() => void)[] = [];
   private generation = 0;
@@ -217,6 +219,7 @@ export class FakeOpenRouter {
         ],
       });
     const write = async (text: string) => {
+      this.streamedBytes += Buffer.byteLength(text);
       if (!raw.write(text)) {
         await new Promise((resolve) => raw.once('drain', resolve));
       }
@@ -228,7 +231,8 @@ export class FakeOpenRouter {
         return; // keep the connection open, send nothing more
       }
       if (b.dropAfterChunks === i) {
-        raw.destroy();
+        // what was written reaches the client, then the connection is cut mid-answer
+        raw.socket?.end();
         return;
       }
       if (b.chunkDelayMs) {

@@ -170,3 +170,17 @@ export class ModelResponse {
 export class ModelPage extends PageInfo {
   @ApiProperty({ type: [ModelResponse] }) data: ModelResponse[];
 }
+
+export class CatalogSyncResponse {
+  @ApiProperty({ description: "Models in the upstream's list." }) upstream_models: number;
+  @ApiProperty() created: number;
+  @ApiProperty({ description: 'Known models whose name, prices or limits changed.' })
+  updated: number;
+  @ApiProperty() unchanged: number;
+  @ApiProperty({
+    description: 'Active provider models the upstream no longer lists, now inactive.',
+  })
+  deactivated: number;
+  @ApiProperty({ description: 'Grants added to organizations that auto-grant new models.' })
+  auto_granted: number;
+}

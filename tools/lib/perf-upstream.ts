@@ -1,0 +1,66 @@
+/**
+ * A minimal OpenAI-style upstream for `npm run bench` (gateway scenario), run as its own
+ * process: `node perf-upstream.js <port>`. The model id picks the answer:
+ * - bench/json: a small chat completion with usage (as OpenRouter answers),
+ * - bench/stream-100k: an SSE answer of 100 chunks of 1 KB, a usage chunk and [DONE],
+ * - bench/hold: an SSE answer that sends one chunk a second until the client goes away.
+ */
+import { createServer, IncomingMessage, ServerResponse } from 'node:http';
+
+const usage = { prompt_tokens: 11, completion_tokens: 100, total_tokens: 111, cost: 0.000211 };
+const JSON_ANSWER = JSON.stringify({
+  id: 'gen-bench',
+  object: 'chat.completion',
+  created: 1764600000,
+  model: 'bench/json',
+  choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
+  usage,
+});
+const chunk = (content: string) =>
+  `data: ${JSON.stringify({ id: 'gen-bench', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content }, finish_reason: null }] })}\n\n`;
+const KB_CHUNK = chunk('x'.repeat(1000));
+const END = `data: ${JSON.stringify({ id: 'gen-bench', object: 'chat.completion.chunk', choices: [], usage })}\n\ndata: [DONE]\n\n`;
+
+function sse(res: ServerResponse): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+}
+
+async function stream100k(res: ServerResponse): Promise<void> {
+  sse(res);
+  for (let i = 0; i < 100; i++) {
+    if (!res.write(KB_CHUNK)) {
+      await new Promise((resolve) => res.once('drain', resolve));
+    }
+  }
+  res.end(END);
+}
+
+function hold(res: ServerResponse): void {
+  sse(res);
+  res.write(chunk('first'));
+  const timer = setInterval(() => res.write(chunk('tick')), 1000);
+  res.on('close', () => clearInterval(timer));
+}
+
+const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  if (req.method === 'GET') {
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"data":[]}');
+    return;
+  }
+  const parts: Buffer[] = [];
+  req.on('data', (c: Buffer) => parts.push(c));
+  req.on('end', () => {
+    const model = String(
+      (JSON.parse(Buffer.concat(parts).toString()) as { model?: unknown }).model,
+    );
+    if (model === 'bench/stream-100k') {
+      void stream100k(res);
+    } else if (model === 'bench/hold') {
+      hold(res);
+    } else {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON_ANSWER);
+    }
+  });
+});
+server.keepAliveTimeout = 60_000;
+server.listen(Number(process.argv[2]), '127.0.0.1');
