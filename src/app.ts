@@ -6,10 +6,12 @@ import { randomUUID } from 'node:crypto';
 import { AppModule } from './app.module';
 import { sendFrameworkProblem } from './common/framework-errors';
 import { JsonLogger } from './common/json-logger';
+import { tellTheTruth } from './common/openapi-truth';
 import { bindRequestContext } from './common/request-context';
 import { securityHeaders } from './common/security-headers';
 import { createValidationPipe } from './common/validation';
 import { AppConfig } from './config/app-config';
+import { METRICS_TOKEN_SCHEME } from './metrics/metrics.controller';
 import { MetricsService } from './metrics/metrics.service';
 import { installAccessFastPath } from './model-access/access-fast-path';
 import { installRequestObserver } from './metrics/request-observer';
@@ -95,6 +97,14 @@ export function setupSwagger(app: NestFastifyApplication): void {
         scheme: 'bearer',
         description: 'Admin API key, or Open WebUI session token (JWT HS256).',
       })
+      .addBearerAuth(
+        {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'METRICS_TOKEN; GET /metrics requires it only when it is set.',
+        },
+        METRICS_TOKEN_SCHEME,
+      )
       .addTag('access', 'Which models a user may use, and why or why not.')
       .addTag('users', 'Web UI users (site admins).')
       .addTag('models', 'The model catalog (site admins).')
@@ -107,6 +117,7 @@ export function setupSwagger(app: NestFastifyApplication): void {
       .build(),
   );
   documentPathParameterErrors(document);
+  tellTheTruth(document);
   SwaggerModule.setup('docs', app, document, {
     jsonDocumentUrl: 'docs-json',
     customSiteTitle: 'Model access service — API console',

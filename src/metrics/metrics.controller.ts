@@ -12,7 +12,7 @@ import {
   ApiBearerAuth,
   ApiOkResponse,
   ApiOperation,
-  ApiProduces,
+  ApiSecurity,
   ApiTags,
   ApiTooManyRequestsResponse,
   ApiUnauthorizedResponse,
@@ -27,6 +27,9 @@ import { AppConfig } from '../config/app-config';
 import { MetricsService } from './metrics.service';
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
+
+/** The OpenAPI security scheme of METRICS_TOKEN (registered in setupSwagger). */
+export const METRICS_TOKEN_SCHEME = 'metrics_token';
 
 /**
  * GET /metrics in the Prometheus text format (path set by PrometheusModule). Public to the global guard (scrapers
@@ -52,9 +55,13 @@ export class MetricsController {
     description:
       'Request durations by route template and status class, access decisions, organization/member/grant gauges, database query durations and process metrics. Requires `Authorization: Bearer <METRICS_TOKEN>` when METRICS_TOKEN is set.',
   })
-  @ApiBearerAuth()
-  @ApiProduces('text/plain')
-  @ApiOkResponse({ description: 'The metrics, text/plain; version=0.0.4.' })
+  // Public unless METRICS_TOKEN is set: no requirement, or the metrics_token bearer scheme.
+  @ApiSecurity({})
+  @ApiBearerAuth(METRICS_TOKEN_SCHEME)
+  @ApiOkResponse({
+    description: 'The metrics in the Prometheus text format 0.0.4.',
+    content: { 'text/plain': { schema: { type: 'string' } } },
+  })
   @ApiUnauthorizedResponse({
     description: 'METRICS_TOKEN is set and the bearer token is missing or different.',
     type: ProblemResponse,
