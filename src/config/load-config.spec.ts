@@ -123,6 +123,18 @@ describe(loadConfig.name, () => {
     }
   });
 
+  it("checks the SQLite file's disk by default, or the given HEALTH_DISK_PATH", () => {
+    expect(loadConfig({ DATABASE_URL: 'sqlite:/app/data/app.db' }).healthDiskPath).toBe(
+      '/app/data',
+    );
+    expect(loadConfig({}).healthDiskPath).toBe('./data');
+    expect(loadConfig({ DATABASE_URL: 'postgres://u@db:5432/x' }).healthDiskPath).toBe('.');
+    expect(
+      loadConfig({ DATABASE_URL: 'sqlite:/app/data/app.db', HEALTH_DISK_PATH: '/mnt/x' })
+        .healthDiskPath,
+    ).toBe('/mnt/x');
+  });
+
   it('never echoes an admin API key in its message', () => {
     const problems = problemsOf({ ADMIN_API_KEYS: 'secret123' });
     expect(problems.join(' ')).not.toContain('secret123');
