@@ -5,6 +5,7 @@
  */
 import { Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { loadEnvFile } from '../src/config/env-file';
 import { loadConfig } from '../src/config/load-config';
 import { TABLES } from '../src/health/database-diagnostics.service';
 import { createDataSource } from '../src/database/data-source';
@@ -83,6 +84,7 @@ function grade(figures: QueryFigures[]): string {
 
 async function openDatabase(): Promise<{ ds: DataSource; kind: 'sqlite' | 'postgres' }> {
   Logger.overrideLogger(['error']);
+  loadEnvFile(); // the server's database, chosen exactly as the server chooses it
   const config = loadConfig(process.env);
   const ds = createDataSource(config);
   await ds.initialize();
