@@ -14,7 +14,11 @@ module.exports = {
       testEnvironment: 'node',
       moduleFileExtensions: ['js', 'json', 'ts'],
       rootDir: '.',
-      testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/tools/**/*.spec.ts'],
+      testMatch: [
+        '<rootDir>/src/**/*.spec.ts',
+        '<rootDir>/tools/**/*.spec.ts',
+        '<rootDir>/console/src/**/*.spec.ts',
+      ],
       transform,
     },
     {

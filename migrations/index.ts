@@ -1,4 +1,10 @@
 import { InitialSchema1764300000000 } from './1764300000000-InitialSchema';
+import { OrganizationEmailDomains1764400000000 } from './1764400000000-OrganizationEmailDomains';
+import { GatewayLedgerAndPrices1764600000000 } from './1764600000000-GatewayLedgerAndPrices';
 
 /** Every migration, in order. Listed here so the same array serves ts-jest and the build. */
-export const MIGRATIONS = [InitialSchema1764300000000];
+export const MIGRATIONS = [
+  InitialSchema1764300000000,
+  OrganizationEmailDomains1764400000000,
+  GatewayLedgerAndPrices1764600000000,
+];

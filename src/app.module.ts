@@ -7,12 +7,14 @@ import { ProblemFilter } from './common/problem.filter';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
+import { GatewayModule } from './gateway/gateway.module';
 import { HealthModule } from './health/health.module';
 import { MembershipsModule } from './memberships/memberships.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { ModelAccessCoreModule } from './model-access/model-access-core.module';
 import { ModelAccessModule } from './model-access/model-access.module';
 import { OrganizationsModule } from './organizations/organizations.module';
+import { UsageModule } from './usage/usage.module';
 import { UsersModule } from './users/users.module';
 
 @Module({})
@@ -34,6 +36,8 @@ export class AppModule {
         ModelAccessModule,
         HealthModule,
         MetricsModule,
+        UsageModule,
+        GatewayModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };

@@ -10,6 +10,7 @@ import { tellTheTruth } from './common/openapi-truth';
 import { bindRequestContext } from './common/request-context';
 import { securityHeaders } from './common/security-headers';
 import { createValidationPipe } from './common/validation';
+import { installConsole } from './console/console-static';
 import { AppConfig } from './config/app-config';
 import { METRICS_TOKEN_SCHEME } from './metrics/metrics.controller';
 import { MetricsService } from './metrics/metrics.service';
@@ -49,7 +50,9 @@ export async function createApp(
 ): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
     bodyLimit: config.bodyLimitBytes,
-    trustProxy: config.trustProxy,
+    // Only the listed proxies' X-Forwarded-For counts: request.ip is the nearest address
+    // that is not one of them, so a client cannot choose it by sending the header itself.
+    trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
     genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
@@ -82,6 +85,7 @@ export async function createApp(
   app.useGlobalPipes(createValidationPipe());
   installAccessFastPath(app);
   setupSwagger(app);
+  await installConsole(app, log);
   return app;
 }
 
@@ -114,6 +118,11 @@ export function setupSwagger(app: NestFastifyApplication): void {
       .addTag('audit', 'Who changed what, when (site admins).')
       .addTag('health', 'Liveness, readiness and diagnostics.')
       .addTag('metrics', 'Prometheus metrics (public, or bearer METRICS_TOKEN when set).')
+      .addTag(
+        'gateway',
+        "OpenAI-compatible calls forwarded to the upstream after the access decision; errors in OpenAI's shape.",
+      )
+      .addTag('usage', 'What the gateway forwarded: requests, tokens and cost.')
       .build(),
   );
   documentPathParameterErrors(document);

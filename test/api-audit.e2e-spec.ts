@@ -169,9 +169,10 @@ describe('audit trail', () => {
   });
 
   it('records the web UI user as the actor of an organization admin write', async () => {
-    const org = await w.org();
-    const admin = await w.user('audit-org-admin');
     const member = await w.user();
+    // the organization takes in the member's email domain, so its admin may add them
+    const org = await w.org(undefined, { email_domains: ['example.com'] });
+    const admin = await w.user('audit-org-admin');
     await w.member(org, admin, { role: 'admin' });
     const res = await t.put(
       `/api/v1/organizations/${org}/members/${enc(member)}`,
@@ -185,23 +186,25 @@ describe('audit trail', () => {
 
   it('filters by actor, target, action and time, newest first', async () => {
     const mark = new Date().toISOString();
-    const org = await w.org('audit-filter-org');
-    const admin = await w.user('audit-filter-admin');
+    const other = await w.user();
+    const org = await w.org('audit-filter-org', { email_domains: ['example.com'] });
+    const admin = await w.user('audit-filter-admin', { email: 'admin@elsewhere.example' });
     await w.member(org, admin, { role: 'admin' });
     const token = t.tokenFor(admin);
+    // a PUT that changes nothing writes no event
     await t.put(`/api/v1/organizations/${org}/members/${enc(admin)}`, { role: 'admin' }, token);
-    const other = await w.user();
     await t.put(`/api/v1/organizations/${org}/members/${enc(other)}`, {}, token);
+    await t.put(`/api/v1/organizations/${org}/members/${enc(other)}`, { role: 'admin' }, token);
 
     const byActor = await t.get(`/api/v1/audit?actor=${enc('user:audit-filter-admin')}`);
     expectStatus(byActor, 200);
     expect(byActor.body.total).toBe(2);
-    expect(byActor.body.data.map((e: AuditEvent) => e.target_id)).toEqual([
-      `${org}/${other}`,
-      `${org}/${admin}`,
+    expect(byActor.body.data.map((e: AuditEvent) => [e.target_id, e.action])).toEqual([
+      [`${org}/${other}`, 'membership.update'],
+      [`${org}/${other}`, 'membership.create'],
     ]);
     const byTarget = await t.get(
-      `/api/v1/audit?target_type=membership&target_id=${enc(`${org}/${admin}`)}`,
+      `/api/v1/audit?target_type=membership&target_id=${enc(`${org}/${other}`)}`,
     );
     expect(byTarget.body.data.map((e: AuditEvent) => e.action)).toEqual([
       'membership.update',

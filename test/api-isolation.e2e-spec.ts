@@ -2,7 +2,7 @@ import { World } from './support/factories';
 import { expectProblem, expectStatus } from './support/problems';
 import { enc, Reply, startTestApp, TestApp } from './support/test-app';
 
-/** DESIGN section 4: a user of one organization never sees, and its admin never touches, another. */
+/** A user of one organization never sees, and its admin never touches, another. */
 describe('isolation between two organizations', () => {
   let t: TestApp;
   let w: World;
@@ -19,9 +19,12 @@ describe('isolation between two organizations', () => {
     w = new World(t);
     await w.org(A);
     await w.org(B);
-    for (const id of [aUser, aAdmin, bUser, bAdmin, 'loose-user']) {
+    for (const id of [aUser, aAdmin, bUser, bAdmin]) {
       await w.user(id);
     }
+    // a user A's admin may add: A takes in their email domain (set after they were created)
+    await w.user('loose-user', { email: 'loose@iso-a.example' });
+    await w.emailDomains(A, ['iso-a.example']);
     await w.member(A, aUser);
     await w.member(A, aAdmin, { role: 'admin' });
     await w.member(B, bUser);
@@ -258,5 +261,26 @@ describe('multi-organization users', () => {
       expect(members.body.total).toBe(0);
     }
     expectProblem(await t.get(`/api/v1/users/${enc(user)}/organizations`), 404);
+  });
+
+  it('a suspended organization admin administers nothing and sees nothing of the organization', async () => {
+    const user = await w.user();
+    const org = await w.org();
+    await w.member(org, user, { role: 'admin', is_active: false });
+    const token = t.tokenFor(user);
+    expectProblem(await t.get(`/api/v1/organizations/${org}`, token), 404);
+    expectProblem(await t.get(`/api/v1/organizations/${org}/members`, token), 404);
+    expectProblem(await t.put(`/api/v1/organizations/${org}/members/${enc(user)}`, {}, token), 404);
+    expectProblem(await t.get(`/api/v1/organizations/${org}/models`, token), 404);
+    expectProblem(await t.get('/api/v1/organizations', token), 403);
+    // restored, the same token administers it again
+    await w.member(org, user, { is_active: true });
+    expectStatus(await t.get(`/api/v1/organizations/${org}/members`, token), 200);
+  });
+
+  it('an admin API key has no user behind it: 403 on the routes that answer for a web UI user', async () => {
+    for (const path of ['/api/v1/me/models', '/api/v1/me/organizations', '/v1/models']) {
+      expectProblem(await t.get(path), 403);
+    }
   });
 });

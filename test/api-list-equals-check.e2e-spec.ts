@@ -114,6 +114,10 @@ function covers(grant: string, model: string): boolean {
 /** The rule, written out independently of the service: model id -> granting org ids. */
 function oracle(user: string, models: SeedModel[], grants: SeedGrant[]): Map<string, string[]> {
   const result = new Map<string, string[]>();
+  // a pending user (awaiting approval in the web UI) uses nothing, whatever their memberships
+  if (USERS.find((u) => u.id === user)?.role === 'pending') {
+    return result;
+  }
   for (const model of models.filter((m) => m.active)) {
     const orgs = ORGS.filter(
       (o) =>
@@ -254,6 +258,9 @@ describe('list == check (DESIGN section 2)', () => {
           expect(check.organization_id).toBeNull();
           expect(check.openrouter_user).toBeNull();
           expect(check.reason).not.toBe('granted');
+          if (user.role === 'pending') {
+            expect(check.reason).toBe('user_pending');
+          }
         }
       }
     }

@@ -111,6 +111,35 @@ describe('text and identifiers', () => {
       expectProblem(tab, 400, ['name']);
     });
 
+    it('accepts every name and email Open WebUI accepts, measured in code points', async () => {
+      const cases = [
+        { name: '🦊'.repeat(255), email: 'fox@example.com' }, // 510 UTF-16 units, 255 characters
+        { name: 'tab\there', email: 'tab@example.com' },
+        { name: 'line\u2028separator', email: 'ls@example.com' },
+        { name: 'Space Mail', email: 'first last@example.com' },
+        { name: '', email: '' }, // Open WebUI's NULL name and email
+      ];
+      for (const [i, body] of cases.entries()) {
+        const res = await t.put(`/api/v1/users/owui-text-${i}`, { ...body, role: 'user' });
+        expectStatus(res, 201);
+        expect(res.body).toMatchObject(body);
+      }
+      expectProblem(
+        await t.put('/api/v1/users/owui-text-long', {
+          name: '🦊'.repeat(256),
+          email: 'fox@example.com',
+          role: 'user',
+        }),
+        400,
+        ['name'],
+      );
+      expectProblem(
+        await t.put('/api/v1/users/owui-text-at', { name: 'x', email: 'no-at', role: 'user' }),
+        400,
+        ['email'],
+      );
+    });
+
     it('refuses a NUL byte in any text field or query with 400, never 500', async () => {
       expectProblem(
         await t.put('/api/v1/users/nul-user', {

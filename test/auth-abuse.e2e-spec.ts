@@ -87,16 +87,23 @@ describe('authentication abuse', () => {
     ];
   }
 
-  it('refuses every bad credential with 401 problem+json, on an admin route and a user route', async () => {
+  it('refuses every bad credential with 401 (problem+json on /api, OpenAI error shape on /v1), on an admin route and a user route', async () => {
     const seen: string[] = [];
     for (const [name, headers] of cases()) {
       for (const url of ['/api/v1/users', '/v1/models']) {
         const res = await t.app.inject({ method: 'GET', url, headers, remoteAddress: '10.0.0.1' });
         seen.push(`${res.statusCode} ${name} ${url}`);
         expect({ name, url, status: res.statusCode }).toEqual({ name, url, status: 401 });
-        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
         const body = JSON.parse(res.body);
-        expect(body).toMatchObject({ status: 401, title: 'Unauthorized' });
+        if (url.startsWith('/v1/')) {
+          expect(res.headers['content-type']).toMatch(/^application\/json/);
+          expect(body).toMatchObject({
+            error: { type: 'authentication_error', code: 'invalid_api_key' },
+          });
+        } else {
+          expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+          expect(body).toMatchObject({ status: 401, title: 'Unauthorized' });
+        }
         expect(res.body).not.toContain(ADMIN_KEY);
         expect(res.body).not.toContain(WEBUI_SECRET);
       }
@@ -117,7 +124,7 @@ describe('authentication abuse', () => {
     await w.user(id, { role: 'pending' });
     const pending = await t.get('/v1/models', token);
     expect(pending.status).toBe(401);
-    expect(pending.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(JSON.parse(pending.text).error.message).toMatch(/pending/);
     await w.user(id, { role: 'user' });
     expect((await t.get('/v1/models', token)).status).toBe(200);
     expect((await t.delete(`/api/v1/users/${encodeURIComponent(id)}`)).status).toBe(204);
@@ -196,5 +203,60 @@ describe('authentication failure rate limit', () => {
     for (let i = 0; i < 20; i++) {
       expect((await call(ADMIN_KEY, address)).statusCode).toBe(200);
     }
+  });
+});
+
+describe('authentication failure rate limit behind a trusted proxy (TRUST_PROXY=127.0.0.1)', () => {
+  let t: TestApp;
+  const proxy = '127.0.0.1';
+
+  beforeAll(async () => {
+    t = await startTestApp({
+      AUTH_FAILURE_LIMIT: '5',
+      AUTH_FAILURE_WINDOW_SECONDS: '60',
+      TRUST_PROXY: proxy,
+    });
+  });
+  afterAll(async () => t.close());
+
+  /** A request as nginx forwards it: the client's own X-Forwarded-For, then its real address. */
+  const viaProxy = (token: string, forwardedFor: string, remoteAddress = proxy) =>
+    t.app.inject({
+      method: 'GET',
+      url: '/api/v1/users',
+      headers: { authorization: `Bearer ${token}`, 'x-forwarded-for': forwardedFor },
+      remoteAddress,
+    });
+
+  it('counts the address the proxy saw, not one the client wrote, so no one can lock out a victim', async () => {
+    const victim = '203.0.113.50';
+    const attacker = '198.51.100.9';
+    for (let i = 0; i < 5; i++) {
+      expect((await viaProxy(flip(ADMIN_KEY, i), `${victim}, ${attacker}`)).statusCode).toBe(401);
+    }
+    // the victim, with a valid key, is unaffected; the attacker is blocked
+    expect((await viaProxy(ADMIN_KEY, victim)).statusCode).toBe(200);
+    expect((await viaProxy(ADMIN_KEY, `${victim}, ${attacker}`)).statusCode).toBe(429);
+  });
+
+  it('cannot be dodged by rotating a forged X-Forwarded-For', async () => {
+    const attacker = '198.51.100.10';
+    for (let i = 0; i < 5; i++) {
+      expect((await viaProxy(flip(ADMIN_KEY, i), `192.0.2.${i + 1}, ${attacker}`)).statusCode).toBe(
+        401,
+      );
+    }
+    expect((await viaProxy(flip(ADMIN_KEY, 7), `192.0.2.99, ${attacker}`)).statusCode).toBe(429);
+  });
+
+  it('ignores X-Forwarded-For from an address that is not a trusted proxy', async () => {
+    const direct = '192.0.2.200';
+    for (let i = 0; i < 5; i++) {
+      expect((await viaProxy(flip(ADMIN_KEY, i), `203.0.113.${i + 60}`, direct)).statusCode).toBe(
+        401,
+      );
+    }
+    expect((await viaProxy(ADMIN_KEY, '203.0.113.99', direct)).statusCode).toBe(429);
+    expect((await viaProxy(ADMIN_KEY, '203.0.113.60')).statusCode).toBe(200);
   });
 });

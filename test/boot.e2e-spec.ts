@@ -2,6 +2,7 @@ import { ConfigError } from '../src/config/load-config';
 import { World } from './support/factories';
 import { expectStatus } from './support/problems';
 import { startTestApp, TestApp } from './support/test-app';
+import { ServerProcess } from './support/server-process';
 import { createTestDatabase } from './support/test-database';
 
 /** DESIGN section 6: the default organization, auto-join, and configuration checked at boot. */
@@ -159,4 +160,23 @@ describe('boot', () => {
       expect(message).toContain(name);
     }
   });
+
+  it.each([
+    ['WEBUI_SECRET_KEY', 't0p-s3cr3t', /WEBUI_SECRET_KEY is a publicly known default/],
+    [
+      'METRICS_TOKEN',
+      'metrics-token-0123456789abcdef',
+      /METRICS_TOKEN is 30 characters; at least 32/,
+    ],
+    ['ADMIN_API_KEYS', 'an-admin-key-of-24-chars', /ADMIN_API_KEYS entry 1 is 24 characters/],
+  ])(
+    'stops the built server with exit 2 and one clear line for a weak %s',
+    async (name, value, line) => {
+      const server = await ServerProcess.start({ DATABASE_URL: 'sqlite::memory:', [name]: value });
+      expect(await server.exit()).toBe(2);
+      const output = server.output.join('');
+      expect(output).toMatch(line);
+      expect(output).not.toContain(value);
+    },
+  );
 });

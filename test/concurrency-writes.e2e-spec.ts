@@ -1,5 +1,6 @@
 import { DataSource } from 'typeorm';
 import { prng } from '../tools/lib/prng';
+import { seedPlan } from './support/seeds';
 import { ADMIN_KEY, enc, startTestApp, TestApp } from './support/test-app';
 
 /**
@@ -7,10 +8,13 @@ import { ADMIN_KEY, enc, startTestApp, TestApp } from './support/test-app';
  * DELETE, and bulk) while readers check access. Each writer owns its keys and runs its ops in
  * order, so it knows the exact answer of each op and the final state is decidable: per key, the
  * writer's last acknowledged op. Many writers run at once, on shared organizations.
- * CONCURRENCY_SEED replays a run's op mix.
+ * The op mix comes from seeds: the in-process run uses a pinned seed, the HTTP run one random
+ * seed, printed (and in its test name); CONCURRENCY_SEED=<seed> runs both with that seed.
  */
 
-const SEED = Number(process.env.CONCURRENCY_SEED ?? Date.now() % 1_000_000);
+const SEEDS = seedPlan('CONCURRENCY_SEED', process.env.CONCURRENCY_SEED, [1765100011]);
+const INJECT_SEED = SEEDS[0].seed;
+const HTTP_SEED = SEEDS[SEEDS.length - 1];
 const ORGS = 4;
 const WRITERS = Number(process.env.CONCURRENCY_WRITERS ?? 200);
 
@@ -42,7 +46,9 @@ function bump(map: Map<string, number>, key: string): void {
 describe('concurrent writers and readers', () => {
   let t: TestApp;
   let ds: DataSource;
-  const figures: Record<string, unknown> = { seed: SEED };
+  const figures: Record<string, unknown> = {
+    seeds: { inject: INJECT_SEED, http: HTTP_SEED.seed },
+  };
 
   beforeAll(async () => {
     t = await startTestApp();
@@ -114,6 +120,7 @@ describe('concurrent writers and readers', () => {
     writers: number,
     opsPerWriter: number,
     readers: number,
+    seed: number,
   ): Promise<Outcome> {
     const out: Outcome = {
       acknowledged: 0,
@@ -126,7 +133,7 @@ describe('concurrent writers and readers', () => {
       ownReads: 0,
       slowestReadMs: 0,
     };
-    const random = prng(SEED + tag.length * 7919);
+    const random = prng(seed + tag.length * 7919);
     const plans = Array.from({ length: writers }, (_, i) => ({
       i,
       draws: Array.from({ length: opsPerWriter * 4 }, () => random()),
@@ -199,11 +206,15 @@ describe('concurrent writers and readers', () => {
               old ? 200 : 201,
             )
           ) {
-            state.set(user, {
+            const next = {
               role: body.role ?? old?.role ?? 'member',
               active: body.is_active ?? old?.active ?? true,
-            });
-            bump(out.audit, `${old ? 'membership.update' : 'membership.create'}|${key}`);
+            };
+            state.set(user, next);
+            // a write that changes nothing leaves no audit event
+            if (!old || old.role !== next.role || old.active !== next.active) {
+              bump(out.audit, `${old ? 'membership.update' : 'membership.create'}|${key}`);
+            }
           }
         } else if (kind < 0.8) {
           const existed = state.has(user);
@@ -232,8 +243,14 @@ describe('concurrent writers and readers', () => {
               200,
             )
           ) {
+            const changes = owned.some((u) => {
+              const m = state.get(u);
+              return !m || m.role !== role || !m.active;
+            });
             owned.forEach((u) => state.set(u, { role, active: true }));
-            bump(out.audit, `membership.bulk_add|${org}`);
+            if (changes) {
+              bump(out.audit, `membership.bulk_add|${org}`);
+            }
           }
         }
         // The user's only organization grants the stable model: allowed iff an active membership.
@@ -272,8 +289,11 @@ describe('concurrent writers and readers', () => {
               old ? 200 : 201,
             )
           ) {
-            state.set(target, { active: body.is_active ?? true });
-            bump(out.audit, `${old ? 'grant.update' : 'grant.create'}|${key}`);
+            const active = body.is_active ?? true;
+            state.set(target, { active });
+            if (!old || old.active !== active) {
+              bump(out.audit, `${old ? 'grant.update' : 'grant.create'}|${key}`);
+            }
           }
         } else if (kind < 0.8) {
           const existed = state.has(target);
@@ -303,9 +323,13 @@ describe('concurrent writers and readers', () => {
               200,
             )
           ) {
+            const changes =
+              grant.some((g) => !state.get(g)?.active) || revoke.some((g) => state.has(g));
             grant.forEach((g) => state.set(g, { active: true }));
             revoke.forEach((g) => state.delete(g));
-            bump(out.audit, `grant.bulk|${org}`);
+            if (changes) {
+              bump(out.audit, `grant.bulk|${org}`);
+            }
           }
         }
         // Only this writer grants its models; the probe user is an active member everywhere.
@@ -324,7 +348,7 @@ describe('concurrent writers and readers', () => {
 
     let writing = true;
     const reader = async (r: number) => {
-      const random2 = prng(SEED + r);
+      const random2 = prng(seed + r);
       while (writing && out.failures.length < 50) {
         // Let the writers' I/O callbacks run between reads (inject may settle without a macrotask).
         await new Promise((resolve) => setImmediate(resolve));
@@ -413,7 +437,9 @@ describe('concurrent writers and readers', () => {
     }
     expect(sorted(foundAudit)).toEqual(sorted(out.audit));
     const expectedEvents = [...out.audit.values()].reduce((a, b) => a + b, 0);
-    expect(expectedEvents).toBe(out.acknowledged);
+    // every acknowledged write that changed something has its event; no-op writes have none
+    expect(expectedEvents).toBeLessThanOrEqual(out.acknowledged);
+    expect(expectedEvents).toBeGreaterThan(out.acknowledged / 2);
 
     // The answers after the storm reflect the final state (no stale cache): the probe user is an
     // active member of every organization, so it may use a writer's model iff that writer's
@@ -450,7 +476,7 @@ describe('concurrent writers and readers', () => {
     return { status: res.status, text: res.text };
   };
 
-  it('idempotent PUTs of one key sent at once all succeed: one 201, the rest 200, one row, one audit event each', async () => {
+  it('idempotent PUTs of one key sent at once all succeed: one 201, the rest 200, one row, one audit event per key', async () => {
     const same = 30;
     const targets: [string, string, unknown][] = [
       [
@@ -483,15 +509,15 @@ describe('concurrent writers and readers', () => {
     const events: { n: number | string }[] = await ds.query(
       `SELECT COUNT(*) AS n FROM audit_events WHERE id > ${from}`,
     );
-    // Unchanged model upserts are acknowledged too and audited like every write.
-    expect(Number(events[0].n)).toBe(4 * same);
+    // The PUTs that change nothing are acknowledged but write no audit event: one per key.
+    expect(Number(events[0].n)).toBe(4);
   });
 
-  it(`${WRITERS} writers x 6 ops through inject, with 20 readers: every op answers as its writer expects, the final rows and the audit log match`, async () => {
+  it(`${WRITERS} writers x 6 ops through inject (seed ${INJECT_SEED}), with 20 readers: every op answers as its writer expects, the final rows and the audit log match`, async () => {
     const started = Date.now();
     await prepare(inject, 'ci', WRITERS);
     const from = await maxAuditId();
-    const out = await run(inject, 'ci', WRITERS, 6, 20);
+    const out = await run(inject, 'ci', WRITERS, 6, 20, INJECT_SEED);
     await verify('ci', out, from);
     figures.inject = {
       writers: WRITERS,
@@ -506,7 +532,7 @@ describe('concurrent writers and readers', () => {
     };
   }, 180_000);
 
-  it('60 writers x 5 ops over real HTTP keep-alive connections, with 10 readers', async () => {
+  it(`60 writers x 5 ops over real HTTP keep-alive connections (seed ${HTTP_SEED.seed}${HTTP_SEED.pinned ? '' : ', random'}), with 10 readers`, async () => {
     const started = Date.now();
     await t.app.listen(0, '127.0.0.1');
     const address = t.app.getHttpServer().address();
@@ -524,7 +550,7 @@ describe('concurrent writers and readers', () => {
     };
     await prepare(http, 'ch', 60);
     const from = await maxAuditId();
-    const out = await run(http, 'ch', 60, 5, 10);
+    const out = await run(http, 'ch', 60, 5, 10, HTTP_SEED.seed);
     await verify('ch', out, from);
     figures.http = {
       writers: 60,

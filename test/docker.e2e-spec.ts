@@ -17,6 +17,7 @@ interface Service {
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test: string[]; interval: string; retries: number };
   deploy?: { replicas?: number };
+  networks?: string[] | Record<string, { ipv4_address?: string }>;
 }
 
 interface Compose {
@@ -131,7 +132,13 @@ describe('docker/docker-compose.yml', () => {
     expect(replica.ports).toBeUndefined();
     expect(replica.depends_on).toEqual({ postgres: { condition: 'service_healthy' } });
     expect(replica.environment?.DATABASE_URL).toBe(appPostgres.environment?.DATABASE_URL);
-    expect(replica.environment?.TRUST_PROXY).toBe('true');
+    // the replicas trust exactly nginx's fixed address, never every hop
+    const proxyAddress = (proxy.networks as Record<string, { ipv4_address?: string }>)[
+      'replica-edge'
+    ]?.ipv4_address;
+    expect(proxyAddress).toBe('${PROXY_ADDRESS:-172.31.254.2}');
+    expect(replica.environment?.TRUST_PROXY).toBe(proxyAddress);
+    expect(replica.networks).toEqual(['default', 'replica-edge']);
     expect(replica.healthcheck).toEqual(app.healthcheck);
     expect(proxy.profiles).toEqual(['replicas']);
     expect(proxy.depends_on).toEqual({ 'app-replica': { condition: 'service_healthy' } });
@@ -141,7 +148,8 @@ describe('docker/docker-compose.yml', () => {
     const nginx = read('docker/nginx.conf');
     expect(nginx).toMatch(/server app-replica:8080 resolve/);
     expect(nginx).toMatch(/proxy_pass http:\/\/model_access;/);
-    expect(nginx).toMatch(/X-Forwarded-For \$proxy_add_x_forwarded_for/);
+    // nginx overwrites the client's X-Forwarded-For with the address it saw
+    expect(nginx).toMatch(/proxy_set_header X-Forwarded-For \$remote_addr;/);
   });
 
   it('starts only the services of the profile named: replicas never start the SQLite app', () => {

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { MigrationReport } from '../tools/lib/openwebui/migrate';
 import { COMMAND } from '../tools/migrate-organizations';
 import { fingerprint, SAMPLE_DEPLOYMENT, tempDir, writeOpenWebUiSqlite } from './support/openwebui';
@@ -14,10 +14,14 @@ interface Result {
   stderr: string;
 }
 
+/** Where the CLI runs (PostgreSQL undo files go to ./backups): the test's temporary directory. */
+let tmpCwd = process.cwd();
+
 /** Runs the built CLI (dist/ is built once by the e2e global setup) against the test database. */
 function cli(args: string[], databaseUrl: string): Promise<Result> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: tmpCwd,
       env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl, LOG_LEVEL: 'error' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -41,6 +45,7 @@ describe('migrate-organizations command line', () => {
     }
     target = await createTestDatabase();
     tmp = tempDir();
+    tmpCwd = tmp.dir;
     source = writeOpenWebUiSqlite(join(tmp.dir, 'webui.db'), SAMPLE_DEPLOYMENT);
   });
   afterAll(async () => {
@@ -126,7 +131,15 @@ describe('migrate-organizations command line', () => {
     expect(json.counts.grants.created).toBe(3);
     expect(json.skipped).toHaveLength(7);
     expect(typeof json.duration_ms).toBe('number');
-    expect(json.backup_path).toBeNull(); // the target database did not exist before
+    // SQLite: the target did not exist before, nothing to back up; PostgreSQL: the undo file.
+    expect(json.backup_path).toEqual(
+      target.kind === 'sqlite' ? null : expect.stringMatching(/undo-mai_client_cli-.*\.json$/),
+    );
+    if (target.kind === 'sqlite') {
+      expect(sut.stdout).toContain(
+        'Backup: the target database did not exist before this run: there was nothing to back up',
+      );
+    }
 
     const again = await cli(
       ['--source', source, '--external-user', 'mai_client_cli', '--name', 'CLI Client'],
@@ -134,9 +147,20 @@ describe('migrate-organizations command line', () => {
     );
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('Nothing changed: 0 created, 0 updated, 14 unchanged.');
-    if (target.kind === 'sqlite') {
-      expect(again.stdout).toMatch(/Backup: .*app-.*\.db/);
-    }
+    // A run that changes nothing leaves no backup (SQLite) and no undo file (PostgreSQL).
+    expect(again.stdout).toContain(
+      target.kind === 'sqlite'
+        ? 'Backup: nothing changed: the backup taken before the run was removed'
+        : 'Backup: nothing changed: no undo file written',
+    );
+    const backupDir =
+      target.kind === 'sqlite' ? join(dirname(target.file), 'backups') : join(tmp.dir, 'backups');
+    const kept = existsSync(backupDir) ? readdirSync(backupDir) : [];
+    // SQLite: the first run had nothing to back up, the second removed its own; PostgreSQL:
+    // the first run's undo file only.
+    expect(kept).toEqual(
+      target.kind === 'sqlite' ? [] : [expect.stringMatching(/^undo-mai_client_cli-.*\.json$/)],
+    );
   });
   it('two processes at once do not interleave: one migrates, the other changes nothing', async () => {
     const args = ['--source', source, '--external-user', 'mai_client_twice', '--name', 'Twice'];

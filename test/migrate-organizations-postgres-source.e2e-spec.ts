@@ -98,7 +98,12 @@ describe('migrate-organizations from an Open WebUI PostgreSQL database', () => {
 
   it('migrates the same deployment as from SQLite, and a second run changes nothing', async () => {
     const sut = await run();
-    expect(sut.source).toEqual({ kind: 'postgres', location: source.url });
+    expect(sut.source).toEqual({
+      kind: 'postgres',
+      location: source.url,
+      read_mode: 'read in one read-only transaction (REPEATABLE READ READ ONLY)',
+      access: 'access_grant',
+    });
     expect(sut.counts.users).toMatchObject({ source: 8, created: 4, skipped: 4, pending: 1 });
     expect(sut.counts.memberships).toMatchObject({ expected: 3, created: 3 });
     expect(sut.counts.models).toMatchObject({ source: 6, provider: 3, custom: 2, created: 3 });
@@ -107,6 +112,62 @@ describe('migrate-organizations from an Open WebUI PostgreSQL database', () => {
     const again = await run();
     expect(again.changed).toBe(false);
     expect(again.totals).toEqual({ created: 0, updated: 0, unchanged: 1 + 4 + 3 + 3 + 3 });
+  });
+
+  it('reads an Open WebUI that keeps its tables in a schema (DATABASE_SCHEMA) with --source-schema', async () => {
+    const inSchema = await createOpenWebUiPostgres(SAMPLE_DEPLOYMENT, undefined, {
+      schema: 'open webui',
+    });
+    try {
+      const without = await failure(run({ source: inSchema.url, externalUser: 'mai_schema' }));
+      expect(without.exitCode).toBe(EXIT_SOURCE_LAYOUT);
+      expect(without.message).toContain('table "user" is missing');
+      const missing = await failure(
+        run({ source: inSchema.url, externalUser: 'mai_schema', sourceSchema: 'nope' }),
+      );
+      expect(missing.exitCode).toBe(EXIT_SOURCE_LAYOUT);
+      expect(missing.message).toContain('has no schema "nope"');
+      const sut = await run({
+        source: inSchema.url,
+        externalUser: 'mai_schema',
+        sourceSchema: 'open webui',
+        dryRun: true,
+      });
+      expect(sut.source.location).toContain('(schema "open webui")');
+      expect(sut.counts.users).toMatchObject({ source: 8, skipped: 4 });
+      expect(sut.counts.grants).toMatchObject({ expected: 3 });
+    } finally {
+      await inSchema.drop();
+    }
+  });
+
+  it('reads the older layout (access_control JSON, group.user_ids JSON) from PostgreSQL', async () => {
+    const older = await createOpenWebUiPostgres(
+      {
+        ...SAMPLE_DEPLOYMENT,
+        groups: [{ id: 'g1', name: 'Team', members: ['owui-user-1'] }],
+        models: [
+          ...SAMPLE_DEPLOYMENT.models,
+          { id: 'openai/o1', name: 'o1', access: { groups: ['g1'] } },
+        ],
+        config: undefined,
+      },
+      undefined,
+      { version: '0.6' },
+    );
+    try {
+      const sut = await run({
+        source: older.url,
+        externalUser: 'mai_older',
+        groupsAsOrganizations: true,
+        dryRun: true,
+      });
+      expect(sut.source.access).toBe('access_control');
+      const team = sut.organizations.find((o) => o.name === 'Team')!;
+      expect(team).toMatchObject({ members: 1, grants: 1 });
+    } finally {
+      await older.drop();
+    }
   });
 
   it('gives the migrated users their models through the API', async () => {

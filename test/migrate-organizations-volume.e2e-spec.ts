@@ -6,7 +6,7 @@ import { manyModels, manyUsers, tempDir, writeOpenWebUiSqlite } from './support/
 import { createTestDatabase, TestDatabase } from './support/test-database';
 
 /**
- * Volume check of DESIGN section 7: 50,000 users and 500 models (MIGRATE_VOLUME_USERS and
+ * Volume check of the migration tool: 50,000 users and 500 models (MIGRATE_VOLUME_USERS and
  * MIGRATE_VOLUME_MODELS override). Prints the timings; asserts the counts, not the time.
  */
 const USERS = Number(process.env.MIGRATE_VOLUME_USERS ?? 50_000);

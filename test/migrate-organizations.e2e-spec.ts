@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config/load-config';
 import { MembershipEntity } from '../src/memberships/entities/membership.entity';
@@ -24,6 +24,7 @@ import {
   fingerprint,
   INJECTION_NAME,
   SAMPLE_DEPLOYMENT,
+  servingConfig,
   sqliteFingerprint,
   tempDir,
   writeOpenWebUiSqlite,
@@ -118,6 +119,34 @@ describe('migrate-organizations (Open WebUI -> service database)', () => {
       expect(e.message).toContain('table "model" is missing');
     });
 
+    it('calls a 0-byte file "not a database" (exit 3)', async () => {
+      const file = join(tmp.dir, 'zero.db');
+      writeFileSync(file, '');
+      const e = await failure(run({ source: file }));
+      expect(e.exitCode).toBe(EXIT_SOURCE_UNREADABLE);
+      expect(e.message).toContain('is not a database: the file is empty (0 bytes)');
+    });
+
+    it('tells an Open WebUI before 0.5 to upgrade first (exit 4)', async () => {
+      const file = join(tmp.dir, 'owui-0.4.db');
+      new Database(file)
+        .exec(
+          'CREATE TABLE "user" (id TEXT, name TEXT, email TEXT, role TEXT, profile_image_url TEXT, created_at INTEGER);' +
+            'CREATE TABLE "model" (id TEXT, user_id TEXT, base_model_id TEXT, name TEXT, meta TEXT, params TEXT, created_at INTEGER);',
+        )
+        .close();
+      const e = await failure(run({ source: file }));
+      expect(e.exitCode).toBe(EXIT_SOURCE_LAYOUT);
+      expect(e.message).toContain('too old: upgrade Open WebUI to 0.5 or later first');
+      expect(e.message).not.toContain('does not look like an Open WebUI database');
+    });
+
+    it('refuses --source-schema for a SQLite source', async () => {
+      const e = await failure(run({ sourceSchema: 'openwebui' }));
+      expect(e.exitCode).toBe(EXIT_INVALID_OPTIONS);
+      expect(e.message).toContain('--source-schema applies to a PostgreSQL source only');
+    });
+
     it('refuses an unknown column layout, naming the missing columns', async () => {
       const file = join(tmp.dir, 'other.db');
       new Database(file)
@@ -129,7 +158,7 @@ describe('migrate-organizations (Open WebUI -> service database)', () => {
       const e = await failure(run({ source: file }));
       expect(e.exitCode).toBe(EXIT_SOURCE_LAYOUT);
       expect(e.message).toContain('table "user" lacks column email');
-      expect(e.message).toContain('table "model" lacks column base_model_id');
+      expect(e.message).toContain('table "model" lacks columns user_id, base_model_id');
     });
 
     it('a dry run on a database that was never migrated writes nothing', async () => {
@@ -212,6 +241,7 @@ describe('migrate-organizations (Open WebUI -> service database)', () => {
         source: 8,
         skipped: 4,
         pending: 1,
+        deleted: 0,
         created: 3,
         updated: 1,
         unchanged: 0,
@@ -219,6 +249,7 @@ describe('migrate-organizations (Open WebUI -> service database)', () => {
       expect(report.counts.memberships).toEqual({
         expected: 3,
         differing: 0,
+        removed: 0,
         created: 3,
         updated: 0,
         unchanged: 0,
@@ -228,6 +259,7 @@ describe('migrate-organizations (Open WebUI -> service database)', () => {
         provider: 3,
         custom: 2,
         skipped: 1,
+        from_presets: 0,
         created: 2,
         updated: 1,
         unchanged: 0,
@@ -241,7 +273,7 @@ describe('migrate-organizations (Open WebUI -> service database)', () => {
           'user::user_id must be a non-empty string',
           'user:ctl\u0001id:user_id must not contain control characters',
           `user:long-${'x'.repeat(300)}:user_id must be at most 255 characters`,
-          'user:bad-name:name contains control characters',
+          'user:bad-name:name must be at most 255 characters',
           'model:weird/*:model_id must be a model id without * (patterns are for grants only)',
         ]),
       );
@@ -250,7 +282,9 @@ describe('migrate-organizations (Open WebUI -> service database)', () => {
 
     it('took a backup whose contents equal the database before the run', () => {
       if (target.kind === 'postgres') {
-        expect(report.backup_path).toBeNull();
+        // PostgreSQL: an undo file instead, written before the commit (the restore spec uses it).
+        expect(report.backup_path).toMatch(/backups[/\\]undo-mai_client_acme-.*\.json$/);
+        expect(existsSync(report.backup_path!)).toBe(true);
         return;
       }
       expect(report.backup_path).toMatch(/backups[/\\]app-\d{4}-\d\d-\d\dT[\d-]+Z\.db$/);
@@ -340,6 +374,12 @@ describe('migrate-organizations (Open WebUI -> service database)', () => {
             { id: 'late-1', name: 'Late', email: 'late@example.com', role: 'user' },
           ],
           models: [...SAMPLE_DEPLOYMENT.models, { id: 'mistral/new', name: 'New' }],
+          config: servingConfig([
+            'openai/gpt-4o',
+            'anthropic/claude-3.5-sonnet:beta',
+            'meta-llama/llama-3.1-8b-instruct:free',
+            'mistral/new',
+          ]),
         });
         start = await fingerprint(target);
       });
@@ -383,6 +423,7 @@ describe('migrate-organizations (Open WebUI -> service database)', () => {
           let afterWrite: Fingerprint | null = null;
           const backupsBefore = backups().length;
           const sut = await run({
+            name: 'Renamed while backing up',
             testHooks: {
               afterBackup: (attempt) => {
                 if (attempt === 1) {
@@ -437,11 +478,61 @@ describe('migrate-organizations (Open WebUI -> service database)', () => {
       expect(sut.changed).toBe(false);
       expect(sut.counts.memberships).toMatchObject({ created: 0, unchanged: 3, differing: 1 });
       expect(sut.warnings).toEqual([
-        expect.stringContaining(
-          '1 existing membership(s) of "mai_client_acme" differ from Open WebUI',
-        ),
+        expect.stringContaining('1 Open WebUI admin(s) saw every model there'),
+        expect.stringContaining('1 existing membership(s) differ from Open WebUI'),
       ]);
       expect(await fingerprint(target)).toEqual(before);
+    });
+  });
+
+  describe('reads the source without writing beside it', () => {
+    const listing = (dir: string) => readdirSync(dir).sort();
+
+    it("reads a WAL-mode source (Open WebUI's default) from a private copy", async () => {
+      const dir = join(tmp.dir, 'wal-volume');
+      mkdirSync(dir);
+      const file = writeOpenWebUiSqlite(join(dir, 'webui.db'), SAMPLE_DEPLOYMENT);
+      const before = listing(dir);
+      const sut = await run({ source: file, dryRun: true });
+      expect(sut.source.read_mode).toMatch(/^read from a private copy \(WAL mode/);
+      expect(sut.counts.users.source).toBe(8);
+      expect(listing(dir)).toEqual(before);
+      expect(before).toEqual(['webui.db']);
+    });
+
+    it('sees what a running Open WebUI has only in its write-ahead log', async () => {
+      const dir = join(tmp.dir, 'live-volume');
+      mkdirSync(dir);
+      const file = writeOpenWebUiSqlite(join(dir, 'webui.db'), SAMPLE_DEPLOYMENT);
+      const live = new Database(file);
+      try {
+        live.pragma('wal_autocheckpoint = 0');
+        live
+          .prepare(
+            `INSERT INTO "user" (id, name, email, role, created_at) VALUES ('late', 'Late', 'late@example.com', 'user', 1)`,
+          )
+          .run();
+        const before = listing(dir);
+        expect(before).toEqual(['webui.db', 'webui.db-shm', 'webui.db-wal']);
+        const sut = await run({ source: file, dryRun: true });
+        expect(sut.counts.users.source).toBe(9);
+        expect(listing(dir)).toEqual(before);
+      } finally {
+        live.close();
+      }
+    });
+
+    it('reads a rollback-journal source in place, read-only', async () => {
+      const dir = join(tmp.dir, 'journal-volume');
+      mkdirSync(dir);
+      const file = writeOpenWebUiSqlite(join(dir, 'webui.db'), SAMPLE_DEPLOYMENT);
+      const journal = new Database(file);
+      journal.pragma('journal_mode = DELETE');
+      journal.close();
+      const before = listing(dir);
+      const sut = await run({ source: file, dryRun: true });
+      expect(sut.source.read_mode).toMatch(/^opened read-only in place/);
+      expect(listing(dir)).toEqual(before);
     });
   });
 });

@@ -1,5 +1,7 @@
 import parsePrometheusTextFormat, { PrometheusFamily } from 'parse-prometheus-text-format';
 import { MetricsController } from '../src/metrics/metrics.controller';
+import { DataSource } from 'typeorm';
+import { expectProblem } from './support/problems';
 import { enc, startTestApp, TestApp } from './support/test-app';
 import { World } from './support/factories';
 
@@ -38,17 +40,37 @@ function family(families: PrometheusFamily[], name: string): PrometheusFamily {
   return found;
 }
 
-/** The sample value (or histogram count) whose labels include `labels`; 0 when absent. */
+/**
+ * The sample value (or histogram count) whose labels include `labels`. A missing series fails,
+ * unless `absent` says what it stands for (only a "before" scrape, for a series not yet born).
+ */
 function valueOf(
   families: PrometheusFamily[],
   name: string,
   labels: Record<string, string>,
+  absent?: number,
 ): number {
   const histogram = family(families, name).type === 'HISTOGRAM';
   const sample = family(families, histogram ? `${name}_count` : name).metrics.find((m) =>
     Object.entries(labels).every(([k, v]) => m.labels?.[k] === v),
   );
-  return Number(sample?.value ?? 0);
+  if (sample === undefined) {
+    if (absent !== undefined) {
+      return absent;
+    }
+    throw new Error(`metric ${name} has no series ${JSON.stringify(labels)}`);
+  }
+  return Number(sample.value);
+}
+
+/** How much a series grew between two scrapes; it must exist in the second. */
+function growth(
+  before: PrometheusFamily[],
+  after: PrometheusFamily[],
+  name: string,
+  labels: Record<string, string>,
+): number {
+  return valueOf(after, name, labels) - valueOf(before, name, labels, 0);
 }
 
 describe(MetricsController.name, () => {
@@ -104,7 +126,7 @@ describe(MetricsController.name, () => {
     const after = await scrape(t);
 
     const delta = (name: string, labels: Record<string, string>) =>
-      valueOf(after, name, labels) - valueOf(before, name, labels);
+      growth(before, after, name, labels);
     const users = { method: 'GET', route: '/api/v1/users/:id' };
     expect(delta('http_request_duration_seconds', { ...users, status_class: '2xx' })).toBe(2);
     expect(delta('http_request_duration_seconds', { ...users, status_class: '4xx' })).toBe(1);
@@ -181,6 +203,37 @@ describe(MetricsController.name, () => {
     ).toBeGreaterThan(0);
   });
 
+  it('records a database write that fails as outcome="error", and not as a success', async () => {
+    const failing = 'metrics-forced-failure';
+    await forceInsertFailure(t, 'users', failing);
+    const before = await scrape(t);
+    const res = await t.put(`/api/v1/users/${failing}`, {
+      name: 'Forced failure',
+      email: 'forced@example.com',
+      role: 'user',
+    });
+    const after = await scrape(t);
+    expectProblem(res, 500);
+    expect(res.text).not.toMatch(/forced failure|trigger|INSERT/i);
+    const write = { operation: 'write' };
+    expect(
+      growth(before, after, 'database_query_duration_seconds', { ...write, outcome: 'error' }),
+    ).toBe(1);
+    expect(
+      growth(before, after, 'database_query_duration_seconds', { ...write, outcome: 'success' }),
+    ).toBe(0);
+    // the same write of another id succeeds: the failure was the database's, not the request's
+    expect(
+      (
+        await t.put('/api/v1/users/metrics-not-forced', {
+          name: 'N',
+          email: 'n@example.com',
+          role: 'user',
+        })
+      ).status,
+    ).toBe(201);
+  });
+
   it('follows the naming conventions: _total counters, base units', async () => {
     const families = await scrape(t);
     const ours = families.filter(
@@ -212,7 +265,7 @@ describe(MetricsController.name, () => {
 });
 
 describe(`${MetricsController.name} with METRICS_TOKEN`, () => {
-  const token = 'metrics-token-0123456789abcdef';
+  const token = 'metrics-token-0123456789abcdef-0123456789';
   let t: TestApp;
 
   beforeAll(async () => {
@@ -245,3 +298,25 @@ describe(`${MetricsController.name} with METRICS_TOKEN`, () => {
     expect(res.body.status).toBe(429);
   });
 });
+
+/**
+ * Makes the database itself refuse one insert (a trigger that raises for one id), so a real
+ * request takes the real error path: no test hook in the service.
+ */
+async function forceInsertFailure(t: TestApp, table: string, id: string): Promise<void> {
+  const ds = t.app.get(DataSource);
+  if (t.config.databaseKind === 'sqlite') {
+    await ds.query(
+      `CREATE TRIGGER forced_failure BEFORE INSERT ON ${table} WHEN NEW.id = '${id}' ` +
+        `BEGIN SELECT RAISE(ABORT, 'forced failure'); END`,
+    );
+  } else {
+    await ds.query(
+      `CREATE FUNCTION forced_failure() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN ` +
+        `IF NEW.id = '${id}' THEN RAISE EXCEPTION 'forced failure'; END IF; RETURN NEW; END $$`,
+    );
+    await ds.query(
+      `CREATE TRIGGER forced_failure BEFORE INSERT ON ${table} FOR EACH ROW EXECUTE FUNCTION forced_failure()`,
+    );
+  }
+}

@@ -1,6 +1,6 @@
 import { AccessCacheService } from '../src/model-access/access-cache.service';
 import { uniqueId, World } from './support/factories';
-import { enc, startTestApp, TestApp } from './support/test-app';
+import { enc, Reply, startTestApp, TestApp } from './support/test-app';
 
 /**
  * The access cache answers from memory; this proves that every kind of write is seen by
@@ -23,9 +23,13 @@ describe('write visibility through the access cache', () => {
 
   interface Reads {
     check: { allowed: boolean; reason: string; organization_id: string | null };
+    /** 200, or 404 for a user that does not exist. */
+    listStatus: number;
     listed: boolean;
+    /** 200, or 401 for a user that does not exist or is pending. */
     openAiStatus: number;
     openAiListed: boolean;
+    myOrganizationsStatus: number;
     myOrganizations: {
       organization_id: string;
       is_active: boolean;
@@ -33,22 +37,34 @@ describe('write visibility through the access cache', () => {
     }[];
   }
 
+  /** Fails on any status but the two a read may answer: an error is never read as a refusal. */
+  function expectOneOf(res: Reply, statuses: number[], what: string): void {
+    if (!statuses.includes(res.status)) {
+      throw new Error(`${what}: expected ${statuses.join(' or ')}, got ${res.status}: ${res.text}`);
+    }
+  }
+
   /** The four reads the cache serves: check, /users/:id/models, /v1/models, /me/organizations. */
   async function read(userId: string, modelId: string): Promise<Reads> {
     const check = await t.get(
       `/api/v1/access/check?user_id=${enc(userId)}&model_id=${enc(modelId)}`,
     );
-    expect(check.status).toBe(200);
+    expectOneOf(check, [200], 'check');
     const list = await t.get(`/api/v1/users/${enc(userId)}/models`);
+    expectOneOf(list, [200, 404], 'user models');
     const token = t.tokenFor(userId);
     const openAi = await t.get('/v1/models', token);
+    expectOneOf(openAi, [200, 401], '/v1/models');
     const mine = await t.get('/api/v1/me/organizations', token);
+    expectOneOf(mine, [200, 401], '/me/organizations');
     return {
       check: check.body,
+      listStatus: list.status,
       listed: list.status === 200 && list.body.data.some((m: { id: string }) => m.id === modelId),
       openAiStatus: openAi.status,
       openAiListed:
         openAi.status === 200 && openAi.body.data.some((m: { id: string }) => m.id === modelId),
+      myOrganizationsStatus: mine.status,
       myOrganizations: mine.status === 200 ? mine.body.data : [],
     };
   }
@@ -63,13 +79,22 @@ describe('write visibility through the access cache', () => {
     return reads;
   }
 
+  /** The user exists and may call: every read answered 200. */
+  function expectAnswered(reads: Reads): void {
+    expect([reads.listStatus, reads.openAiStatus, reads.myOrganizationsStatus]).toEqual([
+      200, 200, 200,
+    ]);
+  }
+
   function expectAllowed(reads: Reads, organizationId: string): void {
+    expectAnswered(reads);
     expect(reads.check).toMatchObject({ allowed: true, organization_id: organizationId });
     expect(reads.listed).toBe(true);
     expect(reads.openAiListed).toBe(true);
   }
 
   function expectRefused(reads: Reads, reason: string): void {
+    expectAnswered(reads);
     expect(reads.check).toMatchObject({ allowed: false, reason });
     expect(reads.listed).toBe(false);
     expect(reads.openAiListed).toBe(false);
@@ -93,7 +118,7 @@ describe('write visibility through the access cache', () => {
       await w.user(user);
       const after = await read(user, model);
       expect(after.check.reason).toBe('no_membership');
-      expect(after.openAiStatus).toBe(200);
+      expectAnswered(after);
     });
 
     it('refuses a user demoted to pending and a deleted user on the next request', async () => {
@@ -106,8 +131,9 @@ describe('write visibility through the access cache', () => {
       expect((await t.delete(`/api/v1/users/${enc(user)}`)).status).toBe(204);
       const after = await read(user, model);
       expect(after.check.reason).toBe('user_not_found');
-      expect(after.listed).toBe(false);
-      expect(after.openAiStatus).toBe(401);
+      expect([after.listStatus, after.openAiStatus, after.myOrganizationsStatus]).toEqual([
+        404, 401, 401,
+      ]);
     });
   });
 
@@ -278,6 +304,7 @@ describe('write visibility through the access cache', () => {
         const active = i % 2 === 1;
         await Promise.all([w.member(org, user, { is_active: active }), read(user, model)]);
         const after = await read(user, model);
+        expect(after.listStatus).toBe(200);
         expect(after.check.allowed).toBe(active);
         expect(after.listed).toBe(active);
       }

@@ -1,34 +1,80 @@
 import fc from 'fast-check';
-import { byCodeUnits, MemberRole, ReferenceWorld, UserRole } from './support/reference-rule';
+import {
+  byCodeUnits,
+  MemberRole,
+  RefReason,
+  ReferenceWorld,
+  targetCovers,
+  UserRole,
+} from './support/reference-rule';
+import { SeededRun, seedPlan } from './support/seeds';
 import { enc, Reply, startTestApp, TestApp } from './support/test-app';
 
 /**
  * Property: in random worlds built and then mutated through the API, every user's answers from
- * every access path equal an independent reference implementation of DESIGN section 2.
- * Replay a failure with PROPERTY_SEED=<seed> PROPERTY_PATH=<path> (printed by fast-check);
- * PROPERTY_RUNS sets the number of worlds (default 200).
+ * every access path equal an independent reference implementation of the access rule, reasons
+ * included (the one reason of the documented precedence, compared exactly).
+ *
+ * Seeds are pinned: each configuration runs a fixed list of seeds, and the default configuration
+ * one more random seed, printed before it runs. A failure prints the command that replays it:
+ * PROPERTY_SEED=<seed> PROPERTY_PATH=<path> PROPERTY_CONFIG=<default|tiny-cache>.
+ * PROPERTY_RUNS sets the number of worlds (default 200, shared among the seeds).
+ *
+ * The generator is steered toward the cases that matter (vendor ids that are prefixes of each
+ * other, patterns cut at and next to the `/`, allowed pairs, one model through several
+ * organizations, revokes of grants the cache holds) and each run counts them: a run that
+ * reaches too few of them fails, so a generator change that loses a case is noticed.
  */
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 200);
-const SEED =
-  process.env.PROPERTY_SEED === undefined ? undefined : Number(process.env.PROPERTY_SEED);
-const PATH = process.env.PROPERTY_PATH;
 
-const VENDORS = ['openai', 'anthropic', 'meta-llama'];
-const NAMES = ['gpt-4o', 'gpt-4o:free', 'gpt-4o-mini', 'claude-3.5-sonnet:beta', 'o1', 'o1.5-x:e'];
+/**
+ * The catalog a world draws from: vendor ids that are prefixes of each other (`openai`,
+ * `openaix`), a model whose id is a bare vendor (`openai`), and names that are prefixes of
+ * each other (`gpt-4o`, `gpt-4o-mini`), with the characters real ids carry (`:`, `.`, `-`).
+ */
+const MODEL_IDS = [
+  'openai/gpt-4o',
+  'openai/gpt-4o-mini',
+  'openai/gpt-4o:free',
+  'openai',
+  'openaix/gpt-4o',
+  'openaix/o1.5-x:e',
+  'openaix',
+  'openai/o1',
+  'anthropic/claude-3.5-sonnet:beta',
+  'meta-llama/llama-3:8b',
+];
 const USER_SHAPES = ['u', 'u.dot', 'u/slash', 'u:colon@x', 'u%pct', 'u+plus'];
 
+/**
+ * How a grant names its model: the exact id, or a pattern cut from it: through the first `/`
+ * (`openai/*`), just before it (`openai*`, which also covers `openaix/...` and `openai`), or
+ * at any point.
+ */
+type Cut = 'exact' | 'slash' | 'vendor' | number;
 interface TargetSpec {
   model: number;
-  /** null: the exact id; otherwise a prefix pattern cut from the id. */
-  cut: number | null;
+  cut: Cut;
 }
 
+/**
+ * `existing`: the write names something that exists in the world at the time (a created user,
+ * a current membership or grant), chosen by `pick`; otherwise anything of the world, which may
+ * answer 404 (kept, rarer: the API's 404 paths are compared too).
+ */
 type Op =
-  | { op: 'member'; org: number; user: number; role?: MemberRole; active?: boolean }
-  | { op: 'unmember'; org: number; user: number }
+  | {
+      op: 'member';
+      org: number;
+      user: number;
+      existing: boolean;
+      role?: MemberRole;
+      active?: boolean;
+    }
+  | { op: 'unmember'; pick: number; existing: boolean }
   | { op: 'grant'; org: number; target: TargetSpec; active?: boolean }
-  | { op: 'revoke'; org: number; target: TargetSpec }
+  | { op: 'revoke'; pick: number; existing: boolean }
   | { op: 'bulkGrant'; org: number; grant: TargetSpec[]; revoke: TargetSpec[] }
   | { op: 'bulkMembers'; org: number; users: number[]; role?: MemberRole }
   | { op: 'model'; model: number; active?: boolean }
@@ -42,18 +88,29 @@ interface WorldSpec {
   users: { role: UserRole; created: boolean }[];
   orgs: { active: boolean; autoGrant: boolean }[];
   /** phase 0: added before the organizations, 1: after them, 2: not in the catalog at first. */
-  models: { combo: number; active: boolean; phase: 0 | 1 | 2 }[];
+  models: { id: number; active: boolean; phase: 0 | 1 | 2 }[];
   memberships: { org: number; user: number; role: MemberRole; active: boolean }[];
   grants: { org: number; target: TargetSpec; active: boolean }[];
   batches: Op[][];
 }
 
-const roleArb = fc.constantFrom<UserRole>('user', 'user', 'admin', 'pending');
+/** true with weight w against 1. */
+const mostly = (w: number) => fc.constantFrom(...Array<boolean>(w).fill(true), false);
+// Pending users use nothing (user_pending), so they are kept rare: a tenth of the users, enough to
+// be checked in every run without starving the rounds of allowed pairs.
+const roleArb = fc.oneof(
+  { weight: 6, arbitrary: fc.constant<UserRole>('user') },
+  { weight: 3, arbitrary: fc.constant<UserRole>('admin') },
+  { weight: 1, arbitrary: fc.constant<UserRole>('pending') },
+);
 const memberRoleArb = fc.constantFrom<MemberRole>('member', 'admin');
-const targetArb: fc.Arbitrary<TargetSpec> = fc.record({
-  model: fc.nat(),
-  cut: fc.option(fc.nat(), { nil: null, freq: 2 }),
-});
+const cutArb: fc.Arbitrary<Cut> = fc.oneof(
+  { weight: 4, arbitrary: fc.constant<Cut>('exact') },
+  { weight: 4, arbitrary: fc.constant<Cut>('slash') },
+  { weight: 2, arbitrary: fc.constant<Cut>('vendor') },
+  { weight: 1, arbitrary: fc.nat() },
+);
+const targetArb: fc.Arbitrary<TargetSpec> = fc.record({ model: fc.nat(), cut: cutArb });
 const opt = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined });
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -63,13 +120,18 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       op: fc.constant('member' as const),
       org: fc.nat(),
       user: fc.nat(),
+      existing: mostly(6),
       role: opt(memberRoleArb),
-      active: opt(fc.boolean()),
+      active: opt(mostly(2)),
     }),
   },
   {
     weight: 2,
-    arbitrary: fc.record({ op: fc.constant('unmember' as const), org: fc.nat(), user: fc.nat() }),
+    arbitrary: fc.record({
+      op: fc.constant('unmember' as const),
+      pick: fc.nat(),
+      existing: mostly(6),
+    }),
   },
   {
     weight: 4,
@@ -77,12 +139,16 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       op: fc.constant('grant' as const),
       org: fc.nat(),
       target: targetArb,
-      active: opt(fc.boolean()),
+      active: opt(mostly(2)),
     }),
   },
   {
-    weight: 2,
-    arbitrary: fc.record({ op: fc.constant('revoke' as const), org: fc.nat(), target: targetArb }),
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('revoke' as const),
+      pick: fc.nat(),
+      existing: mostly(6),
+    }),
   },
   {
     weight: 2,
@@ -107,7 +173,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     arbitrary: fc.record({
       op: fc.constant('model' as const),
       model: fc.nat(),
-      active: opt(fc.boolean()),
+      active: opt(mostly(2)),
     }),
   },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('deleteModel' as const), model: fc.nat() }) },
@@ -129,39 +195,31 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 );
 
 const worldArb: fc.Arbitrary<WorldSpec> = fc.record({
-  users: fc.array(
-    fc.record({ role: roleArb, created: fc.oneof(fc.constant(true), fc.boolean()) }),
-    { minLength: 1, maxLength: 6 },
-  ),
-  orgs: fc.array(fc.record({ active: fc.boolean(), autoGrant: fc.boolean() }), {
+  users: fc.array(fc.record({ role: roleArb, created: mostly(6) }), {
     minLength: 1,
+    maxLength: 5,
+  }),
+  // two organizations at least, so one model can be allowed through several
+  orgs: fc.array(fc.record({ active: mostly(4), autoGrant: fc.boolean() }), {
+    minLength: 2,
     maxLength: 4,
   }),
   models: fc.uniqueArray(
     fc.record({
-      combo: fc.nat(VENDORS.length * NAMES.length - 1),
-      active: fc.oneof(fc.constant(true), fc.boolean()),
+      id: fc.nat(MODEL_IDS.length - 1),
+      active: mostly(4),
       phase: fc.constantFrom<0 | 1 | 2>(0, 1, 1, 2),
     }),
-    { minLength: 1, maxLength: 8, selector: (m) => m.combo },
+    { minLength: 2, maxLength: 8, selector: (m) => m.id },
   ),
   memberships: fc.array(
-    fc.record({
-      org: fc.nat(),
-      user: fc.nat(),
-      role: memberRoleArb,
-      active: fc.oneof(fc.constant(true), fc.boolean()),
-    }),
-    { maxLength: 10 },
+    fc.record({ org: fc.nat(), user: fc.nat(), role: memberRoleArb, active: mostly(4) }),
+    { minLength: 2, maxLength: 12 },
   ),
-  grants: fc.array(
-    fc.record({
-      org: fc.nat(),
-      target: targetArb,
-      active: fc.oneof(fc.constant(true), fc.boolean()),
-    }),
-    { maxLength: 8 },
-  ),
+  grants: fc.array(fc.record({ org: fc.nat(), target: targetArb, active: mostly(4) }), {
+    minLength: 2,
+    maxLength: 10,
+  }),
   batches: fc.array(fc.array(opArb, { minLength: 1, maxLength: 5 }), {
     minLength: 1,
     maxLength: 3,
@@ -177,63 +235,179 @@ class Ids {
 
   constructor(n: number, spec: WorldSpec) {
     this.prefix = `p${n}.`;
-    this.users = USER_SHAPES.map((shape, i) => `${shape}-${n}-${i}`);
-    this.orgs = [0, 1, 2, 3].map((i) => `o${n}-${i}`);
-    this.models = spec.models.map(
-      (m) =>
-        `${this.prefix}${VENDORS[Math.floor(m.combo / NAMES.length)]}/${NAMES[m.combo % NAMES.length]}`,
-    );
+    this.users = USER_SHAPES.slice(0, spec.users.length).map((shape, i) => `${shape}-${n}-${i}`);
+    this.orgs = spec.orgs.map((_, i) => `o${n}-${i}`);
+    this.models = spec.models.map((m) => `${this.prefix}${MODEL_IDS[m.id]}`);
   }
 
-  user(i: number, spec: WorldSpec): string {
-    return this.users[i % spec.users.length];
+  user(i: number): string {
+    return this.users[i % this.users.length];
   }
-  org(i: number, spec: WorldSpec): string {
-    return this.orgs[i % spec.orgs.length];
+  org(i: number): string {
+    return this.orgs[i % this.orgs.length];
   }
   model(i: number): string {
     return this.models[i % this.models.length];
   }
   target(t: TargetSpec): string {
     const id = this.model(t.model);
-    if (t.cut === null) {
-      return id;
-    }
     const base = this.prefix.length;
-    return `${id.slice(0, base + (t.cut % (id.length - base + 1)))}*`;
+    const slash = id.indexOf('/');
+    switch (t.cut) {
+      case 'exact':
+        return id;
+      // a bare vendor id has no `/`: its "slash" pattern names the vendor's models, not itself
+      case 'slash':
+        return slash < 0 ? `${id}/*` : `${id.slice(0, slash + 1)}*`;
+      case 'vendor':
+        return `${slash < 0 ? id : id.slice(0, slash)}*`;
+      default:
+        return `${id.slice(0, base + (t.cut % (id.length - base + 1)))}*`;
+    }
   }
 }
 
-function propertySuite(title: string, env: Record<string, string>, runs: number): void {
-  describe(title, () => {
-    const stats = {
-      worlds: 0,
-      writes: 0,
-      listings: 0,
-      checks: 0,
-      openai: 0,
-      me: 0,
-      health: 0,
-      rounds: 0,
-    };
+/** What a run reached; printed after each run, and held to minimum shares. */
+interface Stats {
+  worlds: number;
+  writes: number;
+  writes404: number;
+  revokes: number;
+  revokesThatRemoved: number;
+  revokesOfCachedGrants: number;
+  rounds: number;
+  roundsWithAllowedPair: number;
+  roundsWithModelThroughTwoOrgs: number;
+  worldsWithPrefixVendors: number;
+  checks: number;
+  /** Refused checks that a pattern cut one character short (`openai*` for `openai/*`) would allow. */
+  boundaryRefusals: number;
+  reasons: Record<RefReason | 'granted', number>;
+  listings: number;
+  me: number;
+  openai: number;
+  health: number;
+}
+
+function emptyStats(): Stats {
+  return {
+    worlds: 0,
+    writes: 0,
+    writes404: 0,
+    revokes: 0,
+    revokesThatRemoved: 0,
+    revokesOfCachedGrants: 0,
+    rounds: 0,
+    roundsWithAllowedPair: 0,
+    roundsWithModelThroughTwoOrgs: 0,
+    worldsWithPrefixVendors: 0,
+    checks: 0,
+    boundaryRefusals: 0,
+    reasons: {
+      granted: 0,
+      user_not_found: 0,
+      user_pending: 0,
+      model_not_found: 0,
+      model_inactive: 0,
+      no_membership: 0,
+      membership_inactive: 0,
+      organization_inactive: 0,
+      grant_inactive: 0,
+      no_grant: 0,
+    },
+    listings: 0,
+    me: 0,
+    openai: 0,
+    health: 0,
+  };
+}
+
+/** Below this many worlds (a replay) the shares are printed but not held to their minimums. */
+const MIN_WORLDS_FOR_SHARES = 30;
+
+/**
+ * The minimum each run (50 worlds by default) must reach: about half the lowest value seen over
+ * the pinned and several random seeds, so that losing a case fails and chance does not.
+ */
+function shortfalls(s: Stats): string[] {
+  const share = (n: number, of: number) => (of === 0 ? 0 : n / of);
+  const found: string[] = [];
+  const atLeast = (what: string, value: number, min: number) => {
+    if (!(value >= min)) {
+      found.push(`${what}: ${value.toFixed(3)} < ${min}`);
+    }
+  };
+  atLeast('rounds with an allowed pair', share(s.roundsWithAllowedPair, s.rounds), 0.5);
+  atLeast(
+    'rounds with a model allowed through two organizations',
+    share(s.roundsWithModelThroughTwoOrgs, s.rounds),
+    0.1,
+  );
+  atLeast(
+    'worlds holding vendor ids that are prefixes of each other',
+    share(s.worldsWithPrefixVendors, s.worlds),
+    0.5,
+  );
+  atLeast('refusals at a pattern boundary, per world', share(s.boundaryRefusals, s.worlds), 0.15);
+  atLeast('writes that did not answer 404', 1 - share(s.writes404, s.writes), 0.9);
+  atLeast('revokes that removed a grant', share(s.revokesThatRemoved, s.revokes), 0.7);
+  atLeast(
+    'revokes of a grant the cache held, per world',
+    share(s.revokesOfCachedGrants, s.worlds),
+    0.25,
+  );
+  for (const [reason, n] of Object.entries(s.reasons)) {
+    atLeast(`checks answering ${reason}, per world`, share(n, s.worlds), 0.05);
+  }
+  return found;
+}
+
+/** The configurations the property runs on; each has its pinned seeds. */
+const CONFIGS = {
+  // the default configuration: access cache as deployed
+  default: { env: {} as Record<string, string>, seeds: [1765100001, 1765100002], random: true },
+  // an access cache of two users, so evictions and refills happen between every read of a world
+  'tiny-cache': { env: { ACCESS_CACHE_SIZE: '2' }, seeds: [1765100003], random: false },
+};
+type ConfigName = keyof typeof CONFIGS;
+
+/** Replay: PROPERTY_SEED (with PROPERTY_PATH) runs that one seed on PROPERTY_CONFIG only. */
+const REPLAY_CONFIG = (process.env.PROPERTY_CONFIG ?? 'default') as ConfigName;
+if (!(REPLAY_CONFIG in CONFIGS)) {
+  throw new Error(`PROPERTY_CONFIG must be one of ${Object.keys(CONFIGS).join(', ')}`);
+}
+const REPLAY = process.env.PROPERTY_SEED !== undefined && process.env.PROPERTY_SEED !== '';
+const PATH = process.env.PROPERTY_PATH;
+/** PROPERTY_SHRINK=1 shrinks a failure to a smaller world (slower; off by default). */
+const SHRINK = process.env.PROPERTY_SHRINK === '1';
+
+const PLAN = (Object.keys(CONFIGS) as ConfigName[])
+  .filter((name) => !REPLAY || name === REPLAY_CONFIG)
+  .map((name) => ({
+    name,
+    env: CONFIGS[name].env,
+    runs: seedPlan(
+      'PROPERTY_SEED',
+      process.env.PROPERTY_SEED,
+      CONFIGS[name].seeds,
+      CONFIGS[name].random,
+    ),
+  }));
+const SEEDED_RUNS = PLAN.reduce((n, c) => n + c.runs.length, 0);
+const WORLDS_PER_SEED = Math.max(1, Math.round(RUNS / SEEDED_RUNS));
+
+function propertySuite(config: ConfigName, env: Record<string, string>, seeds: SeededRun[]): void {
+  describe(`access rule, property-based (${config}): reference implementation vs every API path`, () => {
+    let stats = emptyStats();
     let t: TestApp;
-    let healthRoute = false;
     let worldNumber = 0;
+    /** Grants (org SEP target) that allowed some pair at the last comparison: the cache holds them. */
+    let cachedGrants = new Set<string>();
 
     beforeAll(async () => {
       t = await startTestApp(env);
-      const docs = await t.get('/docs-json', null);
-      healthRoute = Object.keys(docs.body.paths ?? {}).some((p) =>
-        p.startsWith('/health/model-access/'),
-      );
-      process.stdout.write(
-        healthRoute
-          ? 'property: /health/model-access/{userId} found in /docs-json; compared\n'
-          : 'property: /health/model-access/{userId} is absent from /docs-json; that comparison is SKIPPED\n',
-      );
     });
     afterAll(async () => {
-      process.stdout.write(`property (${title}): ${JSON.stringify(stats)}\n`);
       await t.close();
     });
 
@@ -243,70 +417,110 @@ function propertySuite(title: string, env: Record<string, string>, runs: number)
       }
     }
 
-    async function apply(ids: Ids, spec: WorldSpec, ref: ReferenceWorld, op: Op): Promise<void> {
+    /** A write: its status must be the reference's; 404s are counted (the generator avoids them). */
+    function expectWrite(res: Reply, expected: number, what: string): void {
       stats.writes++;
+      if (expected === 404) {
+        stats.writes404++;
+      }
+      expectStatus(res, expected, what);
+    }
+
+    /** The i-th of the existing items (sorted), or undefined when there is none. */
+    function pickExisting<T>(items: T[], pick: number): T | undefined {
+      return items.length === 0 ? undefined : items[pick % items.length];
+    }
+
+    async function apply(ids: Ids, ref: ReferenceWorld, op: Op): Promise<void> {
       switch (op.op) {
         case 'member': {
-          const org = ids.org(op.org, spec);
-          const user = ids.user(op.user, spec);
+          const org = ids.org(op.org);
+          const user =
+            (op.existing
+              ? pickExisting(
+                  ids.users.filter((u) => ref.users.has(u)),
+                  op.user,
+                )
+              : undefined) ?? ids.user(op.user);
           const body = {
             ...(op.role ? { role: op.role } : {}),
             ...(op.active === undefined ? {} : { is_active: op.active }),
           };
           const res = await t.put(`/api/v1/organizations/${enc(org)}/members/${enc(user)}`, body);
-          return expectStatus(
+          return expectWrite(
             res,
             ref.putMember(org, user, { role: op.role, active: op.active }),
             `PUT member ${org} ${user} ${JSON.stringify(body)}`,
           );
         }
         case 'unmember': {
-          const org = ids.org(op.org, spec);
-          const user = ids.user(op.user, spec);
+          const existing = op.existing
+            ? pickExisting([...ref.memberships.keys()].sort(byCodeUnits), op.pick)
+            : undefined;
+          const [org, user] = existing
+            ? ReferenceWorld.split(existing)
+            : [ids.org(op.pick), ids.user(op.pick >> 2)];
           const res = await t.delete(`/api/v1/organizations/${enc(org)}/members/${enc(user)}`);
-          return expectStatus(res, ref.removeMember(org, user), `DELETE member ${org} ${user}`);
+          return expectWrite(res, ref.removeMember(org, user), `DELETE member ${org} ${user}`);
         }
         case 'grant': {
-          const org = ids.org(op.org, spec);
+          const org = ids.org(op.org);
           const target = ids.target(op.target);
           const res = await t.put(
             `/api/v1/organizations/${enc(org)}/models/${enc(target)}`,
             op.active === undefined ? {} : { is_active: op.active },
           );
-          return expectStatus(
+          return expectWrite(
             res,
             ref.putGrant(org, target, op.active ?? true),
             `PUT grant ${org} ${target}`,
           );
         }
         case 'revoke': {
-          const org = ids.org(op.org, spec);
-          const target = ids.target(op.target);
+          // Existing grants, those the cache holds first: a revoke must reach a cached answer.
+          const grants = [...ref.grants.keys()].sort(
+            (a, b) =>
+              Number(cachedGrants.has(b)) - Number(cachedGrants.has(a)) || byCodeUnits(a, b),
+          );
+          const cachedCount = grants.filter((key) => cachedGrants.has(key)).length;
+          const existing = op.existing
+            ? pickExisting(cachedCount > 0 ? grants.slice(0, cachedCount) : grants, op.pick)
+            : undefined;
+          const [org, target] = existing
+            ? ReferenceWorld.split(existing)
+            : [ids.org(op.pick), ids.target({ model: op.pick >> 2, cut: 'exact' })];
+          const cached = cachedGrants.has(ReferenceWorld.key(org, target));
           const res = await t.delete(`/api/v1/organizations/${enc(org)}/models/${enc(target)}`);
-          return expectStatus(res, ref.revokeGrant(org, target), `DELETE grant ${org} ${target}`);
+          const expected = ref.revokeGrant(org, target);
+          stats.revokes++;
+          if (expected === 204) {
+            stats.revokesThatRemoved++;
+            stats.revokesOfCachedGrants += cached ? 1 : 0;
+          }
+          return expectWrite(res, expected, `DELETE grant ${org} ${target}`);
         }
         case 'bulkGrant': {
-          const org = ids.org(op.org, spec);
+          const org = ids.org(op.org);
           const grant = [...new Set(op.grant.map((g) => ids.target(g)))];
           const revoke = [...new Set(op.revoke.map((g) => ids.target(g)))];
           const res = await t.post(`/api/v1/organizations/${enc(org)}/models/bulk`, {
             grant,
             revoke,
           });
-          return expectStatus(
+          return expectWrite(
             res,
             ref.bulkGrants(org, grant, revoke),
             `POST bulk grants ${org} ${JSON.stringify({ grant, revoke })}`,
           );
         }
         case 'bulkMembers': {
-          const org = ids.org(op.org, spec);
-          const users = [...new Set(op.users.map((u) => ids.user(u, spec)))];
+          const org = ids.org(op.org);
+          const users = [...new Set(op.users.map((u) => ids.user(u)))];
           const res = await t.post(`/api/v1/organizations/${enc(org)}/members/bulk`, {
             user_ids: users,
             ...(op.role ? { role: op.role } : {}),
           });
-          return expectStatus(
+          return expectWrite(
             res,
             ref.bulkAddMembers(org, users, op.role),
             `POST bulk members ${org} ${users.join(',')}`,
@@ -318,48 +532,48 @@ function propertySuite(title: string, env: Record<string, string>, runs: number)
             name: `Model ${id}`,
             ...(op.active === undefined ? {} : { is_active: op.active }),
           });
-          return expectStatus(res, ref.putModel(id, op.active ?? true), `PUT model ${id}`);
+          return expectWrite(res, ref.putModel(id, op.active ?? true), `PUT model ${id}`);
         }
         case 'deleteModel': {
           const id = ids.model(op.model);
-          return expectStatus(
+          return expectWrite(
             await t.delete(`/api/v1/models/${enc(id)}`),
             ref.deleteModel(id),
             `DELETE model ${id}`,
           );
         }
         case 'org': {
-          const org = ids.org(op.org, spec);
+          const org = ids.org(op.org);
           const body = {
             ...(op.active === undefined ? {} : { is_active: op.active }),
             ...(op.autoGrant === undefined ? {} : { auto_grant_new_models: op.autoGrant }),
           };
           const res = await t.patch(`/api/v1/organizations/${enc(org)}`, body);
-          return expectStatus(
+          return expectWrite(
             res,
             ref.patchOrg(org, { active: op.active, autoGrant: op.autoGrant }),
             `PATCH org ${org} ${JSON.stringify(body)}`,
           );
         }
         case 'user': {
-          const id = ids.user(op.user, spec);
-          return expectStatus(
+          const id = ids.user(op.user);
+          return expectWrite(
             await putUser(id, op.role),
             ref.putUser(id, op.role),
             `PUT user ${id}`,
           );
         }
         case 'deleteUser': {
-          const id = ids.user(op.user, spec);
-          return expectStatus(
+          const id = ids.user(op.user);
+          return expectWrite(
             await t.delete(`/api/v1/users/${enc(id)}`),
             ref.deleteUser(id),
             `DELETE user ${id}`,
           );
         }
         case 'deleteOrg': {
-          const org = ids.org(op.org, spec);
-          return expectStatus(
+          const org = ids.org(op.org);
+          return expectWrite(
             await t.delete(`/api/v1/organizations/${enc(org)}?cascade=true`),
             ref.deleteOrgCascade(org),
             `DELETE org ${org}`,
@@ -381,7 +595,7 @@ function propertySuite(title: string, env: Record<string, string>, runs: number)
       await Promise.all(
         spec.users.map(async (u, i) => {
           if (u.created) {
-            expectStatus(
+            expectWrite(
               await putUser(ids.users[i], u.role),
               ref.putUser(ids.users[i], u.role),
               'PUT user',
@@ -398,7 +612,7 @@ function propertySuite(title: string, env: Record<string, string>, runs: number)
                 name: `Model ${id}`,
                 is_active: m.active,
               });
-              expectStatus(res, ref.putModel(id, m.active), `PUT model ${id}`);
+              expectWrite(res, ref.putModel(id, m.active), `PUT model ${id}`);
             }
           }),
         );
@@ -412,7 +626,7 @@ function propertySuite(title: string, env: Record<string, string>, runs: number)
             external_user: `ext_${id.replace(/-/g, '_')}`,
             auto_grant_new_models: o.autoGrant,
           });
-          expectStatus(
+          expectWrite(
             res,
             ref.createOrg(id, {
               name: `Org ${id} ✓`,
@@ -423,7 +637,7 @@ function propertySuite(title: string, env: Record<string, string>, runs: number)
             `POST org ${id}`,
           );
           if (!o.active) {
-            expectStatus(
+            expectWrite(
               await t.patch(`/api/v1/organizations/${enc(id)}`, { is_active: false }),
               ref.patchOrg(id, { active: false }),
               `archive ${id}`,
@@ -432,30 +646,78 @@ function propertySuite(title: string, env: Record<string, string>, runs: number)
         }),
       );
       await addModels(1);
+      // The initial memberships are of created users (later writes may name the others).
       for (const m of spec.memberships) {
-        await apply(ids, spec, ref, {
+        await apply(ids, ref, {
           op: 'member',
           org: m.org,
           user: m.user,
+          existing: true,
           role: m.role,
           active: m.active,
         });
       }
       for (const g of spec.grants) {
-        await apply(ids, spec, ref, {
-          op: 'grant',
-          org: g.org,
-          target: g.target,
-          active: g.active,
-        });
+        await apply(ids, ref, { op: 'grant', org: g.org, target: g.target, active: g.active });
       }
     }
 
-    async function compare(ids: Ids, spec: WorldSpec, ref: ReferenceWorld): Promise<void> {
+    /** The reference's view of a round, counted before the service is asked. */
+    function count(ids: Ids, ref: ReferenceWorld, modelIds: string[]): void {
       stats.rounds++;
+      let allowed = false;
+      let twoOrgs = false;
+      cachedGrants = new Set();
+      for (const userId of ids.users) {
+        for (const modelId of modelIds) {
+          const orgs = ref.grantingOrgs(userId, modelId);
+          allowed ||= orgs.length > 0;
+          twoOrgs ||= orgs.length > 1;
+          for (const org of orgs) {
+            for (const key of ref.grants.keys()) {
+              const [grantOrg, target] = ReferenceWorld.split(key);
+              if (
+                grantOrg === org.id &&
+                ref.grants.get(key)!.active &&
+                targetCovers(target, modelId)
+              ) {
+                cachedGrants.add(key);
+              }
+            }
+          }
+          const facts = ref.facts(userId, modelId);
+          if (
+            !facts.granted &&
+            facts.model?.active &&
+            facts.mine?.some(
+              (x) =>
+                x.membership.active &&
+                x.org.active &&
+                [...ref.grants].some(([key, grant]) => {
+                  const [grantOrg, target] = ReferenceWorld.split(key);
+                  return (
+                    grantOrg === x.orgId &&
+                    grant.active &&
+                    target.endsWith('*') &&
+                    target.length > 1 &&
+                    targetCovers(`${target.slice(0, -2)}*`, modelId)
+                  );
+                }),
+            )
+          ) {
+            stats.boundaryRefusals++;
+          }
+        }
+      }
+      stats.roundsWithAllowedPair += allowed ? 1 : 0;
+      stats.roundsWithModelThroughTwoOrgs += twoOrgs ? 1 : 0;
+    }
+
+    async function compare(ids: Ids, ref: ReferenceWorld): Promise<void> {
       const modelIds = [...ids.models, `${ids.prefix}nobody/unknown:model`];
+      count(ids, ref, modelIds);
       await Promise.all(
-        ids.users.slice(0, spec.users.length).map(async (userId) => {
+        ids.users.map(async (userId) => {
           const user = ref.users.get(userId);
           const expected = ref.modelsOf(userId);
           const where = `user ${userId}`;
@@ -491,7 +753,8 @@ function propertySuite(title: string, env: Record<string, string>, runs: number)
             });
           }
 
-          // The checks of one user run concurrently: they only read.
+          // The checks of one user run concurrently: they only read. The whole answer is
+          // compared, the reason exactly (the one of the documented precedence).
           await Promise.all(
             modelIds.map(async (modelId) => {
               const res = await t.get(
@@ -500,32 +763,18 @@ function propertySuite(title: string, env: Record<string, string>, runs: number)
               stats.checks++;
               expectStatus(res, 200, `${where} check ${modelId}`);
               const orgs = ref.grantingOrgs(userId, modelId);
-              const context = { where, modelId };
-              if (orgs.length > 0) {
-                expect({ ...context, ...res.body }).toMatchObject({
-                  ...context,
-                  allowed: true,
-                  reason: 'granted',
-                  organization_id: orgs[0].id,
-                  openrouter_user: orgs[0].openrouterUser,
-                });
-              } else {
-                expect({
-                  ...context,
-                  allowed: res.body.allowed,
-                  organization_id: res.body.organization_id,
-                }).toEqual({
-                  ...context,
-                  allowed: false,
-                  organization_id: null,
-                });
-                const plausible = ref.plausibleReasons(userId, modelId);
-                if (!plausible.includes(res.body.reason)) {
-                  throw new Error(
-                    `${where} check ${modelId}: reason ${res.body.reason} is not one of ${plausible.join(', ')}`,
-                  );
-                }
-              }
+              const reason = ref.reason(userId, modelId);
+              stats.reasons[reason]++;
+              expect({ where, modelId, ...res.body }).toEqual({
+                where,
+                modelId,
+                user_id: userId,
+                model_id: modelId,
+                allowed: orgs.length > 0,
+                organization_id: orgs[0]?.id ?? null,
+                openrouter_user: orgs[0]?.openrouterUser ?? null,
+                reason,
+              });
             }),
           );
 
@@ -566,63 +815,75 @@ function propertySuite(title: string, env: Record<string, string>, runs: number)
             });
           }
 
-          if (healthRoute) {
-            const health = await t.get(`/health/model-access/${enc(userId)}`);
-            stats.health++;
-            if (!user) {
-              expectStatus(health, 404, `${where} health`);
-            } else {
-              expectStatus(health, 200, `${where} health`);
-              expect({ where, status: health.body.status }).toEqual({
-                where,
-                status: ref.healthStatus(userId),
-              });
-              const models = (health.body.models ?? []) as (string | { id: string })[];
-              expect({
-                where,
-                models: models.map((m) => (typeof m === 'string' ? m : m.id)).sort(byCodeUnits),
-              }).toEqual({
-                where,
-                models: expected.map((m) => m.id),
-              });
-            }
+          // A missing debug route answers 404 and fails here: it is never skipped.
+          const health = await t.get(`/health/model-access/${enc(userId)}`);
+          stats.health++;
+          if (!user) {
+            expectStatus(health, 404, `${where} health`);
+          } else {
+            expectStatus(health, 200, `${where} health`);
+            expect({ where, status: health.body.status }).toEqual({
+              where,
+              status: ref.healthStatus(userId),
+            });
+            const models = (health.body.models ?? []) as (string | { id: string })[];
+            expect({
+              where,
+              models: models.map((m) => (typeof m === 'string' ? m : m.id)).sort(byCodeUnits),
+            }).toEqual({
+              where,
+              models: expected.map((m) => m.id),
+            });
           }
         }),
       );
     }
 
-    it(`agrees with the reference in ${runs} random worlds, before and after random writes`, async () => {
-      await fc.assert(
-        fc.asyncProperty(worldArb, async (spec) => {
-          const ids = new Ids(++worldNumber, spec);
-          const ref = new ReferenceWorld();
-          stats.worlds++;
-          await build(ids, spec, ref);
-          await compare(ids, spec, ref);
-          for (const batch of spec.batches) {
-            for (const op of batch) {
-              await apply(ids, spec, ref, op);
-            }
-            await compare(ids, spec, ref);
-          }
-        }),
-        { numRuns: runs, seed: SEED, path: PATH, endOnFailure: false, verbose: 1 },
-      );
-      expect(stats.worlds).toBeGreaterThanOrEqual(runs);
-    }, 600_000);
+    const world = (spec: WorldSpec) => async () => {
+      const ids = new Ids(++worldNumber, spec);
+      const ref = new ReferenceWorld();
+      stats.worlds++;
+      const vendors = new Set(spec.models.map((m) => MODEL_IDS[m.id].split('/')[0]));
+      stats.worldsWithPrefixVendors += vendors.has('openai') && vendors.has('openaix') ? 1 : 0;
+      cachedGrants = new Set();
+      await build(ids, spec, ref);
+      await compare(ids, ref);
+      for (const batch of spec.batches) {
+        for (const op of batch) {
+          await apply(ids, ref, op);
+        }
+        await compare(ids, ref);
+      }
+    };
+
+    for (const { seed, pinned } of seeds) {
+      it(`agrees with the reference in ${WORLDS_PER_SEED} worlds of seed ${pinned ? seed : `${seed} (random)`}, before and after random writes, and reaches the edge cases`, async () => {
+        stats = emptyStats();
+        const details = await fc.check(
+          fc.asyncProperty(worldArb, (spec) => world(spec)()),
+          { numRuns: WORLDS_PER_SEED, seed, path: PATH, endOnFailure: !SHRINK },
+        );
+        process.stdout.write(`property (${config}, seed ${seed}): ${JSON.stringify(stats)}\n`);
+        if (details.failed) {
+          throw new Error(
+            `${fc.defaultReportMessage(details)}\n\n${String(details.errorInstance)}\n\nReplay: PROPERTY_SEED=${details.seed} ` +
+              `PROPERTY_PATH=${details.counterexamplePath ?? ''} PROPERTY_CONFIG=${config} ` +
+              `npx jest --config jest.config.js test/property-access.e2e-spec.ts`,
+          );
+        }
+        expect(stats.worlds).toBeGreaterThanOrEqual(PATH ? 1 : WORLDS_PER_SEED);
+        if (stats.worlds >= MIN_WORLDS_FOR_SHARES) {
+          expect(shortfalls(stats)).toEqual([]);
+        } else {
+          process.stdout.write(
+            `property: ${stats.worlds} worlds (fewer than ${MIN_WORLDS_FOR_SHARES}: a replay or a short run): shares printed above, not held to their minimums\n`,
+          );
+        }
+      }, 900_000);
+    }
   });
 }
 
-// Three quarters of the worlds on the default configuration, a quarter with an access cache of
-// two users, so evictions and refills happen between every read of a world.
-const cached = Math.ceil((RUNS * 3) / 4);
-propertySuite(
-  'access rule, property-based (reference implementation vs every API path)',
-  {},
-  cached,
-);
-propertySuite(
-  'access rule, property-based, with a tiny access cache (ACCESS_CACHE_SIZE=2)',
-  { ACCESS_CACHE_SIZE: '2' },
-  RUNS - cached,
-);
+for (const config of PLAN) {
+  propertySuite(config.name, config.env, config.runs);
+}

@@ -1,6 +1,44 @@
+import { request as httpRequest } from 'node:http';
 import { ADMIN_KEY } from './support/test-app';
 import { createTestDatabase, TestDatabase } from './support/test-database';
 import { ServerProcess } from './support/server-process';
+
+/**
+ * A PUT of a user whose headers the server has received (it answered `100 Continue`, so the
+ * request is in its hands) and whose body is sent only when `finish` is called.
+ */
+async function heldPut(base: string, id: string): Promise<{ finish: () => Promise<number> }> {
+  const payload = JSON.stringify({ name: 'Held', email: 'held@example.com', role: 'user' });
+  const req = httpRequest(`${base}/api/v1/users/${id}`, {
+    method: 'PUT',
+    agent: false,
+    headers: {
+      authorization: `Bearer ${ADMIN_KEY}`,
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(payload),
+      expect: '100-continue',
+    },
+  });
+  const status = new Promise<number>((resolve, reject) => {
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+  });
+  const received = new Promise<void>((resolve, reject) => {
+    req.on('continue', () => resolve());
+    req.on('error', reject);
+  });
+  req.flushHeaders();
+  await received;
+  return {
+    finish: () => {
+      req.end(payload);
+      return status;
+    },
+  };
+}
 
 describe('graceful shutdown', () => {
   let db: TestDatabase;
@@ -25,18 +63,27 @@ describe('graceful shutdown', () => {
       );
     const first = await put(0);
     expect(first).toEqual({ status: 201 });
+    // One request certainly in flight: the server holds its headers when the signal arrives,
+    // and its body is sent only once the server is shutting down. It must still be answered.
+    const held = await heldPut(server.url, 'u-held');
     const inFlight = Array.from({ length: 50 }, (_, i) => put(i + 1));
     await new Promise((resolve) => setImmediate(resolve));
-    const code = await server.stop('SIGTERM');
-    const outcomes = [first, ...(await Promise.all(inFlight))];
+    const exited = server.stop('SIGTERM');
+    await server.logged('"msg":"shutting down"');
+    const heldStatus = await held.finish();
+    const code = await exited;
+    const outcomes = [first, { status: heldStatus }, ...(await Promise.all(inFlight))];
+    expect(heldStatus).toBe(201);
     expect(code).toBe(0);
     const log = server.output.join('');
     expect(log).toContain('"msg":"shutting down"');
     expect(log).toContain('database connection closed');
-    // Every request completed, was answered 503, or was refused before it started.
+    // Every other request completed, was answered 503, or was refused before it started.
     for (const outcome of outcomes) {
       if ('status' in outcome) {
         expect([201, 503]).toContain(outcome.status);
+      } else {
+        expect(outcome.refused).toMatch(/fetch failed|ECONNREFUSED|ECONNRESET|socket/i);
       }
     }
 

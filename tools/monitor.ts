@@ -11,7 +11,7 @@ import { TABLES } from '../src/health/database-diagnostics.service';
 import { createDataSource } from '../src/database/data-source';
 import { HOT_QUERIES, hotSql } from '../src/model-access/hot-queries';
 import { ArgsSpec, numberArg, ParsedArgs, parseArgs, secondsArg, stringArg } from './lib/args';
-import { runLoad } from './lib/perf-load';
+import { loadAutocannon, runLoad } from './lib/perf-load';
 import { explainHotQuery, PlanReport } from './lib/perf-plans';
 import { LatencySamples, LatencySummary, ms, textTable } from './lib/perf-stats';
 
@@ -315,6 +315,7 @@ async function continuous(args: ParsedArgs): Promise<number> {
 }
 
 async function benchmark(args: ParsedArgs): Promise<number> {
+  loadAutocannon(); // before any request: says at once when a production install lacks it
   const base = (stringArg(args, 'url') ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
   const key = stringArg(args, 'api-key') ?? (process.env.ADMIN_API_KEYS ?? '').split(',')[0];
   if (!key) {

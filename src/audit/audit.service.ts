@@ -8,6 +8,12 @@ import { AuditQuery } from './dto/audit-query.dto';
 import { AuditEventResponse } from './dto/audit-event.response';
 import { AuditEventEntity } from './entities/audit-event.entity';
 
+/**
+ * Most ids a bulk event lists (`..._sample`), the first that changed; its counts say how
+ * many there were. A request that changes nothing writes no event at all.
+ */
+export const AUDIT_ID_SAMPLE = 20;
+
 export interface AuditRecord {
   action: string;
   targetType: 'user' | 'model' | 'organization' | 'membership' | 'grant';

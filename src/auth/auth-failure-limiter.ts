@@ -6,15 +6,34 @@ interface Window {
   failures: number;
 }
 
+/** Most client addresses whose failures are remembered at once (a few MB at most). */
+export const TRACKED_ADDRESSES = 50_000;
+
 /**
  * Counts failed authentications per client address in a fixed window. Per process:
  * with several replicas each keeps its own count (documented in the guide).
+ *
+ * Memory is bounded and every call costs O(1), however many addresses fail: the windows
+ * live in two generations of at most `capacity / 2` addresses each. A failure puts its
+ * address in the young generation; when that fills up it becomes the old one and the
+ * previous old generation is dropped whole. So an address is forgotten only after
+ * `capacity / 2` other addresses failed since its own last failure, and no call ever scans
+ * or iterates a map (a Map used as an LRU must skip the holes its evictions leave, which
+ * grows with churn). An attacker who spreads failures over that many addresses can make
+ * the limiter forget an address sooner, never block one it did not fail from.
  */
 @Injectable()
 export class AuthFailureLimiter {
-  private readonly windows = new Map<string, Window>();
+  readonly capacity = TRACKED_ADDRESSES;
+  private young = new Map<string, Window>();
+  private old = new Map<string, Window>();
 
   constructor(private readonly config: AppConfig) {}
+
+  /** Addresses currently remembered (at most `capacity`). */
+  get size(): number {
+    return this.young.size + this.old.size;
+  }
 
   /** Seconds until the address may try again, or 0 when it is not blocked. */
   blockedFor(address: string, now = Date.now()): number {
@@ -28,9 +47,14 @@ export class AuthFailureLimiter {
   recordFailure(address: string, now = Date.now()): void {
     const window = this.current(address, now) ?? { startedAt: now, failures: 0 };
     window.failures++;
-    this.windows.set(address, window);
-    if (this.windows.size > 100_000) {
-      this.sweep(now);
+    if (this.young.has(address)) {
+      return;
+    }
+    this.old.delete(address);
+    this.young.set(address, window);
+    if (this.young.size >= this.capacity / 2) {
+      this.old = this.young;
+      this.young = new Map();
     }
   }
 
@@ -38,20 +62,14 @@ export class AuthFailureLimiter {
     return this.config.authFailureWindowSeconds * 1000;
   }
 
+  /** The address's window, or undefined when it has none or it ended (then forgotten). */
   private current(address: string, now: number): Window | undefined {
-    const window = this.windows.get(address);
+    const window = this.young.get(address) ?? this.old.get(address);
     if (window && now - window.startedAt >= this.windowMs) {
-      this.windows.delete(address);
+      this.young.delete(address);
+      this.old.delete(address);
       return undefined;
     }
     return window;
-  }
-
-  private sweep(now: number): void {
-    for (const [address, window] of this.windows) {
-      if (now - window.startedAt >= this.windowMs) {
-        this.windows.delete(address);
-      }
-    }
   }
 }

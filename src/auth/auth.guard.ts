@@ -123,6 +123,13 @@ export function authorize(
   switch (level) {
     case 'public':
       return;
+    case 'gateway':
+      if (principal.kind === 'api_key') {
+        throw new ForbiddenException(
+          'The /v1 gateway answers for a user: call it with a session token, or with a gateway key and the forwarded user headers.',
+        );
+      }
+      return;
     case 'user':
       if (principal.kind !== 'user') {
         throw new ForbiddenException(

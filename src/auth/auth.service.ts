@@ -24,6 +24,7 @@ function digest(value: string): Buffer {
 @Injectable()
 export class AuthService {
   private readonly keys: { digest: Buffer; actor: string }[];
+  private readonly gatewayKeys: { digest: Buffer; actor: string }[];
   private readonly verified = new Map<string, VerifiedToken>();
 
   constructor(
@@ -34,10 +35,27 @@ export class AuthService {
       digest: digest(key),
       actor: `api-key:${digest(key).toString('hex').slice(0, 12)}`,
     }));
+    this.gatewayKeys = config.gatewayApiKeys.map((key) => ({
+      digest: digest(key),
+      actor: `gateway-key:${digest(key).toString('hex').slice(0, 12)}`,
+    }));
   }
 
   async authenticate(token: string): Promise<AuthResult> {
-    const apiKeyActor = this.matchApiKey(token);
+    const gatewayActor = matchKey(this.gatewayKeys, token);
+    if (gatewayActor) {
+      return {
+        ok: true,
+        principal: {
+          kind: 'gateway_key',
+          actor: gatewayActor,
+          userId: null,
+          siteAdmin: false,
+          memberships: [],
+        },
+      };
+    }
+    const apiKeyActor = matchKey(this.keys, token);
     if (apiKeyActor) {
       return {
         ok: true,
@@ -56,9 +74,9 @@ export class AuthService {
       return {
         ok: false,
         problem:
-          this.keys.length > 0
+          this.keys.length + this.gatewayKeys.length > 0
             ? 'unknown API key'
-            : 'unknown API key (ADMIN_API_KEYS is not set, so no API key is accepted)',
+            : 'unknown API key (neither ADMIN_API_KEYS nor GATEWAY_API_KEYS is set, so no API key is accepted)',
       };
     }
     const verified = this.verifyToken(token);
@@ -112,18 +130,18 @@ export class AuthService {
     }
     return result;
   }
+}
 
-  /** Compares against every key in constant time; returns the key's audit name. */
-  private matchApiKey(token: string): string | null {
-    const given = digest(token);
-    let match: string | null = null;
-    for (const key of this.keys) {
-      if (timingSafeEqual(given, key.digest)) {
-        match = key.actor;
-      }
+/** Compares against every key in constant time; returns the key's audit name. */
+function matchKey(keys: { digest: Buffer; actor: string }[], token: string): string | null {
+  const given = digest(token);
+  let match: string | null = null;
+  for (const key of keys) {
+    if (timingSafeEqual(given, key.digest)) {
+      match = key.actor;
     }
-    return match;
   }
+  return match;
 }
 
 /** The `exp` claim of a token already verified (Infinity when absent). */

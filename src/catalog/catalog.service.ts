@@ -1,6 +1,6 @@
 import { Injectable, NotFoundException } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
-import { AuditService } from '../audit/audit.service';
+import { AUDIT_ID_SAMPLE, AuditService } from '../audit/audit.service';
 import { Principal } from '../auth/principal';
 import { Page } from '../common/pagination.dto';
 import { now } from '../common/time';
@@ -26,12 +26,28 @@ export function toModelResponse(m: ModelEntity): ModelResponse {
     name: m.name,
     base_model_id: m.baseModelId,
     is_active: m.isActive,
+    prompt_price_usd: nullableNumber(m.promptPriceUsd),
+    completion_price_usd: nullableNumber(m.completionPriceUsd),
+    context_length: nullableNumber(m.contextLength),
+    max_completion_tokens: nullableNumber(m.maxCompletionTokens),
     created_at: m.createdAt,
     updated_at: m.updatedAt,
   };
 }
 
-type UpsertOutcome = 'created' | 'updated' | 'unchanged';
+function nullableNumber(value: number | null | undefined): number | null {
+  return value === null || value === undefined ? null : Number(value);
+}
+
+/** The price and limit fields of a model, as an upsert body may carry them. */
+const PRICE_FIELDS = [
+  ['prompt_price_usd', 'promptPriceUsd'],
+  ['completion_price_usd', 'completionPriceUsd'],
+  ['context_length', 'contextLength'],
+  ['max_completion_tokens', 'maxCompletionTokens'],
+] as const;
+
+export type UpsertOutcome = 'created' | 'updated' | 'unchanged';
 
 /** The model catalog. A model new to the catalog is granted to every auto-grant organization. */
 @Injectable()
@@ -50,6 +66,10 @@ export class CatalogService {
       const before = await tx.getRepository(ModelEntity).findOne({ where: { id } });
       const { entity, outcome, autoGranted } = await this.upsertOne(tx, { id, ...body });
       const model = toModelResponse(entity);
+      if (outcome === 'unchanged') {
+        // nothing changes: no audit event
+        return { model, created: false };
+      }
       await this.audit.record(tx, actor, {
         action: outcome === 'created' ? 'model.create' : 'model.update',
         targetType: 'model',
@@ -83,17 +103,24 @@ export class CatalogService {
         unchanged: 0,
         auto_granted: 0,
       };
+      const changed: string[] = [];
       for (const item of body.models) {
         const { outcome, autoGranted } = await this.upsertOne(tx, item);
         result[outcome]++;
         result.auto_granted += autoGranted.length;
+        if (outcome !== 'unchanged') {
+          changed.push(item.id);
+        }
       }
-      await this.audit.record(tx, actor, {
-        action: 'model.import',
-        targetType: 'model',
-        targetId: `${body.models.length} models`,
-        after: { ...result, ids: body.models.map((m) => m.id) },
-      });
+      if (changed.length > 0) {
+        // counts and a bounded sample of ids: a large import writes a small event
+        await this.audit.record(tx, actor, {
+          action: 'model.import',
+          targetType: 'model',
+          targetId: `${body.models.length} models`,
+          after: { ...result, changed_ids_sample: changed.slice(0, AUDIT_ID_SAMPLE) },
+        });
+      }
       return result;
     });
   }
@@ -106,16 +133,24 @@ export class CatalogService {
   ): Promise<{ entity: ModelEntity; outcome: UpsertOutcome; autoGranted: string[] }> {
     const repo = tx.getRepository(ModelEntity);
     const existing = await repo.findOne({ where: { id: item.id } });
-    const fields = {
+    const fields: Partial<ModelEntity> = {
       name: item.name,
       baseModelId: item.base_model_id ?? null,
       isActive: item.is_active ?? true,
     };
+    // Prices and limits: omitted keeps what is stored (null for a new model), null clears.
+    for (const [field, column] of PRICE_FIELDS) {
+      const value = item[field];
+      if (value !== undefined) {
+        fields[column] = value;
+      } else if (!existing) {
+        fields[column] = null;
+      }
+    }
     if (existing) {
-      const same =
-        existing.name === fields.name &&
-        existing.baseModelId === fields.baseModelId &&
-        existing.isActive === fields.isActive;
+      const same = (Object.keys(fields) as (keyof ModelEntity)[]).every(
+        (key) => existing[key] === fields[key],
+      );
       if (same) {
         return { entity: existing, outcome: 'unchanged', autoGranted: [] };
       }

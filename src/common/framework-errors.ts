@@ -1,4 +1,5 @@
 import { STATUS_CODES } from 'node:http';
+import { isOpenAiPath, openAiErrorBody } from './openai-error';
 
 const DETAILS: Record<string, string> = {
   FST_ERR_BAD_URL: 'The request path is not a valid URL (bad percent-encoding or characters).',
@@ -22,10 +23,19 @@ interface ProblemReply {
  */
 export function sendFrameworkProblem(
   error: FrameworkError,
-  request: { id: unknown },
+  request: { id: unknown; url?: string },
   reply: unknown,
 ): void {
   const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 400;
+  const detail = DETAILS[error.code] ?? 'The request could not be routed.';
+  if (isOpenAiPath(request.url ?? '')) {
+    void (reply as ProblemReply)
+      .status(status)
+      .header('content-type', 'application/json; charset=utf-8')
+      .header('x-request-id', String(request.id))
+      .send(openAiErrorBody(detail, status));
+    return;
+  }
   void (reply as ProblemReply)
     .status(status)
     .header('content-type', 'application/problem+json; charset=utf-8')
@@ -34,7 +44,7 @@ export function sendFrameworkProblem(
       type: 'about:blank',
       title: STATUS_CODES[status] ?? 'Error',
       status,
-      detail: DETAILS[error.code] ?? 'The request could not be routed.',
+      detail,
       request_id: String(request.id),
     });
 }

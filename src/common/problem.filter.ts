@@ -9,6 +9,7 @@ import {
 import { STATUS_CODES } from 'node:http';
 import { FastifyReply, FastifyRequest } from 'fastify';
 import { databaseErrorKind } from './database-errors';
+import { GatewayError, isOpenAiPath, openAiErrorBody } from './openai-error';
 import { FieldProblem, ProblemResponse } from './problem.dto';
 import { ValidationFailedException } from './validation';
 
@@ -42,6 +43,24 @@ export class ProblemFilter implements ExceptionFilter {
         route: request.routeOptions?.url,
         error: exception instanceof Error ? exception.stack : String(exception),
       });
+    }
+    if (isOpenAiPath(request.url)) {
+      // The gateway speaks OpenAI's error shape: clients read error.message.
+      const gateway = exception instanceof GatewayError ? exception : null;
+      const param = problem.errors?.[0]?.field ?? null;
+      void reply
+        .status(problem.status)
+        .header('content-type', 'application/json; charset=utf-8')
+        .send(
+          openAiErrorBody(
+            problem.detail,
+            problem.status,
+            gateway?.code ?? defaultCode(problem.status),
+            gateway?.param ?? param,
+            gateway?.type,
+          ),
+        );
+      return;
     }
     void reply
       .status(problem.status)
@@ -101,6 +120,20 @@ export class ProblemFilter implements ExceptionFilter {
       return `The request body is not valid JSON: ${text}`;
     }
     return text;
+  }
+}
+
+/** OpenAI's codes for the refusals every route can give. */
+function defaultCode(status: number): string | null {
+  switch (status) {
+    case 401:
+      return 'invalid_api_key';
+    case 429:
+      return 'rate_limit_exceeded';
+    case 404:
+      return 'not_found';
+    default:
+      return null;
   }
 }
 

@@ -137,3 +137,67 @@ export function OptionalBooleanQuery(): PropertyDecorator {
     }),
   );
 }
+
+/**
+ * User names and emails: the service takes every user Open WebUI takes, and the API and the
+ * migration tool check them with these same functions. Open WebUI stores any text there (tabs,
+ * line separators, spaces in emails, even no value at all), so the rule is only what the
+ * database can hold: at most 255 (name) or 320 (email) characters counted as Unicode code
+ * points (as PostgreSQL's varchar counts them, and as JSON Schema's maxLength does, so an emoji
+ * is one), and no U+0000, which PostgreSQL text cannot store. An email, when not empty, has an
+ * @ with text on both sides. A missing name or email is stored as empty text.
+ */
+export const USER_NAME_MAX = 255;
+export const USER_EMAIL_MAX = 320;
+/** The character rule above as an OpenAPI `pattern` (anything but U+0000). */
+export const USER_TEXT_PATTERN = '^[^\\u0000]*$';
+
+/** Length in Unicode code points (a surrogate pair counts once). */
+export function codePointLength(value: string): number {
+  let n = 0;
+  for (const _ of value) {
+    n++;
+  }
+  return n;
+}
+
+function userTextProblems(value: unknown, field: string, max: number): string[] {
+  if (typeof value !== 'string') {
+    return [`${field} must be a string`];
+  }
+  if (codePointLength(value) > max) {
+    return [`${field} must be at most ${max} characters`];
+  }
+  if (value.includes('\u0000')) {
+    return [`${field} must not contain U+0000 (NUL)`];
+  }
+  return [];
+}
+
+export function userNameProblems(value: unknown): string[] {
+  return userTextProblems(value, 'name', USER_NAME_MAX);
+}
+
+export function userEmailProblems(value: unknown): string[] {
+  const problems = userTextProblems(value, 'email', USER_EMAIL_MAX);
+  if (problems.length === 0 && value !== '' && !/^[^@]+@.*[^@]/su.test(value as string)) {
+    return ['email must be empty or look like name@domain'];
+  }
+  return problems;
+}
+
+function userTextDecorator(name: string, problems: (value: unknown) => string[]) {
+  return (): PropertyDecorator => (target: object, propertyName: string | symbol) =>
+    registerDecorator({
+      name,
+      target: target.constructor,
+      propertyName: String(propertyName),
+      options: { message: ({ value }) => problems(value)[0] ?? '' },
+      validator: { validate: (value: unknown) => problems(value).length === 0 },
+    });
+}
+
+/** A user's display name, as Open WebUI allows it (see userNameProblems). */
+export const UserNameText = userTextDecorator('userNameText', userNameProblems);
+/** A user's email, as Open WebUI allows it (see userEmailProblems). */
+export const UserEmailText = userTextDecorator('userEmailText', userEmailProblems);

@@ -37,5 +37,22 @@ export class AppConfig {
   healthHeapLimitBytes: number;
   healthRssLimitBytes: number;
   shutdownTimeoutMs: number;
-  trustProxy: boolean;
+  /** Addresses or CIDRs of trusted reverse proxies (empty: X-Forwarded-For is ignored). */
+  trustProxy: string[];
+  /** Keys a chat front end uses on /v1, with forwarded user headers. */
+  gatewayApiKeys: string[];
+  /** Upstream base URL without a trailing slash, e.g. https://openrouter.ai/api/v1. */
+  openrouterBaseUrl: string;
+  openrouterApiKey: string;
+  openrouterHttpReferer: string;
+  openrouterXTitle: string;
+  upstreamTimeoutMs: number;
+  upstreamIdleTimeoutMs: number;
+  upstreamMaxSockets: number;
+  /** Names (lower case) of the headers carrying the forwarded user. */
+  forwardedUserHeaders: { id: string; name: string; email: string; role: string };
+  /** 0: catalog sync only on request. */
+  catalogSyncIntervalSeconds: number;
+  usageFlushIntervalMs: number;
+  usageBatchSize: number;
 }

@@ -1,5 +1,8 @@
 import { CONFIG_VARIABLES, ConfigError, loadConfig } from './load-config';
 
+const KEY_A = 'key-a-3f9c1d7e5b2a4c6d8e0f1a2b3c4d5e6f';
+const KEY_B = 'key-b-8e7d6c5b4a39281706f5e4d3c2b1a098';
+
 function problemsOf(env: Record<string, string>): string[] {
   try {
     loadConfig(env);
@@ -27,7 +30,7 @@ describe(loadConfig.name, () => {
       logLevel: 'info',
       metricsToken: null,
       corsOrigins: [],
-      trustProxy: false,
+      trustProxy: [],
     });
   });
 
@@ -58,16 +61,16 @@ describe(loadConfig.name, () => {
 
   it('parses lists and booleans, trimming blanks', () => {
     const sut = loadConfig({
-      ADMIN_API_KEYS: ' key-aaaaaaaaaaaaaaaa , , key-bbbbbbbbbbbbbbbb ',
+      ADMIN_API_KEYS: ` ${KEY_A} , , ${KEY_B} `,
       CORS_ORIGINS: 'https://a.example, https://b.example',
       AUTO_JOIN_DEFAULT_ORGANIZATION: 'OFF',
-      TRUST_PROXY: 'yes',
+      TRUST_PROXY: ' 127.0.0.1 , 10.0.0.0/8,::1, fd00::/8 ',
       PORT: ' 9000 ',
     });
-    expect(sut.adminApiKeys).toEqual(['key-aaaaaaaaaaaaaaaa', 'key-bbbbbbbbbbbbbbbb']);
+    expect(sut.adminApiKeys).toEqual([KEY_A, KEY_B]);
     expect(sut.corsOrigins).toEqual(['https://a.example', 'https://b.example']);
     expect(sut.autoJoinDefaultOrganization).toBe(false);
-    expect(sut.trustProxy).toBe(true);
+    expect(sut.trustProxy).toEqual(['127.0.0.1', '10.0.0.0/8', '::1', 'fd00::/8']);
     expect(sut.port).toBe(9000);
   });
 
@@ -103,6 +106,11 @@ describe(loadConfig.name, () => {
     ['HEALTH_RSS_LIMIT_MB', 'lots'],
     ['SHUTDOWN_TIMEOUT_MS', '999999999'],
     ['TRUST_PROXY', '2'],
+    ['TRUST_PROXY', 'true'],
+    ['TRUST_PROXY', 'yes'],
+    ['TRUST_PROXY', '10.0.0.0/33'],
+    ['TRUST_PROXY', '127.0.0.1,proxy.local'],
+    ['TRUST_PROXY', '::1/129'],
   ])('refuses %s=%j with a message naming the variable', (name, value) => {
     const problems = problemsOf({ [name]: value });
     expect(problems).toHaveLength(1);
@@ -133,6 +141,42 @@ describe(loadConfig.name, () => {
       loadConfig({ DATABASE_URL: 'sqlite:/app/data/app.db', HEALTH_DISK_PATH: '/mnt/x' })
         .healthDiskPath,
     ).toBe('/mnt/x');
+  });
+
+  it.each([
+    ['WEBUI_SECRET_KEY', 't0p-s3cr3t', 'publicly known default'],
+    ['WEBUI_SECRET_KEY', 'T0P-S3CR3T', 'publicly known default'],
+    ['WEBUI_SECRET_KEY', 'a-31-character-secret-012345678', 'at least 32'],
+    ['METRICS_TOKEN', 'metrics-token-0123456789abcdef', 'at least 32'],
+    ['ADMIN_API_KEYS', 'change-me-to-a-long-random-key', 'publicly known default'],
+    ['ADMIN_API_KEYS', `${KEY_A},short-second-key`, 'entry 2'],
+    ['ADMIN_API_KEYS', 'a'.repeat(64), 'distinct'],
+    ['GATEWAY_API_KEYS', 'gw-too-short', 'GATEWAY_API_KEYS entry 1'],
+  ])('refuses the weak secret %s=%j (%s)', (name, value, expected) => {
+    const problems = problemsOf({ [name]: value });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain(name);
+    expect(problems[0]).toContain(expected);
+    expect(problems[0]).not.toContain(value);
+  });
+
+  it('accepts secrets of 32 characters or more', () => {
+    const webui = 'webui-7c1e9a3b5d2f4e6a8c0b1d3e5f';
+    const metrics = 'metrics-0a1b2c3d4e5f6a7b8c9d0e1f';
+    expect([webui.length, metrics.length]).toEqual([32, 32]);
+    const sut = loadConfig({
+      WEBUI_SECRET_KEY: webui,
+      METRICS_TOKEN: metrics,
+      ADMIN_API_KEYS: `${KEY_A},${KEY_B}`,
+    });
+    expect(sut).toMatchObject({ webuiSecretKey: webui, metricsToken: metrics });
+    expect(sut.adminApiKeys).toEqual([KEY_A, KEY_B]);
+  });
+
+  it('explains that TRUST_PROXY=true is refused and what to write instead', () => {
+    const [problem] = problemsOf({ TRUST_PROXY: 'true' });
+    expect(problem).toMatch(/TRUST_PROXY=true .* list the addresses or CIDRs of your proxies/);
+    expect(loadConfig({ TRUST_PROXY: 'false' }).trustProxy).toEqual([]);
   });
 
   it('never echoes an admin API key in its message', () => {

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { dirname } from 'node:path';
 import { AppConfig, DatabaseKind, LOG_LEVELS, LogLevel } from './app-config';
 
@@ -26,12 +27,13 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
   {
     name: 'ADMIN_API_KEYS',
     default: '',
-    description: 'Comma-separated API keys that act as site admins (at least 16 characters each).',
+    description: 'Comma-separated API keys that act as site admins (at least 32 characters each).',
   },
   {
     name: 'WEBUI_SECRET_KEY',
     default: '',
-    description: 'HS256 secret of the web UI session tokens; empty refuses every session token.',
+    description:
+      'HS256 secret of the web UI session tokens (at least 32 characters); empty refuses every session token.',
   },
   {
     name: 'OPENROUTER_EXTERNAL_USER',
@@ -52,7 +54,8 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
   {
     name: 'METRICS_TOKEN',
     default: '',
-    description: 'When set, GET /metrics requires Authorization: Bearer <METRICS_TOKEN>.',
+    description:
+      'When set (at least 32 characters), GET /metrics requires Authorization: Bearer <METRICS_TOKEN>.',
   },
   {
     name: 'CORS_ORIGINS',
@@ -104,7 +107,86 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
   {
     name: 'TRUST_PROXY',
     default: 'false',
-    description: 'Trust X-Forwarded-For from a reverse proxy (client address for rate limits).',
+    description:
+      'Comma-separated addresses or CIDRs of your reverse proxies (e.g. 127.0.0.1,10.0.0.0/8): X-Forwarded-For is read only from them; false trusts none.',
+  },
+  {
+    name: 'GATEWAY_API_KEYS',
+    default: '',
+    description:
+      'Comma-separated keys (at least 32 characters each) a chat front end such as Open WebUI uses on /v1 with forwarded user headers.',
+  },
+  {
+    name: 'OPENROUTER_BASE_URL',
+    default: 'https://openrouter.ai/api/v1',
+    description: 'Upstream OpenAI-compatible API the gateway forwards /v1 calls to.',
+  },
+  {
+    name: 'OPENROUTER_API_KEY',
+    default: '',
+    description: 'Bearer key sent upstream; empty makes the gateway answer 503 to model calls.',
+  },
+  {
+    name: 'OPENROUTER_HTTP_REFERER',
+    default: '',
+    description: 'Optional HTTP-Referer attribution header sent upstream (your site URL).',
+  },
+  {
+    name: 'OPENROUTER_X_TITLE',
+    default: '',
+    description: 'Optional X-Title attribution header sent upstream (your app name).',
+  },
+  {
+    name: 'UPSTREAM_TIMEOUT_MS',
+    default: '120000',
+    description: 'How long the gateway waits for the upstream response headers (first byte).',
+  },
+  {
+    name: 'UPSTREAM_IDLE_TIMEOUT_MS',
+    default: '60000',
+    description: 'Longest silence allowed inside an upstream answer (a stalled stream is cut).',
+  },
+  {
+    name: 'UPSTREAM_MAX_SOCKETS',
+    default: '1024',
+    description: 'Most concurrent upstream connections (kept alive and reused).',
+  },
+  {
+    name: 'FORWARD_USER_INFO_HEADER_USER_ID',
+    default: 'X-OpenWebUI-User-Id',
+    description: 'Header carrying the user id forwarded with a gateway key (as in Open WebUI).',
+  },
+  {
+    name: 'FORWARD_USER_INFO_HEADER_USER_NAME',
+    default: 'X-OpenWebUI-User-Name',
+    description: 'Header carrying the URL-encoded user name forwarded with a gateway key.',
+  },
+  {
+    name: 'FORWARD_USER_INFO_HEADER_USER_EMAIL',
+    default: 'X-OpenWebUI-User-Email',
+    description: 'Header carrying the user email forwarded with a gateway key.',
+  },
+  {
+    name: 'FORWARD_USER_INFO_HEADER_USER_ROLE',
+    default: 'X-OpenWebUI-User-Role',
+    description:
+      'Header carrying the user role (pending, user, admin) forwarded with a gateway key.',
+  },
+  {
+    name: 'CATALOG_SYNC_INTERVAL_SECONDS',
+    default: '0',
+    description:
+      "Sync the catalog from the upstream's /models every so many seconds (0: only on POST /api/v1/models/sync).",
+  },
+  {
+    name: 'USAGE_FLUSH_INTERVAL_MS',
+    default: '1000',
+    description: 'How often buffered usage ledger rows are written to the database.',
+  },
+  {
+    name: 'USAGE_BATCH_SIZE',
+    default: '500',
+    description: 'Usage ledger rows written per insert; a full batch is written at once.',
   },
 ];
 
@@ -161,11 +243,130 @@ class Reader {
     return false;
   }
 
+  /** An HTTP header name, lower-cased as Node presents incoming headers. */
+  header(name: string): string {
+    const text = this.raw(name);
+    if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(text)) {
+      this.problems.push(`${name}="${text}" must be an HTTP header name`);
+    }
+    return text.toLowerCase();
+  }
+
   list(name: string): string[] {
     return this.raw(name)
       .split(',')
       .map((s) => s.trim())
       .filter((s) => s.length > 0);
+  }
+}
+
+/**
+ * Variables that hold secrets. Each value (each entry of a comma-separated `_KEYS` list) must
+ * be at least MIN_SECRET_LENGTH characters and not a publicly known default, or the boot
+ * stops. A name listed here is checked as soon as it is set, even by a module that reads it
+ * elsewhere (GATEWAY_API_KEYS).
+ */
+export const SECRET_VARIABLES = [
+  'ADMIN_API_KEYS',
+  'WEBUI_SECRET_KEY',
+  'METRICS_TOKEN',
+  'GATEWAY_API_KEYS',
+] as const;
+
+export const MIN_SECRET_LENGTH = 32;
+
+/**
+ * Secrets published in documentation and images (compared without case): Open WebUI's old
+ * WEBUI_SECRET_KEY default, and the placeholders of this project's and common examples.
+ */
+const PUBLIC_DEFAULT_SECRETS = new Set([
+  't0p-s3cr3t',
+  'change-me-to-a-long-random-key',
+  'changeme',
+  'change-me',
+  'secret',
+  'your-secret-key',
+  'your_secret_key',
+  'supersecret',
+  'password',
+]);
+
+/** Why a secret value is too weak to run with, or null; never repeats the value. */
+export function weakSecretProblem(what: string, value: string): string | null {
+  if (PUBLIC_DEFAULT_SECRETS.has(value.toLowerCase())) {
+    return `${what} is a publicly known default value; generate one with: openssl rand -hex 32`;
+  }
+  if (value.length < MIN_SECRET_LENGTH) {
+    return `${what} is ${value.length} characters; at least ${MIN_SECRET_LENGTH} are required (openssl rand -hex 32)`;
+  }
+  if (new Set(value).size < 8) {
+    return `${what} repeats fewer than 8 distinct characters; use a random value (openssl rand -hex 32)`;
+  }
+  return null;
+}
+
+/** Applies weakSecretProblem to every set secret variable (each entry of a `_KEYS` list). */
+function checkSecrets(reader: Reader): void {
+  for (const name of SECRET_VARIABLES) {
+    const values = name.endsWith('_KEYS') ? reader.list(name) : [reader.raw(name)];
+    for (const [i, value] of values.entries()) {
+      if (value === '') {
+        continue;
+      }
+      const what = values.length > 1 || name.endsWith('_KEYS') ? `${name} entry ${i + 1}` : name;
+      const problem = weakSecretProblem(what, value);
+      if (problem) {
+        reader.problems.push(problem);
+      }
+    }
+  }
+}
+
+/** One address (IPv4 or IPv6) or CIDR, as TRUST_PROXY takes them. */
+export function isAddressOrCidr(text: string): boolean {
+  const [address, prefix, ...rest] = text.split('/');
+  const version = isIP(address);
+  if (version === 0 || rest.length > 0) {
+    return false;
+  }
+  if (prefix === undefined) {
+    return true;
+  }
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128);
+}
+
+/**
+ * TRUST_PROXY: the proxies whose X-Forwarded-For is believed. `true` is refused: trusting
+ * every hop lets any client write the address the failure limiter counts.
+ */
+function trustedProxies(reader: Reader): string[] {
+  const text = reader.raw('TRUST_PROXY');
+  if (['false', '0', 'no', 'off'].includes(text.toLowerCase())) {
+    return [];
+  }
+  if (['true', '1', 'yes', 'on'].includes(text.toLowerCase())) {
+    reader.problems.push(
+      'TRUST_PROXY=true would let any client choose the address that rate limits count; list the addresses or CIDRs of your proxies instead, e.g. TRUST_PROXY=127.0.0.1 or TRUST_PROXY=10.0.0.0/8',
+    );
+    return [];
+  }
+  const entries = reader.list('TRUST_PROXY');
+  const bad = entries.filter((entry) => !isAddressOrCidr(entry));
+  if (bad.length > 0 || entries.length === 0) {
+    reader.problems.push(
+      `TRUST_PROXY="${text}" must be false or comma-separated IP addresses or CIDRs (e.g. 127.0.0.1,10.0.0.0/8)`,
+    );
+    return [];
+  }
+  return entries;
+}
+
+function isUrl(text: string): boolean {
+  try {
+    new URL(text);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -213,13 +414,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
   config.databasePoolSize = r.int('DATABASE_POOL_SIZE', 1, 1000);
   config.sqliteBusyTimeoutMs = r.int('SQLITE_BUSY_TIMEOUT_MS', 0, 600000);
   config.adminApiKeys = r.list('ADMIN_API_KEYS');
-  for (const [i, key] of config.adminApiKeys.entries()) {
-    if (key.length < 16) {
-      r.problems.push(
-        `ADMIN_API_KEYS entry ${i + 1} is ${key.length} characters; at least 16 are required`,
-      );
-    }
-  }
+  checkSecrets(r);
   config.webuiSecretKey = r.raw('WEBUI_SECRET_KEY');
   const externalUser = r.raw('OPENROUTER_EXTERNAL_USER');
   config.openrouterExternalUser = externalUser === '' ? null : externalUser;
@@ -250,7 +445,41 @@ export function loadConfig(env: Env = process.env): AppConfig {
   config.healthHeapLimitBytes = r.int('HEALTH_HEAP_LIMIT_MB', 16, 1_000_000) * 1024 * 1024;
   config.healthRssLimitBytes = r.int('HEALTH_RSS_LIMIT_MB', 16, 1_000_000) * 1024 * 1024;
   config.shutdownTimeoutMs = r.int('SHUTDOWN_TIMEOUT_MS', 0, 600000);
-  config.trustProxy = r.bool('TRUST_PROXY');
+  config.trustProxy = trustedProxies(r);
+  config.gatewayApiKeys = r.list('GATEWAY_API_KEYS');
+  for (const [i, key] of config.gatewayApiKeys.entries()) {
+    if (config.adminApiKeys.includes(key)) {
+      r.problems.push(
+        `GATEWAY_API_KEYS entry ${i + 1} is also an ADMIN_API_KEYS key; use distinct keys`,
+      );
+    }
+  }
+  config.openrouterBaseUrl = r.raw('OPENROUTER_BASE_URL').replace(/\/+$/, '');
+  if (!/^https?:\/\/[^/]/.test(config.openrouterBaseUrl) || !isUrl(config.openrouterBaseUrl)) {
+    r.problems.push(
+      `OPENROUTER_BASE_URL="${config.openrouterBaseUrl}" must be an http:// or https:// URL`,
+    );
+  }
+  config.openrouterApiKey = r.raw('OPENROUTER_API_KEY');
+  config.openrouterHttpReferer = r.raw('OPENROUTER_HTTP_REFERER');
+  config.openrouterXTitle = r.raw('OPENROUTER_X_TITLE');
+  for (const name of ['OPENROUTER_HTTP_REFERER', 'OPENROUTER_X_TITLE', 'OPENROUTER_API_KEY']) {
+    if (/[^\x20-\x7e]/.test(r.raw(name))) {
+      r.problems.push(`${name} must hold printable ASCII only (it is sent as an HTTP header)`);
+    }
+  }
+  config.upstreamTimeoutMs = r.int('UPSTREAM_TIMEOUT_MS', 100, 3_600_000);
+  config.upstreamIdleTimeoutMs = r.int('UPSTREAM_IDLE_TIMEOUT_MS', 100, 3_600_000);
+  config.upstreamMaxSockets = r.int('UPSTREAM_MAX_SOCKETS', 1, 100_000);
+  config.forwardedUserHeaders = {
+    id: r.header('FORWARD_USER_INFO_HEADER_USER_ID'),
+    name: r.header('FORWARD_USER_INFO_HEADER_USER_NAME'),
+    email: r.header('FORWARD_USER_INFO_HEADER_USER_EMAIL'),
+    role: r.header('FORWARD_USER_INFO_HEADER_USER_ROLE'),
+  };
+  config.catalogSyncIntervalSeconds = r.int('CATALOG_SYNC_INTERVAL_SECONDS', 0, 30 * 86400);
+  config.usageFlushIntervalMs = r.int('USAGE_FLUSH_INTERVAL_MS', 10, 60_000);
+  config.usageBatchSize = r.int('USAGE_BATCH_SIZE', 1, 5000);
   if (r.problems.length > 0) {
     throw new ConfigError(r.problems);
   }

@@ -69,6 +69,7 @@ export class DatabaseService implements OnApplicationShutdown {
   private readonly logger = new Logger(DatabaseService.name);
   private readonly sqliteLock = new Mutex();
   private readonly listeners: ChangeListener[] = [];
+  private readonly closeHooks: (() => Promise<void>)[] = [];
   private writesInFlight = 0;
   private changeFeedHealthy = true;
   /** Identifies this process in change notifications sent to other replicas. */
@@ -142,6 +143,22 @@ export class DatabaseService implements OnApplicationShutdown {
     }
   }
 
+  /**
+   * Appends rows that no cache reads (the usage ledger) in one transaction: same locking
+   * and retries as write(), but listeners and other replicas are not told, so a stream of
+   * ledger inserts never empties the access caches.
+   */
+  async append<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T> {
+    return this.kind === 'sqlite'
+      ? this.sqliteLock.run(() => this.sqliteTransaction(fn))
+      : this.writeSlots.run(() => this.postgresTransaction(fn, false));
+  }
+
+  /** Runs fn when the application shuts down, before the connection closes (last writes). */
+  beforeClose(fn: () => Promise<void>): void {
+    this.closeHooks.push(fn);
+  }
+
   private async sqliteTransaction<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T> {
     const runner = this.dataSource.createQueryRunner();
     try {
@@ -164,13 +181,18 @@ export class DatabaseService implements OnApplicationShutdown {
     }
   }
 
-  private async postgresTransaction<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T> {
+  private async postgresTransaction<T>(
+    fn: (tx: EntityManager) => Promise<T>,
+    announce = true,
+  ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.dataSource.transaction('READ COMMITTED', async (tx) => {
           const result = await fn(tx);
           // Delivered to every listening replica when (and only if) this transaction commits.
-          await tx.query('SELECT pg_notify($1, $2)', [CHANGE_CHANNEL, this.instanceId]);
+          if (announce) {
+            await tx.query('SELECT pg_notify($1, $2)', [CHANGE_CHANNEL, this.instanceId]);
+          }
           return result;
         });
       } catch (error) {
@@ -194,6 +216,11 @@ export class DatabaseService implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    for (const hook of this.closeHooks) {
+      await hook().catch((error: unknown) => {
+        this.logger.error(`shutdown hook failed: ${String(error)}`);
+      });
+    }
     if (this.reader?.isInitialized) {
       await this.reader.destroy();
     }

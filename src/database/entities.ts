@@ -3,6 +3,7 @@ import { ModelEntity } from '../catalog/entities/model.entity';
 import { MembershipEntity } from '../memberships/entities/membership.entity';
 import { GrantEntity } from '../model-access/entities/grant.entity';
 import { OrganizationEntity } from '../organizations/entities/organization.entity';
+import { UsageEventEntity } from '../usage/entities/usage-event.entity';
 import { UserEntity } from '../users/entities/user.entity';
 
 export const ENTITIES = [
@@ -12,4 +13,5 @@ export const ENTITIES = [
   MembershipEntity,
   GrantEntity,
   AuditEventEntity,
+  UsageEventEntity,
 ];

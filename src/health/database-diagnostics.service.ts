@@ -12,6 +12,7 @@ export const TABLES = [
   'organization_members',
   'organization_models',
   'audit_events',
+  'usage_events',
 ] as const;
 
 /** Secondary indexes the hot queries rely on (created by the migrations). */
@@ -25,6 +26,9 @@ export const EXPECTED_INDEXES: readonly { table: string; name: string }[] = [
   { table: 'audit_events', name: 'idx_audit_actor' },
   { table: 'audit_events', name: 'idx_audit_target' },
   { table: 'audit_events', name: 'idx_audit_created_at' },
+  { table: 'usage_events', name: 'idx_usage_organization_created' },
+  { table: 'usage_events', name: 'idx_usage_user_created' },
+  { table: 'usage_events', name: 'idx_usage_created' },
 ];
 
 /** Primary keys (column lists, in key order) the lookups by id rely on. */
@@ -35,6 +39,7 @@ export const EXPECTED_PRIMARY_KEYS: Readonly<Record<string, readonly string[]>> 
   organization_members: ['organization_id', 'user_id'],
   organization_models: ['organization_id', 'model_id'],
   audit_events: ['id'],
+  usage_events: ['id'],
 };
 
 const round = (ms: number): number => Math.round(ms * 1000) / 1000;

@@ -8,6 +8,8 @@ import {
 } from './dto/model-access-health.dto';
 
 const DETAILS: Record<ModelAccessStatus, string> = {
+  pending:
+    'The user is pending approval in the web UI and may use no model: approve them (role user or admin) first.',
   no_organization:
     'The user belongs to no organization: add them as a member (PUT /api/v1/organizations/{orgId}/members/{userId}).',
   inactive:
@@ -38,7 +40,7 @@ export class ModelAccessDiagnosisService {
         role: m.role,
         is_active: m.isActive,
         organization_active: m.organizationActive,
-        usable: m.isActive && m.organizationActive,
+        usable: !view.access.pending && m.isActive && m.organizationActive,
       })),
       models: view.access.sortedModelIds().map((id) => ({
         id,
@@ -49,6 +51,9 @@ export class ModelAccessDiagnosisService {
 }
 
 export function statusOf(access: UserAccess): ModelAccessStatus {
+  if (access.pending) {
+    return 'pending';
+  }
   if (access.memberships.length === 0) {
     return 'no_organization';
   }

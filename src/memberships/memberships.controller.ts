@@ -12,6 +12,7 @@ import {
 } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
+  ApiConflictResponse,
   ApiCreatedResponse,
   ApiNoContentResponse,
   ApiNotFoundResponse,
@@ -41,6 +42,15 @@ import { MembershipsService } from './memberships.service';
 
 const USER_ID_PARAM = { name: 'userId', description: 'The web UI user id (URL-encoded).' };
 
+const LAST_ADMIN = {
+  type: ProblemResponse,
+  description:
+    'An organization admin may not demote, suspend or remove the last active admin of the organization.',
+};
+
+const ORG_ADMIN_REACH =
+  'An organization admin may add only users who already have a membership in the organization (suspended included) or whose email domain is one of its `email_domains`; any other user id answers exactly like an unknown one. An archived organization is read-only to its admins (403).';
+
 @ApiTags('members')
 @Controller('api/v1')
 export class MembershipsController {
@@ -64,10 +74,12 @@ export class MembershipsController {
   @HttpCode(200)
   @ApiOperation({
     summary: 'Add (or reactivate) many users at once; unknown user ids change nothing',
+    description: `${ORG_ADMIN_REACH} A request that changes nothing writes no audit event.`,
   })
   @ApiParam(ORG_ID_PARAM)
   @ApiOkResponse({ type: BulkAddMembersResponse })
   @ApiBadRequestResponse({ type: ProblemResponse })
+  @ApiConflictResponse(LAST_ADMIN)
   bulkAdd(
     @CurrentPrincipal() actor: Principal,
     @Param('orgId', OrganizationIdPipe) orgId: string,
@@ -80,13 +92,14 @@ export class MembershipsController {
   @OrgAdmin()
   @ApiOperation({
     summary: 'Add a member, or change their role or suspend them (idempotent)',
-    description: 'Answers 201 when the membership is new, 200 when it changed.',
+    description: `Answers 201 when the membership is new, 200 otherwise (an identical PUT changes nothing and writes no audit event). ${ORG_ADMIN_REACH}`,
   })
   @ApiParam(ORG_ID_PARAM)
   @ApiParam(USER_ID_PARAM)
-  @ApiOkResponse({ type: MemberResponse, description: 'Changed.' })
+  @ApiOkResponse({ type: MemberResponse, description: 'Changed, or already so.' })
   @ApiCreatedResponse({ type: MemberResponse, description: 'Added.' })
   @ApiBadRequestResponse({ type: ProblemResponse })
+  @ApiConflictResponse(LAST_ADMIN)
   async put(
     @CurrentPrincipal() actor: Principal,
     @Param('orgId', OrganizationIdPipe) orgId: string,
@@ -102,10 +115,14 @@ export class MembershipsController {
   @Delete('organizations/:orgId/members/:userId')
   @OrgAdmin()
   @HttpCode(204)
-  @ApiOperation({ summary: 'Remove a member' })
+  @ApiOperation({
+    summary: 'Remove a member',
+    description: 'An archived organization is read-only to its admins (403).',
+  })
   @ApiParam(ORG_ID_PARAM)
   @ApiParam(USER_ID_PARAM)
   @ApiNoContentResponse({ description: 'Removed.' })
+  @ApiConflictResponse(LAST_ADMIN)
   remove(
     @CurrentPrincipal() actor: Principal,
     @Param('orgId', OrganizationIdPipe) orgId: string,

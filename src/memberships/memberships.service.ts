@@ -1,6 +1,12 @@
-import { BadRequestException, Injectable, NotFoundException } from '@nestjs/common';
-import { In } from 'typeorm';
-import { AuditService } from '../audit/audit.service';
+import {
+  BadRequestException,
+  ConflictException,
+  ForbiddenException,
+  Injectable,
+  NotFoundException,
+} from '@nestjs/common';
+import { EntityManager, In } from 'typeorm';
+import { AUDIT_ID_SAMPLE, AuditService } from '../audit/audit.service';
 import { Principal } from '../auth/principal';
 import { Page } from '../common/pagination.dto';
 import { now } from '../common/time';
@@ -9,9 +15,10 @@ import { idProblems, USER_ID_RULE } from '../common/validators';
 import { DatabaseService } from '../database/database.service';
 import { AccessCacheService } from '../model-access/access-cache.service';
 import { openrouterUser } from '../model-access/access-rule';
+import { domainCovers } from '../organizations/email-domains';
+import { OrganizationEntity } from '../organizations/entities/organization.entity';
 import { OrganizationsService } from '../organizations/organizations.service';
 import { UserEntity } from '../users/entities/user.entity';
-import { UsersService } from '../users/users.service';
 import {
   BulkAddMembersBody,
   BulkAddMembersResponse,
@@ -42,13 +49,34 @@ function snapshot(m: MembershipEntity) {
   return { role: m.role, is_active: m.isActive };
 }
 
+/** An active admin membership: what keeps an organization administered. */
+function isActiveAdmin(m: Pick<MembershipEntity, 'role' | 'isActive'>): boolean {
+  return m.role === 'admin' && m.isActive;
+}
+
+/** The same answer for an unknown user and for one the caller may not reach. */
+function userNotFound(userId: string): NotFoundException {
+  return new NotFoundException(`User "${userId}" was not found.`);
+}
+
+/**
+ * Site admins change any organization. Its own admins change it only while it is active:
+ * an archived organization is read-only to them.
+ */
+function assertWritable(actor: Principal, org: OrganizationEntity): void {
+  if (!actor.siteAdmin && !org.isActive) {
+    throw new ForbiddenException(
+      `Organization "${org.id}" is archived: read-only to its admins until a site admin reactivates it.`,
+    );
+  }
+}
+
 @Injectable()
 export class MembershipsService {
   constructor(
     private readonly db: DatabaseService,
     private readonly audit: AuditService,
     private readonly organizations: OrganizationsService,
-    private readonly users: UsersService,
     private readonly cache: AccessCacheService,
   ) {}
 
@@ -93,22 +121,31 @@ export class MembershipsService {
   ): Promise<{ member: MemberResponse; created: boolean }> {
     return this.db.write(async (tx) => {
       this.cache.narrowWritesTo(tx, { users: [userId] });
-      await this.organizations.findOrFail(tx, orgId, true);
-      const user = await this.users.findOrFail(tx, userId);
+      const org = await this.organizations.findOrFail(tx, orgId, true);
+      assertWritable(actor, org);
+      // The same reads whatever the answer, so that an unknown user and one the caller may
+      // not add cannot be told apart, by content or by time.
+      const user = await tx.getRepository(UserEntity).findOne({ where: { id: userId } });
       const repo = tx.getRepository(MembershipEntity);
       const existing = await repo.findOne({ where: { organizationId: orgId, userId } });
+      if (!user || !(actor.siteAdmin || existing !== null || domainCovers(org, user))) {
+        throw userNotFound(userId);
+      }
       const at = now();
       const unchanged =
         existing !== null &&
         (body.role ?? existing.role) === existing.role &&
         (body.is_active ?? existing.isActive) === existing.isActive;
+      if (existing && unchanged) {
+        // nothing changes: no write, no audit event, the same representation
+        return { member: toMemberResponse(existing, user), created: false };
+      }
       const entity: MembershipEntity = existing
         ? {
             ...existing,
             role: body.role ?? existing.role,
             isActive: body.is_active ?? existing.isActive,
-            // an identical PUT answers the same representation
-            updatedAt: unchanged ? existing.updatedAt : at,
+            updatedAt: at,
           }
         : {
             organizationId: orgId,
@@ -119,12 +156,13 @@ export class MembershipsService {
             updatedAt: at,
           };
       if (existing) {
-        if (!unchanged) {
-          await repo.update(
-            { organizationId: orgId, userId },
-            { role: entity.role, isActive: entity.isActive, updatedAt: at },
-          );
+        if (isActiveAdmin(existing) && !isActiveAdmin(entity)) {
+          await this.protectLastAdmin(tx, actor, orgId, [userId]);
         }
+        await repo.update(
+          { organizationId: orgId, userId },
+          { role: entity.role, isActive: entity.isActive, updatedAt: at },
+        );
       } else {
         await repo.insert(entity);
       }
@@ -142,11 +180,15 @@ export class MembershipsService {
   async remove(actor: Principal, orgId: string, userId: string): Promise<void> {
     await this.db.write(async (tx) => {
       this.cache.narrowWritesTo(tx, { users: [userId] });
-      await this.organizations.findOrFail(tx, orgId, true);
+      const org = await this.organizations.findOrFail(tx, orgId, true);
+      assertWritable(actor, org);
       const repo = tx.getRepository(MembershipEntity);
       const existing = await repo.findOne({ where: { organizationId: orgId, userId } });
       if (!existing) {
         throw new NotFoundException(`User "${userId}" is not a member of organization "${orgId}".`);
+      }
+      if (isActiveAdmin(existing)) {
+        await this.protectLastAdmin(tx, actor, orgId, [userId]);
       }
       await repo.delete({ organizationId: orgId, userId });
       await this.audit.record(tx, actor, {
@@ -174,23 +216,18 @@ export class MembershipsService {
     const role = body.role ?? 'member';
     return this.db.write(async (tx) => {
       this.cache.narrowWritesTo(tx, { users: ids });
-      await this.organizations.findOrFail(tx, orgId, true);
-      const found = new Set(
+      const org = await this.organizations.findOrFail(tx, orgId, true);
+      assertWritable(actor, org);
+      const users = new Map(
         (
           await this.inChunks(ids, (chunk) =>
-            tx.getRepository(UserEntity).find({ where: { id: In(chunk) }, select: { id: true } }),
+            tx.getRepository(UserEntity).find({
+              where: { id: In(chunk) },
+              select: { id: true, email: true, role: true },
+            }),
           )
-        ).map((u) => u.id),
+        ).map((u) => [u.id, u]),
       );
-      const missing = ids.filter((id) => !found.has(id));
-      if (missing.length > 0) {
-        throw new BadRequestException(
-          `No change made: ${missing.length} user ids are unknown: ${missing
-            .slice(0, 20)
-            .map((id) => JSON.stringify(id))
-            .join(', ')}${missing.length > 20 ? ', ...' : ''}.`,
-        );
-      }
       const repo = tx.getRepository(MembershipEntity);
       const existing = new Map(
         (
@@ -199,8 +236,32 @@ export class MembershipsService {
           )
         ).map((m) => [m.userId, m]),
       );
+      // An organization admin reaches only its members and users its email domains cover;
+      // any other id is reported exactly like an unknown one.
+      const missing = ids.filter((id) => {
+        const user = users.get(id);
+        return !user || !(actor.siteAdmin || existing.has(id) || domainCovers(org, user));
+      });
+      if (missing.length > 0) {
+        throw new BadRequestException(
+          `No change made: ${missing.length} user ids are unknown: ${missing
+            .slice(0, 20)
+            .map((id) => JSON.stringify(id))
+            .join(', ')}${missing.length > 20 ? ', ...' : ''}.`,
+        );
+      }
+      if (role === 'member') {
+        const demoted = ids.filter((id) => {
+          const m = existing.get(id);
+          return m !== undefined && isActiveAdmin(m);
+        });
+        if (demoted.length > 0) {
+          await this.protectLastAdmin(tx, actor, orgId, demoted);
+        }
+      }
       const at = now();
       const result: BulkAddMembersResponse = { added: 0, updated: 0, unchanged: 0 };
+      const changed: string[] = [];
       for (const userId of ids) {
         const current = existing.get(userId);
         if (!current) {
@@ -213,24 +274,57 @@ export class MembershipsService {
             updatedAt: at,
           });
           result.added++;
+          changed.push(userId);
         } else if (current.role !== role || !current.isActive) {
           await repo.update(
             { organizationId: orgId, userId },
             { role, isActive: true, updatedAt: at },
           );
           result.updated++;
+          changed.push(userId);
         } else {
           result.unchanged++;
         }
       }
-      await this.audit.record(tx, actor, {
-        action: 'membership.bulk_add',
-        targetType: 'organization',
-        targetId: orgId,
-        after: { ...result, role, user_ids: ids },
-      });
+      if (changed.length > 0) {
+        // counts and a bounded sample: a 1,000-id request writes a small event
+        await this.audit.record(tx, actor, {
+          action: 'membership.bulk_add',
+          targetType: 'organization',
+          targetId: orgId,
+          after: {
+            ...result,
+            role,
+            changed_user_ids_sample: changed.slice(0, AUDIT_ID_SAMPLE),
+          },
+        });
+      }
       return result;
     });
+  }
+
+  /**
+   * An organization admin may not leave the organization without an active admin: 409 when
+   * the users about to lose that status are all its active admins. Site admins may.
+   */
+  private async protectLastAdmin(
+    tx: EntityManager,
+    actor: Principal,
+    orgId: string,
+    losing: string[],
+  ): Promise<void> {
+    if (actor.siteAdmin) {
+      return;
+    }
+    const admins = await tx.getRepository(MembershipEntity).find({
+      where: { organizationId: orgId, role: 'admin', isActive: true },
+      select: { userId: true },
+    });
+    if (admins.every((a) => losing.includes(a.userId))) {
+      throw new ConflictException(
+        `This would leave organization "${orgId}" without an active admin; make another member admin first (or ask a site admin).`,
+      );
+    }
   }
 
   /** A user's memberships with the OpenRouter `user` value of each. */

@@ -55,6 +55,7 @@ const TABLE_SCOPES: Record<string, readonly Scope[]> = {
   organization_models: ['grants'],
   models: ALL_SCOPES,
   audit_events: [],
+  usage_events: [],
 };
 
 const WRITE_STATEMENT =
@@ -376,7 +377,13 @@ export class AccessCacheService {
   ): UserView {
     return {
       user: rows.user,
-      access: new UserAccess(userId, rows.memberships, organizations, catalog),
+      access: new UserAccess(
+        userId,
+        rows.memberships,
+        organizations,
+        catalog,
+        rows.user?.role === 'pending',
+      ),
     };
   }
 

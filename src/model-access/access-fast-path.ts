@@ -69,7 +69,7 @@ export function installAccessFastPath(app: NestFastifyApplication): void {
       '/v1/models',
       {
         level: levelOf(handlers.openAi),
-        answer: (_request, principal) => access.openAiModelsJson(principal!.userId!),
+        answer: (_request, principal) => access.openAiModelsJsonFor(principal!),
       },
     ],
   ]);

@@ -32,6 +32,7 @@ export interface GrantingOrganization {
 
 export type RefusalReason =
   | 'user_not_found'
+  | 'user_pending'
   | 'model_not_found'
   | 'model_inactive'
   | 'no_membership'
@@ -42,6 +43,7 @@ export type RefusalReason =
 
 export const REFUSAL_REASONS: readonly RefusalReason[] = [
   'user_not_found',
+  'user_pending',
   'model_not_found',
   'model_inactive',
   'no_membership',
@@ -192,7 +194,7 @@ export function openrouterUserSuffix(userId: string): string {
 
 /**
  * One user's access, from their memberships, their organizations' grants and the
- * catalog. This is the rule of DESIGN section 2: U may use M iff some organization O
+ * catalog. This is the rule: U may use M iff U is not pending and some organization O
  * has U's active membership, is active, holds an active grant covering M, and M is an
  * active catalog model. A check costs a few map lookups per membership; the full list
  * (`models`) is built only when asked for.
@@ -208,9 +210,11 @@ export class UserAccess {
     readonly memberships: MembershipRow[],
     private readonly grantsByOrganization: ReadonlyMap<string, OrganizationGrants>,
     private readonly catalog: Catalog,
+    /** A `pending` user (awaiting approval in the web UI) may use nothing. */
+    readonly pending = false,
   ) {
     this.usable = memberships
-      .filter((m) => m.isActive && m.organizationActive)
+      .filter((m) => !pending && m.isActive && m.organizationActive)
       .sort((a, b) => compareCodeUnits(a.organizationId, b.organizationId));
   }
 
@@ -281,7 +285,14 @@ export class UserAccess {
     };
   }
 
+  /**
+   * The first reason, in the order of REFUSAL_REASONS, whose condition holds (the README's
+   * table "Why a check is refused"). Called only when no usable organization grants the model.
+   */
   private refusal(modelId: string): RefusalReason {
+    if (this.pending) {
+      return 'user_pending';
+    }
     const model = this.catalog.byId.get(modelId);
     if (!model) {
       return 'model_not_found';
@@ -292,30 +303,20 @@ export class UserAccess {
     if (this.memberships.length === 0) {
       return 'no_membership';
     }
-    if (!this.memberships.some((m) => m.isActive)) {
+    // Memberships whose organization holds an active grant covering the model explain a
+    // refusal better than "no grant": the membership or the organization is what blocks it.
+    const granting = this.memberships.filter((m) =>
+      this.grantsOf(m.organizationId).grants(modelId),
+    );
+    if (!this.memberships.some((m) => m.isActive) || granting.some((m) => !m.isActive)) {
       return 'membership_inactive';
     }
-    if (this.usable.length === 0) {
+    if (this.usable.length === 0 || granting.some((m) => !m.organizationActive)) {
       return 'organization_inactive';
     }
     // No active grant of a usable organization covers it (check above); an inactive one may.
     if (this.usable.some((m) => this.grantsOf(m.organizationId).covers(modelId))) {
       return 'grant_inactive';
-    }
-    // An active grant in an organization the user cannot use explains it better than "no grant".
-    const sorted = [...this.memberships].sort((a, b) =>
-      compareCodeUnits(a.organizationId, b.organizationId),
-    );
-    for (const membership of sorted) {
-      if (!this.grantsOf(membership.organizationId).grants(modelId)) {
-        continue;
-      }
-      if (!membership.isActive) {
-        return 'membership_inactive';
-      }
-      if (!membership.organizationActive) {
-        return 'organization_inactive';
-      }
     }
     return 'no_grant';
   }

@@ -8,14 +8,20 @@ import {
   ApiQuery,
   ApiTags,
 } from '@nestjs/swagger';
-import { Authenticated, SiteAdmin } from '../auth/access-level.decorators';
+import { Authenticated, GatewayCaller, SiteAdmin } from '../auth/access-level.decorators';
 import { CurrentPrincipal } from '../auth/current-principal.decorator';
 import { Principal } from '../auth/principal';
 import { ProblemResponse } from '../common/problem.dto';
-import { UserIdPipe } from '../common/validators';
+import { OpenAiErrorResponse } from '../common/openai-error';
+import { ModelIdPipe, UserIdPipe } from '../common/validators';
 import { AccessCheckParams, AccessCheckQueryPipe } from './access-check-query.pipe';
 import { AccessService } from './access.service';
-import { AccessCheckResponse, OpenAiModelList, UserModelsResponse } from './dto/access.dto';
+import {
+  AccessCheckResponse,
+  OpenAiModel,
+  OpenAiModelList,
+  UserModelsResponse,
+} from './dto/access.dto';
 
 /** Model lists are sent as JSON text serialized once per user (see AccessCacheService.serialized). */
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -59,11 +65,28 @@ export class AccessController {
   }
 
   @Get('v1/models')
-  @Authenticated()
-  @ApiOperation({ summary: 'OpenAI-compatible model list for the bearer user' })
+  @GatewayCaller()
+  @ApiOperation({
+    summary: 'OpenAI-compatible model list',
+    description:
+      'With a session token: the models the bearer user may use. With a gateway key: every model some active organization may use (a chat front end keeps one app-wide list; each call is still decided for its user).',
+  })
   @ApiOkResponse({ type: OpenAiModelList })
   @Header('content-type', JSON_TYPE)
   openAi(@CurrentPrincipal() actor: Principal): Promise<string> {
-    return this.access.openAiModelsJson(actor.userId!);
+    return this.access.openAiModelsJsonFor(actor);
+  }
+
+  @Get('v1/models/:id')
+  @GatewayCaller()
+  @ApiOperation({ summary: 'One model of that same list (OpenAI-compatible)' })
+  @ApiParam({ name: 'id', description: 'Model id, URL-encoded (openai%2Fgpt-4o).' })
+  @ApiOkResponse({ type: OpenAiModel })
+  @ApiNotFoundResponse({ type: OpenAiErrorResponse, description: 'model_not_found.' })
+  openAiModel(
+    @CurrentPrincipal() actor: Principal,
+    @Param('id', ModelIdPipe) modelId: string,
+  ): Promise<OpenAiModel> {
+    return this.access.openAiModelFor(actor, modelId);
   }
 }

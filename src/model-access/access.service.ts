@@ -2,10 +2,15 @@ import { Injectable, NotFoundException } from '@nestjs/common';
 import { ValidationFailedException } from '../common/validation';
 import { idProblems, MODEL_ID_RULE, USER_ID_RULE } from '../common/validators';
 import { AccessCacheService, UserView } from './access-cache.service';
-import { AccessDecision } from './access-rule';
+import { AccessDecision, Catalog, GrantingOrganization, OrganizationGrants } from './access-rule';
+import { Principal } from '../auth/principal';
+import { GatewayError } from '../common/openai-error';
+import { DatabaseService } from '../database/database.service';
+import { toBool } from './hot-queries';
 import {
   AccessCheckResponse,
   AccessibleModelResponse,
+  OpenAiModel,
   OpenAiModelList,
   UserModelsResponse,
 } from './dto/access.dto';
@@ -18,7 +23,10 @@ export type DecisionListener = (decision: AccessDecision) => void;
 export class AccessService {
   private readonly listeners: DecisionListener[] = [];
 
-  constructor(private readonly cache: AccessCacheService) {}
+  constructor(
+    private readonly cache: AccessCacheService,
+    private readonly db: DatabaseService,
+  ) {}
 
   onDecision(listener: DecisionListener): void {
     this.listeners.push(listener);
@@ -74,6 +82,88 @@ export class AccessService {
 
   async openAiModels(userId: string): Promise<OpenAiModelList> {
     return this.openAiList(await this.cache.view(userId));
+  }
+
+  /**
+   * GET /v1/models: a user's own list, or, for a gateway key, the list of every model some
+   * active organization may use (see openAiUnion).
+   */
+  async openAiModelsJsonFor(principal: Principal): Promise<string> {
+    return principal.kind === 'gateway_key'
+      ? JSON.stringify(await this.openAiUnion())
+      : this.openAiModelsJson(principal.userId!);
+  }
+
+  /** GET /v1/models/:id: one entry of that same list, or 404 model_not_found. */
+  async openAiModelFor(principal: Principal, modelId: string): Promise<OpenAiModel> {
+    const list =
+      principal.kind === 'gateway_key'
+        ? await this.openAiUnion()
+        : await this.openAiModels(principal.userId!);
+    const model = list.data.find((m) => m.id === modelId);
+    if (!model) {
+      throw new GatewayError(
+        404,
+        `The model "${modelId}" does not exist or is not available to you.`,
+        'model_not_found',
+        'model',
+      );
+    }
+    return model;
+  }
+
+  /** Every organization through which the user may use the model, by organization id. */
+  async grantingOrganizations(userId: string, modelId: string): Promise<GrantingOrganization[]> {
+    return (await this.cache.view(userId)).access.models.get(modelId) ?? [];
+  }
+
+  /**
+   * The OpenAI-style list for a caller with no user (a gateway key without forwarded user
+   * headers, e.g. a chat front end filling its app-wide model list): every active model an
+   * active grant of an active organization covers, owned_by the first such organization.
+   * It says what may be called by someone; each call is still decided for its user.
+   */
+  async openAiUnion(): Promise<OpenAiModelList> {
+    return this.db.read(async (m) => {
+      const catalog: Catalog = await this.cache.getCatalog(m);
+      const rows = await m.query<Record<string, unknown>[]>(
+        'SELECT g.organization_id, g.model_id, g.is_active FROM organization_models g ' +
+          'INNER JOIN organizations o ON o.id = g.organization_id WHERE o.is_active = ' +
+          (this.db.kind === 'postgres' ? 'true' : '1'),
+      );
+      const byOrganization = new Map<
+        string,
+        { organizationId: string; modelId: string; isActive: boolean }[]
+      >();
+      for (const r of rows) {
+        const organizationId = String(r.organization_id);
+        const list = byOrganization.get(organizationId) ?? [];
+        list.push({ organizationId, modelId: String(r.model_id), isActive: toBool(r.is_active) });
+        byOrganization.set(organizationId, list);
+      }
+      const owner = new Map<string, string>();
+      for (const organizationId of [...byOrganization.keys()].sort()) {
+        const grants = new OrganizationGrants(
+          organizationId,
+          byOrganization.get(organizationId)!,
+          catalog,
+        );
+        for (const id of grants.allowedModelIds()) {
+          if (!owner.has(id)) {
+            owner.set(id, organizationId);
+          }
+        }
+      }
+      return {
+        object: 'list' as const,
+        data: [...owner.keys()].sort().map((id) => ({
+          id,
+          object: 'model' as const,
+          created: Math.floor(Date.parse(catalog.byId.get(id)!.createdAt) / 1000),
+          owned_by: owner.get(id)!,
+        })),
+      };
+    });
   }
 
   private openAiList(view: UserView): OpenAiModelList {

@@ -1,6 +1,6 @@
 import { Injectable, NotFoundException } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
-import { AuditService } from '../audit/audit.service';
+import { AUDIT_ID_SAMPLE, AuditService } from '../audit/audit.service';
 import { Principal } from '../auth/principal';
 import { ModelEntity } from '../catalog/entities/model.entity';
 import { Page } from '../common/pagination.dto';
@@ -94,6 +94,11 @@ export class GrantsService {
       } else {
         await repo.insert(entity);
       }
+      const catalog = await this.cache.getCatalog(tx);
+      if (unchanged) {
+        // nothing changes: no audit event, the same representation
+        return { grant: toGrantResponse(entity, catalog), created: false };
+      }
       await this.audit.record(tx, actor, {
         action: existing ? 'grant.update' : 'grant.create',
         targetType: 'grant',
@@ -101,7 +106,6 @@ export class GrantsService {
         before: existing ? { is_active: existing.isActive } : null,
         after: { is_active: isActive },
       });
-      const catalog = await this.cache.getCatalog(tx);
       return { grant: toGrantResponse(entity, catalog), created: !existing };
     });
   }
@@ -167,6 +171,7 @@ export class GrantsService {
         revoked: 0,
         not_granted: 0,
       };
+      const changed: string[] = [];
       for (const modelId of new Set(grant)) {
         const existing = await repo.findOne({ where: { organizationId: orgId, modelId } });
         if (!existing) {
@@ -178,9 +183,11 @@ export class GrantsService {
             updatedAt: at,
           });
           result.granted++;
+          changed.push(`+${modelId}`);
         } else if (!existing.isActive) {
           await repo.update({ organizationId: orgId, modelId }, { isActive: true, updatedAt: at });
           result.reactivated++;
+          changed.push(`+${modelId}`);
         } else {
           result.unchanged++;
         }
@@ -189,16 +196,20 @@ export class GrantsService {
         const deleted = await repo.delete({ organizationId: orgId, modelId });
         if ((deleted.affected ?? 0) > 0) {
           result.revoked++;
+          changed.push(`-${modelId}`);
         } else {
           result.not_granted++;
         }
       }
-      await this.audit.record(tx, actor, {
-        action: 'grant.bulk',
-        targetType: 'organization',
-        targetId: orgId,
-        after: { ...result, grant, revoke },
-      });
+      if (changed.length > 0) {
+        // counts and a bounded sample of what changed: a large request writes a small event
+        await this.audit.record(tx, actor, {
+          action: 'grant.bulk',
+          targetType: 'organization',
+          targetId: orgId,
+          after: { ...result, changed_sample: changed.slice(0, AUDIT_ID_SAMPLE) },
+        });
+      }
       return result;
     });
   }

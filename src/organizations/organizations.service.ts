@@ -39,6 +39,7 @@ export function toOrganizationResponse(
     external_user: o.externalUser,
     is_active: o.isActive,
     auto_grant_new_models: o.autoGrantNewModels,
+    email_domains: o.emailDomains,
     member_count: counts.members,
     grant_count: counts.grants,
     created_at: o.createdAt,
@@ -82,6 +83,7 @@ export class OrganizationsService implements OnApplicationBootstrap {
           externalUser,
           isActive: true,
           autoGrantNewModels: false,
+          emailDomains: [],
           createdAt: at,
           updatedAt: at,
         });
@@ -118,6 +120,7 @@ export class OrganizationsService implements OnApplicationBootstrap {
         externalUser: body.external_user,
         isActive: true,
         autoGrantNewModels: body.auto_grant_new_models ?? false,
+        emailDomains: body.email_domains ?? [],
         createdAt: at,
         updatedAt: at,
       });
@@ -177,24 +180,41 @@ export class OrganizationsService implements OnApplicationBootstrap {
     if (
       body.name === undefined &&
       body.is_active === undefined &&
-      body.auto_grant_new_models === undefined
+      body.auto_grant_new_models === undefined &&
+      body.email_domains === undefined
     ) {
-      throw new BadRequestException('Send at least one of name, is_active, auto_grant_new_models.');
+      throw new BadRequestException(
+        'Send at least one of name, is_active, auto_grant_new_models, email_domains.',
+      );
     }
     return this.db.write(async (tx) => {
       const org = await this.findOrFail(tx, id, true);
       const counts = (await this.counts(tx, [id])).get(id)!;
       const before = toOrganizationResponse(org, counts);
-      const changes: Partial<OrganizationEntity> = { updatedAt: now() };
-      if (body.name !== undefined) {
+      const changes: Partial<OrganizationEntity> = {};
+      if (body.name !== undefined && body.name !== org.name) {
         changes.name = body.name;
       }
-      if (body.is_active !== undefined) {
+      if (body.is_active !== undefined && body.is_active !== org.isActive) {
         changes.isActive = body.is_active;
       }
-      if (body.auto_grant_new_models !== undefined) {
+      if (
+        body.auto_grant_new_models !== undefined &&
+        body.auto_grant_new_models !== org.autoGrantNewModels
+      ) {
         changes.autoGrantNewModels = body.auto_grant_new_models;
       }
+      if (
+        body.email_domains !== undefined &&
+        JSON.stringify(body.email_domains) !== JSON.stringify(org.emailDomains)
+      ) {
+        changes.emailDomains = body.email_domains;
+      }
+      if (Object.keys(changes).length === 0) {
+        // nothing to change: no write, no audit event, the same representation
+        return before;
+      }
+      changes.updatedAt = now();
       await tx.getRepository(OrganizationEntity).update({ id }, changes);
       const after = toOrganizationResponse({ ...org, ...changes }, counts);
       await this.audit.record(tx, actor, {

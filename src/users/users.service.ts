@@ -7,6 +7,7 @@ import { now } from '../common/time';
 import { AppConfig } from '../config/app-config';
 import { DatabaseService } from '../database/database.service';
 import { MembershipEntity } from '../memberships/entities/membership.entity';
+import { domainCovers, emailDomainOf } from '../organizations/email-domains';
 import { OrganizationEntity } from '../organizations/entities/organization.entity';
 import { ListUsersQuery, UpsertUserBody, UserResponse } from './dto/user.dto';
 import { UserEntity } from './entities/user.entity';
@@ -35,7 +36,12 @@ export class UsersService {
     private readonly config: AppConfig,
   ) {}
 
-  /** Creates or replaces a user; a new user joins the default organization when configured. */
+  /**
+   * Creates or replaces a user. A new user joins the default organization when configured;
+   * a user first seen, approved (no longer pending) or whose email changed joins every
+   * active organization whose email_domains hold their email's domain. Each membership
+   * made so has its own audit event, in the same transaction.
+   */
   async upsert(
     actor: Principal,
     id: string,
@@ -51,18 +57,22 @@ export class UsersService {
           existing.name === body.name &&
           existing.email === body.email &&
           existing.role === body.role;
-        if (!unchanged) {
-          Object.assign(existing, {
-            name: body.name,
-            email: body.email,
-            role: body.role,
-            updatedAt: at,
-          });
-          await repo.update(
-            { id },
-            { name: body.name, email: body.email, role: body.role, updatedAt: at },
-          );
+        if (unchanged) {
+          // nothing changes: no write, no audit event
+          return { user: before, created: false };
         }
+        const recheckDomains =
+          existing.email !== body.email || (existing.role === 'pending' && body.role !== 'pending');
+        Object.assign(existing, {
+          name: body.name,
+          email: body.email,
+          role: body.role,
+          updatedAt: at,
+        });
+        await repo.update(
+          { id },
+          { name: body.name, email: body.email, role: body.role, updatedAt: at },
+        );
         const user = toUserResponse(existing);
         await this.audit.record(tx, actor, {
           action: 'user.update',
@@ -71,31 +81,86 @@ export class UsersService {
           before,
           after: user,
         });
+        if (recheckDomains) {
+          await this.joinByEmailDomain(tx, actor, existing, at);
+        }
         return { user, created: false };
       }
       const entity = repo.create({ id, ...body, createdAt: at, updatedAt: at });
       await repo.insert(entity);
-      const joined = await this.autoJoin(tx, id, at);
       const user = toUserResponse(entity);
       await this.audit.record(tx, actor, {
         action: 'user.create',
         targetType: 'user',
         targetId: id,
-        after: { ...user, joined_organization: joined },
+        after: user,
       });
+      await this.autoJoin(tx, actor, id, at);
+      await this.joinByEmailDomain(tx, actor, entity, at);
       return { user, created: true };
     });
   }
 
-  private async autoJoin(tx: EntityManager, userId: string, at: string): Promise<string | null> {
+  private async autoJoin(
+    tx: EntityManager,
+    actor: Principal,
+    userId: string,
+    at: string,
+  ): Promise<void> {
     const orgId = this.config.openrouterExternalUser?.toLowerCase();
     if (!orgId || !this.config.autoJoinDefaultOrganization) {
-      return null;
+      return;
     }
     const org = await tx.getRepository(OrganizationEntity).findOne({ where: { id: orgId } });
     if (!org) {
-      return null;
+      return;
     }
+    await this.join(tx, actor, orgId, userId, at, { via: 'auto_join' });
+  }
+
+  /** Adds the user to every active organization whose email_domains cover them (if not a member). */
+  private async joinByEmailDomain(
+    tx: EntityManager,
+    actor: Principal,
+    user: UserEntity,
+    at: string,
+  ): Promise<void> {
+    if (user.role === 'pending') {
+      return;
+    }
+    const domain = emailDomainOf(user.email);
+    // organizations listing domains are few; the JSON text is matched exactly in code
+    const candidates = await tx
+      .getRepository(OrganizationEntity)
+      .createQueryBuilder('o')
+      .where("o.email_domains <> '[]'")
+      .andWhere('o.is_active = :active', { active: true })
+      .orderBy('o.id', 'ASC')
+      .getMany();
+    const matching = candidates.filter((o) => domainCovers(o, user));
+    if (matching.length === 0) {
+      return;
+    }
+    const members = new Set(
+      (
+        await tx
+          .getRepository(MembershipEntity)
+          .find({ where: { userId: user.id }, select: { organizationId: true } })
+      ).map((m) => m.organizationId),
+    );
+    for (const org of matching.filter((o) => !members.has(o.id))) {
+      await this.join(tx, actor, org.id, user.id, at, { via: 'email_domain', domain });
+    }
+  }
+
+  private async join(
+    tx: EntityManager,
+    actor: Principal,
+    orgId: string,
+    userId: string,
+    at: string,
+    why: Record<string, string>,
+  ): Promise<void> {
     await tx.getRepository(MembershipEntity).insert({
       organizationId: orgId,
       userId,
@@ -104,7 +169,13 @@ export class UsersService {
       joinedAt: at,
       updatedAt: at,
     });
-    return orgId;
+    await this.audit.record(tx, actor, {
+      action: 'membership.create',
+      targetType: 'membership',
+      targetId: `${orgId}/${userId}`,
+      before: null,
+      after: { role: 'member', is_active: true, ...why },
+    });
   }
 
   async get(id: string): Promise<UserResponse> {

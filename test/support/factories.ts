@@ -47,7 +47,12 @@ export class World {
 
   async org(
     id = uniqueId('org'),
-    fields: Partial<{ name: string; external_user: string; auto_grant_new_models: boolean }> = {},
+    fields: Partial<{
+      name: string;
+      external_user: string;
+      auto_grant_new_models: boolean;
+      email_domains: string[];
+    }> = {},
   ): Promise<string> {
     const res = await this.t.post('/api/v1/organizations', {
       id,
@@ -56,6 +61,7 @@ export class World {
       ...(fields.auto_grant_new_models === undefined
         ? {}
         : { auto_grant_new_models: fields.auto_grant_new_models }),
+      ...(fields.email_domains === undefined ? {} : { email_domains: fields.email_domains }),
     });
     expectStatus(res, [201], `POST organization ${id}`);
     return id;
@@ -78,6 +84,13 @@ export class World {
       is_active: isActive,
     });
     expectStatus(res, [200, 201], `PUT grant ${orgId}/${modelId}`);
+  }
+
+  async emailDomains(orgId: string, domains: string[]): Promise<void> {
+    const res = await this.t.patch(`/api/v1/organizations/${enc(orgId)}`, {
+      email_domains: domains,
+    });
+    expectStatus(res, [200], `PATCH organization ${orgId} email_domains`);
   }
 
   async archive(orgId: string, archived = true): Promise<void> {

@@ -1,5 +1,6 @@
-// Builds dist/ once before any test file runs, so specs that start the built
-// server or tools as child processes never race each other rebuilding it.
+// Builds dist/ (the service, the tools and the admin console) once before any test file
+// runs, so specs that start the built server or tools as child processes never race each
+// other rebuilding it.
 const { execFileSync } = require('node:child_process');
 const { join } = require('node:path');
 
@@ -12,4 +13,9 @@ module.exports = async function globalSetup() {
     cwd: root,
     stdio: 'inherit',
   });
+  execFileSync(
+    process.execPath,
+    [join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'console/vite.config.mts'],
+    { cwd: root, stdio: 'inherit' },
+  );
 };

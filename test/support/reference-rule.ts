@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 
 /**
- * An independent, deliberately naive model of DESIGN section 2, used as the oracle of the
- * property tests. It shares no code with src/model-access (no Catalog index, no cache): it
- * scans every organization and grant for every question, so its answers come from the brief.
+ * An independent, deliberately naive model of the access rule (README, "The rule"), used
+ * as the oracle of the property tests. It shares no code with src/model-access (no Catalog
+ * index, no cache): it scans every organization and grant for every question, so its answers
+ * come from the written rule, not from the service's data structures.
  */
 
 export type UserRole = 'pending' | 'user' | 'admin';
@@ -40,6 +41,7 @@ export interface RefModelAnswer {
 
 export type RefReason =
   | 'user_not_found'
+  | 'user_pending'
   | 'model_not_found'
   | 'model_inactive'
   | 'no_membership'
@@ -48,7 +50,7 @@ export type RefReason =
   | 'grant_inactive'
   | 'no_grant';
 
-export type HealthStatus = 'no_organization' | 'inactive' | 'no_models' | 'healthy';
+export type HealthStatus = 'pending' | 'no_organization' | 'inactive' | 'no_models' | 'healthy';
 
 const SEP = '\u0000';
 
@@ -57,7 +59,7 @@ export function byCodeUnits(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** DESIGN section 3: `{external_user}_user_{first 8 hex of sha256(user id)}`. */
+/** The OpenRouter `user` value: `{external_user}_user_{first 8 hex of sha256(user id)}`. */
 export function referenceOpenrouterUser(externalUser: string, userId: string): string {
   return `${externalUser}_user_${createHash('sha256').update(userId, 'utf8').digest('hex').slice(0, 8)}`;
 }
@@ -65,6 +67,70 @@ export function referenceOpenrouterUser(externalUser: string, userId: string): s
 /** Does the grant target (an exact id, or a prefix ending in `*`) name this model id? */
 export function targetCovers(target: string, modelId: string): boolean {
   return target.endsWith('*') ? modelId.startsWith(target.slice(0, -1)) : target === modelId;
+}
+
+/** One of the user's memberships, with what its organization's grants say about the model. */
+export interface RefMembershipFacts {
+  orgId: string;
+  org: RefOrg;
+  membership: RefMembership;
+  /** An active grant of this organization (exact or pattern) covers the model. */
+  grantsActively: boolean;
+  /** An inactive grant of this organization covers the model. */
+  coversInactive: boolean;
+}
+
+/** Everything a refusal reason is decided from, for one (user, model) pair. */
+export interface RefFacts {
+  user: RefUser | undefined;
+  model: { active: boolean } | undefined;
+  /** The user's memberships (null when the user or the model does not exist). */
+  mine: RefMembershipFacts[] | null;
+  /** Some organization where the user may act (active membership, active organization) actively grants the active model. */
+  granted: boolean;
+}
+
+const suspended = (x: RefMembershipFacts) => !x.membership.active;
+const usable = (x: RefMembershipFacts) => x.membership.active && x.org.active;
+
+/**
+ * The documented precedence of refusal reasons (README, "Why a check is refused", a table in this order): the answer
+ * is the first reason whose fact holds, and a pair is allowed exactly when none holds. Adding a
+ * reason is one entry here, at its place in the order. Kept in the order of the service's
+ * REFUSAL_REASONS; a spec checks the two orders (and the README table) agree.
+ */
+export const REFERENCE_REFUSALS: readonly {
+  reason: RefReason;
+  holds: (f: RefFacts) => boolean;
+}[] = [
+  { reason: 'user_not_found', holds: (f) => !f.user },
+  // a web UI user awaiting approval uses nothing
+  { reason: 'user_pending', holds: (f) => f.user!.role === 'pending' },
+  { reason: 'model_not_found', holds: (f) => !f.model },
+  { reason: 'model_inactive', holds: (f) => !f.model!.active },
+  { reason: 'no_membership', holds: (f) => f.mine!.length === 0 },
+  {
+    reason: 'membership_inactive',
+    holds: (f) =>
+      !f.granted &&
+      (f.mine!.every(suspended) || f.mine!.some((x) => suspended(x) && x.grantsActively)),
+  },
+  {
+    reason: 'organization_inactive',
+    holds: (f) =>
+      !f.granted &&
+      (!f.mine!.some(usable) ||
+        f.mine!.some((x) => !suspended(x) && !x.org.active && x.grantsActively)),
+  },
+  {
+    reason: 'grant_inactive',
+    holds: (f) => !f.granted && f.mine!.some((x) => usable(x) && x.coversInactive),
+  },
+  { reason: 'no_grant', holds: (f) => !f.granted },
+];
+
+export function firstRefusal(facts: RefFacts): RefReason | null {
+  return REFERENCE_REFUSALS.find((r) => r.holds(facts))?.reason ?? null;
 }
 
 /** The whole state the rule depends on, and the writes the API offers, applied naively. */
@@ -88,32 +154,26 @@ export class ReferenceWorld {
 
   // ---- the rule ----
 
-  /** The organizations through which user may use model (DESIGN 2), sorted by id. */
+  /**
+   * The organizations through which user may use model, sorted by id: none when a refusal
+   * reason holds (so a reason added to REFERENCE_REFUSALS refuses by itself).
+   */
   grantingOrgs(userId: string, modelId: string): RefGrantingOrg[] {
-    const model = this.models.get(modelId);
-    if (!this.users.has(userId) || !model || !model.active) {
+    const facts = this.facts(userId, modelId);
+    if (firstRefusal(facts) !== null) {
       return [];
     }
-    const found: RefGrantingOrg[] = [];
-    for (const [orgId, org] of this.orgs) {
-      const membership = this.memberships.get(ReferenceWorld.key(orgId, userId));
-      if (!membership || !membership.active || !org.active) {
-        continue;
-      }
-      let granted = false;
-      for (const [key, grant] of this.grants) {
-        const [grantOrg, target] = ReferenceWorld.split(key);
-        if (grantOrg === orgId && grant.active && targetCovers(target, modelId)) {
-          granted = true;
-        }
-      }
-      if (granted) {
-        found.push({
-          id: orgId,
-          name: org.name,
-          openrouterUser: referenceOpenrouterUser(org.externalUser, userId),
-        });
-      }
+    const found = facts
+      .mine!.filter((x) => x.membership.active && x.org.active && x.grantsActively)
+      .map((x) => ({
+        id: x.orgId,
+        name: x.org.name,
+        openrouterUser: referenceOpenrouterUser(x.org.externalUser, userId),
+      }));
+    if (found.length === 0) {
+      throw new Error(
+        `reference rule: no refusal reason holds for ${userId} / ${modelId}, yet no organization grants it`,
+      );
     }
     return found.sort((a, b) => byCodeUnits(a.id, b.id));
   }
@@ -130,52 +190,45 @@ export class ReferenceWorld {
       .filter((m) => m.organizations.length > 0);
   }
 
-  /**
-   * Reasons that truthfully describe why user may not use model. The first three are forced
-   * (the user or the model itself is the problem); beyond that any reason whose fact holds
-   * is accepted, since the brief only asks the reason to say why.
-   */
-  plausibleReasons(userId: string, modelId: string): RefReason[] {
-    if (!this.users.has(userId)) {
-      return ['user_not_found'];
-    }
-    const model = this.models.get(modelId);
-    if (!model) {
-      return ['model_not_found'];
-    }
-    if (!model.active) {
-      return ['model_inactive'];
-    }
-    const mine = [...this.memberships]
-      .map(([key, m]) => ({
-        orgId: ReferenceWorld.split(key)[0],
-        userId: ReferenceWorld.split(key)[1],
-        m,
-      }))
-      .filter((x) => x.userId === userId);
-    if (mine.length === 0) {
-      return ['no_membership'];
-    }
-    const reasons = new Set<RefReason>(['no_grant']);
-    if (mine.some((x) => !x.m.active)) {
-      reasons.add('membership_inactive');
-    }
-    if (mine.some((x) => !this.orgs.get(x.orgId)!.active)) {
-      reasons.add('organization_inactive');
-    }
-    for (const x of mine) {
-      for (const [key, grant] of this.grants) {
-        const [grantOrg, target] = ReferenceWorld.split(key);
-        if (grantOrg === x.orgId && !grant.active && targetCovers(target, modelId)) {
-          reasons.add('grant_inactive');
-        }
-      }
-    }
-    return [...reasons];
+  /** The one reason /access/check must give: the first of REFERENCE_REFUSALS that holds. */
+  reason(userId: string, modelId: string): RefReason | 'granted' {
+    return firstRefusal(this.facts(userId, modelId)) ?? 'granted';
   }
 
-  /** The debug status of DESIGN 5 for /health/model-access/:userId. */
+  /** What the reasons are decided from, gathered by scanning every row (no index). */
+  facts(userId: string, modelId: string): RefFacts {
+    const user = this.users.get(userId);
+    const model = this.models.get(modelId);
+    if (!user || !model) {
+      return { user, model, mine: null, granted: false };
+    }
+    const mine: RefMembershipFacts[] = [];
+    for (const [key, membership] of this.memberships) {
+      const [orgId, memberId] = ReferenceWorld.split(key);
+      if (memberId !== userId) {
+        continue;
+      }
+      let grantsActively = false;
+      let coversInactive = false;
+      for (const [grantKey, grant] of this.grants) {
+        const [grantOrg, target] = ReferenceWorld.split(grantKey);
+        if (grantOrg === orgId && targetCovers(target, modelId)) {
+          grantsActively ||= grant.active;
+          coversInactive ||= !grant.active;
+        }
+      }
+      mine.push({ orgId, org: this.orgs.get(orgId)!, membership, grantsActively, coversInactive });
+    }
+    const granted =
+      model.active && mine.some((x) => x.membership.active && x.org.active && x.grantsActively);
+    return { user, model, mine, granted };
+  }
+
+  /** The debug status of /health/model-access/:userId. */
   healthStatus(userId: string): HealthStatus {
+    if (this.users.get(userId)?.role === 'pending') {
+      return 'pending';
+    }
     const mine = [...this.memberships].filter(([key]) => ReferenceWorld.split(key)[1] === userId);
     if (mine.length === 0) {
       return 'no_organization';

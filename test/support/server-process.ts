@@ -82,6 +82,33 @@ export class ServerProcess {
     }
   }
 
+  /** Resolves when the server has written `text` (to stdout or stderr); rejects if it exits first. */
+  async logged(text: string): Promise<void> {
+    const seen = new Promise<void>((resolve) => {
+      const check = () => {
+        if (this.output.join('').includes(text)) {
+          this.child.stdout?.off('data', check);
+          this.child.stderr?.off('data', check);
+          resolve();
+        }
+      };
+      this.child.stdout?.on('data', check);
+      this.child.stderr?.on('data', check);
+      check();
+    });
+    const exit = this.exited.then((code) => {
+      throw new Error(
+        `server exited with ${code} before logging ${text}:\n${this.output.join('')}`,
+      );
+    });
+    await Promise.race([seen, exit]);
+  }
+
+  /** Resolves with the exit code once the process ends by itself. */
+  exit(): Promise<number | null> {
+    return this.exited;
+  }
+
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
     if (this.child.exitCode === null && this.child.signalCode === null) {
       this.child.kill(signal);

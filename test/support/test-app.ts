@@ -6,8 +6,8 @@ import { AppConfig } from '../../src/config/app-config';
 import { loadConfig } from '../../src/config/load-config';
 import { createTestDatabase, TestDatabase } from './test-database';
 
-export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
-export const WEBUI_SECRET = 'test-webui-secret-0123456789';
+export const ADMIN_KEY = 'test-admin-key-0123456789abcdef-0123456789';
+export const WEBUI_SECRET = 'test-webui-secret-0123456789abcdef-01234';
 
 export interface Reply {
   status: number;

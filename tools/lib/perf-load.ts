@@ -1,4 +1,4 @@
-import autocannon from 'autocannon';
+import type autocannonType from 'autocannon';
 import { readFileSync } from 'node:fs';
 import { LatencySamples, LatencySummary } from './perf-stats';
 
@@ -52,8 +52,25 @@ export function processCpuSeconds(pid: number | undefined): number | null {
   }
 }
 
+/**
+ * autocannon is a development dependency: it is loaded only when a load is driven (`bench`,
+ * `monitor benchmark`), so `monitor report|continuous` and the other tools run in a production
+ * install (`npm ci --omit=dev`). Without it, the message says how to get it.
+ */
+export function loadAutocannon(): typeof autocannonType {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('autocannon') as typeof autocannonType;
+  } catch (error) {
+    throw new Error(
+      `driving load needs the autocannon package, a development dependency that a production install (npm ci --omit=dev) leaves out: install the development dependencies (npm ci) to run benchmarks (${(error as Error).message.split('\n')[0]})`,
+    );
+  }
+}
+
 /** Drives url with autocannon (HTTP/1.1 keep-alive, no pipelining); latency of every response. */
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+  const autocannon = loadAutocannon();
   const samples = new LatencySamples();
   const statuses: Record<string, number> = {};
   const pids = options.serverPid === undefined ? [] : [options.serverPid].flat();

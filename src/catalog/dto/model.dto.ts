@@ -6,7 +6,11 @@ import {
   IsArray,
   IsBoolean,
   IsIn,
+  IsInt,
+  IsNumber,
   IsOptional,
+  Max,
+  Min,
   IsString,
   MaxLength,
   MinLength,
@@ -39,6 +43,63 @@ export class UpsertModelBody {
   @IsOptional()
   @IsBoolean()
   is_active?: boolean;
+
+  @ApiPropertyOptional({
+    type: Number,
+    nullable: true,
+    minimum: 0,
+    maximum: 1,
+    example: 0.0000025,
+    description:
+      'USD per prompt token (OpenRouter pricing.prompt). Omitted: kept as it is (null for a new model); null: unknown.',
+  })
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(1)
+  prompt_price_usd?: number | null;
+
+  @ApiPropertyOptional({
+    type: Number,
+    nullable: true,
+    minimum: 0,
+    maximum: 1,
+    example: 0.00001,
+    description: 'USD per completion token (OpenRouter pricing.completion). Omitted: kept.',
+  })
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(1)
+  completion_price_usd?: number | null;
+
+  @ApiPropertyOptional({
+    type: Number,
+    nullable: true,
+    minimum: 1,
+    maximum: 100000000,
+    example: 128000,
+    description: 'Context window in tokens. Omitted: kept.',
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(100_000_000)
+  context_length?: number | null;
+
+  @ApiPropertyOptional({
+    type: Number,
+    nullable: true,
+    minimum: 1,
+    maximum: 100000000,
+    example: 16384,
+    description: 'Most completion tokens one call may produce (top_provider). Omitted: kept.',
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(100_000_000)
+  max_completion_tokens?: number | null;
 }
 
 export class ImportModelItem extends UpsertModelBody {
@@ -96,6 +157,12 @@ export class ModelResponse {
   @ApiProperty() name: string;
   @ApiProperty({ nullable: true, type: String }) base_model_id: string | null;
   @ApiProperty() is_active: boolean;
+  @ApiProperty({ nullable: true, type: Number, description: 'USD per prompt token.' })
+  prompt_price_usd: number | null;
+  @ApiProperty({ nullable: true, type: Number, description: 'USD per completion token.' })
+  completion_price_usd: number | null;
+  @ApiProperty({ nullable: true, type: Number }) context_length: number | null;
+  @ApiProperty({ nullable: true, type: Number }) max_completion_tokens: number | null;
   @ApiProperty() created_at: string;
   @ApiProperty() updated_at: string;
 }

@@ -1,6 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
 
 export const MODEL_ACCESS_STATUSES = [
+  'pending',
   'no_organization',
   'inactive',
   'no_models',
@@ -29,7 +30,7 @@ export class ModelAccessHealthResponse {
   @ApiProperty({
     enum: MODEL_ACCESS_STATUSES,
     description:
-      'no_organization: no membership at all; inactive: memberships exist but each is suspended or in an archived organization; no_models: a usable membership grants no active catalog model; healthy: at least one model.',
+      'pending: the user awaits approval in the web UI and may use nothing, whatever their memberships; no_organization: no membership at all; inactive: memberships exist but each is suspended or in an archived organization; no_models: a usable membership grants no active catalog model; healthy: at least one model.',
   })
   status: ModelAccessStatus;
   @ApiProperty({ description: 'What to do about it, in words.' }) detail: string;

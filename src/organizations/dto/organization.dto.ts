@@ -1,5 +1,9 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import {
+  ArrayMaxSize,
+  ArrayUnique,
+  IsArray,
   IsBoolean,
   IsOptional,
   IsString,
@@ -18,6 +22,34 @@ import {
 import { EXTERNAL_USER_PATTERN } from '../../config/load-config';
 
 export const EXTERNAL_USER_RULE = '1-64 letters, digits, _ or -, starting with a letter or digit';
+
+/** A lowercase DNS name of at least two labels (`acme.pl`, `mail.acme.co.uk`, `xn--bcher-kva.de`). */
+export const EMAIL_DOMAIN_PATTERN =
+  /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$/;
+export const MAX_EMAIL_DOMAINS = 50;
+
+const EMAIL_DOMAINS_DESCRIPTION =
+  'Lowercase email domains (exact, subdomains not included) whose users join this organization when first seen, approved or when their email changes, and whom its admins may add. Set by site admins only; emails are not verified, see the deployment guide.';
+
+/** email_domains: at most 50 distinct lowercase domain names. */
+function EmailDomains(): PropertyDecorator {
+  return applyDecorators(
+    IsArray(),
+    ArrayMaxSize(MAX_EMAIL_DOMAINS),
+    ArrayUnique({ message: 'email_domains must not repeat a domain' }),
+    IsString({ each: true }),
+    Matches(EMAIL_DOMAIN_PATTERN, {
+      each: true,
+      message:
+        'each email_domains entry must be a lowercase domain name such as acme.pl (no @, no wildcard, no trailing dot)',
+    }),
+  );
+}
+
+/** Optional, but when sent it must hold a value: PATCH {"is_active": null} is a 400, not "no change". */
+function PresentNotNull(): PropertyDecorator {
+  return ValidateIf((_body: object, value: unknown) => value !== undefined);
+}
 
 export class CreateOrganizationBody {
   @ApiProperty({ example: 'acme', description: `Slug: ${ORGANIZATION_ID_RULE}.` })
@@ -47,11 +79,17 @@ export class CreateOrganizationBody {
   @IsOptional()
   @IsBoolean()
   auto_grant_new_models?: boolean;
-}
 
-/** Optional, but when sent it must hold a value: PATCH {"is_active": null} is a 400, not "no change". */
-function PresentNotNull(): PropertyDecorator {
-  return ValidateIf((_body: object, value: unknown) => value !== undefined);
+  @ApiPropertyOptional({
+    type: [String],
+    maxItems: MAX_EMAIL_DOMAINS,
+    default: [],
+    example: ['acme.pl'],
+    description: EMAIL_DOMAINS_DESCRIPTION,
+  })
+  @PresentNotNull()
+  @EmailDomains()
+  email_domains?: string[];
 }
 
 export class UpdateOrganizationBody {
@@ -74,6 +112,16 @@ export class UpdateOrganizationBody {
   @PresentNotNull()
   @IsBoolean()
   auto_grant_new_models?: boolean;
+
+  @ApiPropertyOptional({
+    type: [String],
+    maxItems: MAX_EMAIL_DOMAINS,
+    example: ['acme.pl'],
+    description: `${EMAIL_DOMAINS_DESCRIPTION} Replaces the whole list; [] removes every domain (members stay).`,
+  })
+  @PresentNotNull()
+  @EmailDomains()
+  email_domains?: string[];
 }
 
 export class DeleteOrganizationQuery {
@@ -98,6 +146,8 @@ export class OrganizationResponse {
   @ApiProperty({ example: 'mai_client_acme' }) external_user: string;
   @ApiProperty() is_active: boolean;
   @ApiProperty() auto_grant_new_models: boolean;
+  @ApiProperty({ type: [String], example: ['acme.pl'], description: EMAIL_DOMAINS_DESCRIPTION })
+  email_domains: string[];
   @ApiProperty({ description: 'Memberships, active or not.' }) member_count: number;
   @ApiProperty({ description: 'Grants (ids and patterns), active or not.' }) grant_count: number;
   @ApiProperty() created_at: string;

@@ -1,4 +1,10 @@
-import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { Column, Entity, PrimaryColumn, ValueTransformer } from 'typeorm';
+
+/** A string[] kept as JSON text (portable across SQLite and PostgreSQL). */
+const jsonList: ValueTransformer = {
+  to: (value: string[] | undefined) => (value === undefined ? undefined : JSON.stringify(value)),
+  from: (text: string | null) => (text ? (JSON.parse(text) as string[]) : []),
+};
 
 @Entity('organizations')
 export class OrganizationEntity {
@@ -16,6 +22,10 @@ export class OrganizationEntity {
 
   @Column({ name: 'auto_grant_new_models', type: 'boolean' })
   autoGrantNewModels: boolean;
+
+  /** Lowercase domains whose users join this organization (set by site admins). */
+  @Column({ name: 'email_domains', type: 'text', transformer: jsonList })
+  emailDomains: string[];
 
   @Column({ name: 'created_at', type: 'varchar', length: 32 })
   createdAt: string;

@@ -1,22 +1,39 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
-import { NoControlCharacters } from '../../common/validators';
+import { IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
+import {
+  NoControlCharacters,
+  USER_EMAIL_MAX,
+  USER_NAME_MAX,
+  USER_TEXT_PATTERN,
+  UserEmailText,
+  UserNameText,
+} from '../../common/validators';
 import { PageInfo, PageQuery } from '../../common/pagination.dto';
 import { USER_ROLES, UserRole } from '../entities/user.entity';
 
 export class UpsertUserBody {
-  @ApiProperty({ example: 'Zażółć Gęślą', maxLength: 255 })
+  @ApiProperty({
+    example: 'Zażółć Gęślą',
+    maxLength: USER_NAME_MAX,
+    description:
+      'Any text Open WebUI accepts: at most 255 characters (Unicode code points; an emoji is one), ' +
+      'tabs and line separators allowed, no U+0000. Empty when the user has no name.',
+    pattern: USER_TEXT_PATTERN,
+  })
   @IsString()
-  @MinLength(1)
-  @MaxLength(255)
-  @NoControlCharacters()
+  @UserNameText()
   name: string;
 
-  @ApiProperty({ example: 'ada@example.com', maxLength: 320 })
+  @ApiProperty({
+    example: 'ada@example.com',
+    maxLength: USER_EMAIL_MAX,
+    description:
+      'As Open WebUI keeps it: empty, or text with an @ (spaces allowed), at most 320 ' +
+      'characters (code points), no U+0000.',
+    pattern: USER_TEXT_PATTERN,
+  })
   @IsString()
-  @MaxLength(320)
-  @NoControlCharacters()
-  @Matches(/^[^\s@]+@[^\s@]+$/, { message: 'email must look like name@domain' })
+  @UserEmailText()
   email: string;
 
   @ApiProperty({ enum: USER_ROLES, example: 'user' })

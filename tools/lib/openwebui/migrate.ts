@@ -1,5 +1,5 @@
 import { ServiceUnavailableException } from '@nestjs/common';
-import { existsSync, mkdirSync, realpathSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { EntityManager } from 'typeorm';
 import { hasControlCharacters } from '../../../src/common/validators';
@@ -14,6 +14,7 @@ import { MigrationPlan, planMigration } from './plan';
 import {
   ApplyResult,
   emptyOutcome,
+  emptyReconciliation,
   EXIT_FAILED,
   EXIT_INVALID_OPTIONS,
   EXIT_TARGET_UNAVAILABLE,
@@ -22,6 +23,7 @@ import {
 } from './report';
 import { isPostgresSource, readOpenWebUi, sqliteSourcePath } from './source';
 import { backupFileName, hasPendingMigrations, openTarget, rawSqlite, Target } from './target';
+import { UndoLog } from './undo';
 
 export * from './report';
 
@@ -33,7 +35,13 @@ export interface MigrateOptions {
   /** The target: the service's own database (loadConfig(process.env) in the CLI). */
   config: AppConfig;
   dryRun?: boolean;
-  /** Where SQLite backups go; default `<database dir>/backups`. */
+  /** Each Open WebUI group becomes an organization with its members and the models it reads. */
+  groupsAsOrganizations?: boolean;
+  /** Remove what Open WebUI no longer has (users, memberships, grants this tool made); else list it. */
+  prune?: boolean;
+  /** PostgreSQL source: the schema holding Open WebUI's tables (its DATABASE_SCHEMA). */
+  sourceSchema?: string;
+  /** Where SQLite backups (and PostgreSQL undo files) go; default `<database dir>/backups`, or ./backups. */
   backupDir?: string;
   progress?: Progress;
   /** Test-only hooks (not exposed by the CLI): fail after a phase, or tamper before verifying. */
@@ -67,8 +75,15 @@ class DryRunRollback extends Error {
 class StaleBackup extends Error {}
 
 /** Checks the flags that do not need a database: organization name and external_user. */
-export function optionProblems(options: Pick<MigrateOptions, 'externalUser' | 'name'>): string[] {
+export function optionProblems(
+  options: Pick<MigrateOptions, 'externalUser' | 'name' | 'source' | 'sourceSchema'>,
+): string[] {
   const problems: string[] = [];
+  if (options.sourceSchema !== undefined && !isPostgresSource(options.source)) {
+    problems.push('--source-schema applies to a PostgreSQL source only');
+  } else if (options.sourceSchema !== undefined && options.sourceSchema.trim() === '') {
+    problems.push('--source-schema must not be empty');
+  }
   if (options.name.trim() === '') {
     problems.push('--name must not be empty');
   } else if (options.name.length > 255) {
@@ -100,7 +115,7 @@ function newReport(options: MigrateOptions, startedAt: Date): MigrationReport {
     started_at: startedAt.toISOString(),
     finished_at: startedAt.toISOString(),
     duration_ms: 0,
-    source: { kind: null, location: redactUrl(options.source) },
+    source: { kind: null, location: redactUrl(options.source), read_mode: null, access: null },
     target: {
       kind: options.config.databaseKind,
       location:
@@ -109,6 +124,8 @@ function newReport(options: MigrateOptions, startedAt: Date): MigrationReport {
           : redactUrl(options.config.databaseUrl),
     },
     backup_path: null,
+    backup_note: null,
+    groups_as_organizations: options.groupsAsOrganizations === true,
     organization: {
       id: options.externalUser.toLowerCase(),
       name: options.name.trim(),
@@ -116,17 +133,29 @@ function newReport(options: MigrateOptions, startedAt: Date): MigrationReport {
       outcome: null,
       is_active: null,
     },
+    organizations: [],
     counts: {
-      users: { source: 0, skipped: 0, pending: 0, ...emptyOutcome() },
-      memberships: { expected: 0, differing: 0, ...emptyOutcome() },
-      models: { source: 0, provider: 0, custom: 0, skipped: 0, ...emptyOutcome() },
-      grants: { expected: 0, differing: 0, ...emptyOutcome() },
+      users: { source: 0, skipped: 0, pending: 0, deleted: 0, ...emptyOutcome() },
+      memberships: { expected: 0, differing: 0, removed: 0, ...emptyOutcome() },
+      models: {
+        source: 0,
+        provider: 0,
+        custom: 0,
+        skipped: 0,
+        from_presets: 0,
+        ...emptyOutcome(),
+      },
+      grants: { expected: 0, differing: 0, removed: 0, ...emptyOutcome() },
+      groups: 0,
       auto_grants: 0,
       audit_events: 0,
     },
     totals: emptyOutcome(),
     changed: false,
     skipped: [],
+    model_notes: [],
+    not_carried_over: [],
+    reconcile: emptyReconciliation(options.prune === true),
     warnings: [],
   };
 }
@@ -157,11 +186,21 @@ export async function migrateOrganizations(options: MigrateOptions): Promise<Mig
       throw new ToolError(problems.join('; '), EXIT_INVALID_OPTIONS);
     }
     options.progress?.start('reading source');
-    const snapshot = await readOpenWebUi(options.source);
-    report.source = { kind: snapshot.kind, location: snapshot.location };
+    const snapshot = await readOpenWebUi(options.source, options.sourceSchema);
+    report.source = {
+      kind: snapshot.kind,
+      location: snapshot.location,
+      read_mode: snapshot.readMode,
+      access: snapshot.grants === null ? 'access_control' : 'access_grant',
+    };
     options.progress?.advance(snapshot.users.length + snapshot.models.length);
     options.progress?.done();
-    const plan = planMigration(snapshot.users, snapshot.models, startedAt.toISOString());
+    const plan = planMigration(snapshot, {
+      externalUser: options.externalUser,
+      name: options.name.trim(),
+      groupsAsOrganizations: options.groupsAsOrganizations === true,
+      at: startedAt.toISOString(),
+    });
     fillPlanCounts(report, plan);
     const target = await openTarget(options.config, options.dryRun === true);
     try {
@@ -190,19 +229,31 @@ export async function migrateOrganizations(options: MigrateOptions): Promise<Mig
 }
 
 function fillPlanCounts(report: MigrationReport, plan: MigrationPlan): void {
-  const skippedUsers = plan.skipped.filter((s) => s.table === 'user').length;
   report.counts.users.source = plan.sourceUsers;
-  report.counts.users.skipped = skippedUsers;
+  report.counts.users.skipped = plan.skipped.filter((s) => s.table === 'user').length;
   report.counts.users.pending = plan.users.filter((u) => u.role === 'pending').length;
-  report.counts.memberships.expected = plan.members.length;
+  report.counts.memberships.expected = plan.organizations.reduce((n, o) => n + o.members.length, 0);
   report.counts.models.source = plan.sourceModels;
-  report.counts.models.provider = plan.models.length;
+  report.counts.models.provider = plan.models.filter((m) => m.origin === 'row').length;
+  report.counts.models.from_presets = plan.models.filter((m) => m.origin === 'preset-base').length;
   report.counts.models.custom = plan.customModels.length;
-  report.counts.models.skipped = plan.skipped.filter(
-    (s) => s.table === 'model' && !plan.customModels.some((c) => c.id === s.id),
-  ).length;
-  report.counts.grants.expected = plan.models.length;
+  report.counts.models.skipped =
+    plan.skipped.filter((s) => s.table === 'model').length - plan.customModels.length;
+  report.counts.grants.expected = plan.organizations.reduce((n, o) => n + o.grants.length, 0);
+  report.counts.groups = plan.sourceGroups;
   report.skipped = plan.skipped;
+  report.model_notes = plan.notes;
+  report.not_carried_over = plan.notCarriedOver;
+  report.warnings = [...plan.warnings];
+}
+
+/** The undo file path for a PostgreSQL run: `<dir>/undo-<organization>-<ISO timestamp>.json`. */
+function undoFilePath(options: MigrateOptions, at: Date): string {
+  const dir = resolve(options.backupDir ?? 'backups');
+  return join(
+    dir,
+    `undo-${options.externalUser.toLowerCase()}-${at.toISOString().replace(/[:.]/g, '-')}.json`,
+  );
 }
 
 async function runTarget(
@@ -217,6 +268,10 @@ async function runTarget(
       'the target database has schema migrations that are not applied yet; a dry run does not apply them. Start the service once (or run without --dry-run).',
       EXIT_TARGET_UNAVAILABLE,
     );
+  }
+  if (!options.dryRun && target.kind === 'sqlite' && !target.existingSqliteFile) {
+    report.backup_note =
+      'the target database did not exist before this run: there was nothing to back up';
   }
   for (let attempt = 1; ; attempt++) {
     let expectedVersion: number | null = null;
@@ -235,6 +290,7 @@ async function runTarget(
       options.testHooks?.afterBackup?.(attempt);
     }
     await runMigrations(dataSource);
+    const undo = new UndoLog();
     try {
       const result = await withSchemaLock(dataSource, () =>
         db.write(async (tx) => {
@@ -246,10 +302,10 @@ async function runTarget(
             tx,
             {
               kind: target.kind,
-              externalUser: options.externalUser,
-              name: options.name.trim(),
               dryRun: options.dryRun === true,
+              prune: options.prune === true,
               progress: options.progress,
+              undo,
               failAfter: options.testHooks?.failAfter,
               beforeVerify: options.testHooks?.beforeVerify,
             },
@@ -258,10 +314,35 @@ async function runTarget(
           if (options.dryRun) {
             throw new DryRunRollback(outcome);
           }
+          if (target.kind === 'postgres' && outcome.changed) {
+            // Written before the commit: if it cannot be written, nothing is committed.
+            const path = undoFilePath(options, new Date());
+            mkdirSync(dirname(path), { recursive: true });
+            writeFileSync(
+              path,
+              `${JSON.stringify(
+                undo.file(
+                  redactUrl(options.config.databaseUrl),
+                  plan.organizations.map((o) => o.id),
+                ),
+              )}\n`,
+            );
+            report.backup_path = path;
+            report.backup_note = `undo with: --restore ${path}`;
+          }
           return outcome;
         }),
       );
       Object.assign(report, result);
+      if (target.kind === 'sqlite' && report.backup_path && !result.changed) {
+        rmSync(report.backup_path, { force: true });
+        report.backup_path = null;
+        report.backup_note = 'nothing changed: the backup taken before the run was removed';
+      } else if (target.kind === 'sqlite' && report.backup_path) {
+        report.backup_note = `undo with: --restore ${report.backup_path}`;
+      } else if (target.kind === 'postgres' && !result.changed) {
+        report.backup_note = 'nothing changed: no undo file written';
+      }
       return;
     } catch (error) {
       if (error instanceof DryRunRollback) {
@@ -270,6 +351,10 @@ async function runTarget(
       }
       if (error instanceof StaleBackup && attempt < 5) {
         continue;
+      }
+      if (report.backup_path && target.kind === 'postgres') {
+        rmSync(report.backup_path, { force: true });
+        report.backup_path = null;
       }
       if (error instanceof StaleBackup) {
         throw new ToolError(

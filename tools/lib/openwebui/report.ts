@@ -1,4 +1,4 @@
-import { SkippedRow } from './plan';
+import { ModelNote, NotCarriedOver, SkippedRow } from './plan';
 
 // Constants and shapes shared by the migration's parts and its command line.
 
@@ -28,6 +28,17 @@ export interface Outcome {
   unchanged: number;
 }
 
+/** Rows this tool brought in earlier that Open WebUI no longer asks for. */
+export interface Reconciliation {
+  /** Whether the removals below were applied (--prune) or only listed. */
+  pruned: boolean;
+  users_deleted_in_openwebui: { user_id: string; removed: boolean }[];
+  memberships: { organization_id: string; user_id: string; reason: string; removed: boolean }[];
+  grants: { organization_id: string; model_id: string; reason: string; removed: boolean }[];
+  /** Membership roles that followed a role change in Open WebUI (demotions, promotions). */
+  role_changes: { organization_id: string; user_id: string; from: string; to: string }[];
+}
+
 export interface MigrationReport {
   tool: 'migrate-organizations';
   status: 'migrated' | 'dry_run' | 'failed';
@@ -35,9 +46,20 @@ export interface MigrationReport {
   started_at: string;
   finished_at: string;
   duration_ms: number;
-  source: { kind: 'sqlite' | 'postgres' | null; location: string };
+  source: {
+    kind: 'sqlite' | 'postgres' | null;
+    location: string;
+    /** How it was read without writing to it (in place read-only, private copy, read-only transaction). */
+    read_mode: string | null;
+    /** Where per-model access came from: the access_grant table or the older access_control column. */
+    access: 'access_grant' | 'access_control' | null;
+  };
   target: { kind: 'sqlite' | 'postgres'; location: string };
+  /** SQLite: a copy of the database before the run; PostgreSQL: the undo file. Null: none. */
   backup_path: string | null;
+  /** Why there is no backup, or how to use it. */
+  backup_note: string | null;
+  groups_as_organizations: boolean;
   organization: {
     id: string;
     name: string;
@@ -45,18 +67,39 @@ export interface MigrationReport {
     outcome: 'created' | 'updated' | 'unchanged' | null;
     is_active: boolean | null;
   };
+  /** Every organization the run keeps in step: the default one first, then one per group. */
+  organizations: {
+    id: string;
+    name: string;
+    external_user: string;
+    group_id: string | null;
+    outcome: 'created' | 'updated' | 'unchanged';
+    members: number;
+    grants: number;
+  }[];
   counts: {
-    users: Outcome & { source: number; skipped: number; pending: number };
-    memberships: Outcome & { expected: number; differing: number };
-    models: Outcome & { source: number; provider: number; custom: number; skipped: number };
-    grants: Outcome & { expected: number; differing: number };
+    users: Outcome & { source: number; skipped: number; pending: number; deleted: number };
+    memberships: Outcome & { expected: number; differing: number; removed: number };
+    models: Outcome & {
+      source: number;
+      provider: number;
+      custom: number;
+      skipped: number;
+      from_presets: number;
+    };
+    grants: Outcome & { expected: number; differing: number; removed: number };
+    groups: number;
     auto_grants: number;
     audit_events: number;
   };
-  /** Sum over the organization, users, memberships, models and grants. */
+  /** Sum over the organizations, users, memberships, models and grants. */
   totals: Outcome;
   changed: boolean;
   skipped: SkippedRow[];
+  model_notes: ModelNote[];
+  /** Each (model, user) Open WebUI allowed that no organization of the user grants here. */
+  not_carried_over: NotCarriedOver[];
+  reconcile: Reconciliation;
   warnings: string[];
   error?: { message: string; exit_code: number };
 }
@@ -65,8 +108,18 @@ export function emptyOutcome(): Outcome {
   return { created: 0, updated: 0, unchanged: 0 };
 }
 
+export function emptyReconciliation(pruned: boolean): Reconciliation {
+  return {
+    pruned,
+    users_deleted_in_openwebui: [],
+    memberships: [],
+    grants: [],
+    role_changes: [],
+  };
+}
+
 /** What the transaction did: the report fields that only the target can tell. */
 export type ApplyResult = Pick<
   MigrationReport,
-  'organization' | 'counts' | 'totals' | 'changed' | 'warnings' | 'skipped'
+  'organization' | 'organizations' | 'counts' | 'totals' | 'changed' | 'warnings' | 'reconcile'
 >;

@@ -42,7 +42,7 @@ export async function selectModels(
     tx,
     kind,
     (list) =>
-      `SELECT id, name, base_model_id, is_active, created_at, updated_at FROM models WHERE id IN (${list})`,
+      `SELECT id, name, base_model_id, is_active, prompt_price_usd, completion_price_usd, context_length, max_completion_tokens, created_at, updated_at FROM models WHERE id IN (${list})`,
     ids,
   );
   return rows.map((r) => ({
@@ -50,20 +50,34 @@ export async function selectModels(
     name: String(r.name),
     baseModelId: r.base_model_id === null ? null : String(r.base_model_id),
     isActive: r.is_active === true || Number(r.is_active) === 1,
+    promptPriceUsd: nullableNumber(r.prompt_price_usd),
+    completionPriceUsd: nullableNumber(r.completion_price_usd),
+    contextLength: nullableNumber(r.context_length),
+    maxCompletionTokens: nullableNumber(r.max_completion_tokens),
     createdAt: String(r.created_at),
     updatedAt: String(r.updated_at),
   }));
 }
 
-export interface Expectations {
-  orgId: string;
-  name: string;
-  externalUser: string;
-  plan: MigrationPlan;
+function nullableNumber(value: unknown): number | null {
+  return value === null || value === undefined ? null : Number(value);
+}
+
+export interface OrganizationExpectation {
+  id: string;
   membersBefore: number;
   membersCreated: number;
+  membersRemoved: number;
   grantsBefore: number;
   grantsCreated: number;
+  grantsRemoved: number;
+}
+
+export interface Expectations {
+  plan: MigrationPlan;
+  organizations: OrganizationExpectation[];
+  /** Users deleted by --prune: they must be gone. */
+  deletedUsers: string[];
   auditBefore: number;
   auditWritten: number;
 }
@@ -78,10 +92,6 @@ export async function verify(
   e: Expectations,
 ): Promise<void> {
   const problems: string[] = [];
-  const org = await tx.getRepository(OrganizationEntity).findOne({ where: { id: e.orgId } });
-  if (!org || org.externalUser !== e.externalUser || org.name !== e.name) {
-    problems.push(`organization "${e.orgId}" is missing or differs`);
-  }
   let usersFound = 0;
   const wanted = new Map(e.plan.users.map((u) => [u.id, u]));
   for (const u of await selectUsers(tx, kind, [...wanted.keys()])) {
@@ -93,29 +103,18 @@ export async function verify(
   if (usersFound !== wanted.size) {
     problems.push(`users: ${usersFound} of ${wanted.size} present with the source's values`);
   }
-  const memberIds = new Set(
-    (
-      await tx
-        .getRepository(MembershipEntity)
-        .find({ where: { organizationId: e.orgId }, select: { userId: true } })
-    ).map((m) => m.userId),
-  );
-  const membersPresent = e.plan.members.filter((m) => memberIds.has(m.userId)).length;
-  if (membersPresent !== e.plan.members.length) {
-    problems.push(
-      `memberships: ${membersPresent} of ${e.plan.members.length} expected members present`,
-    );
-  }
-  if (memberIds.size !== e.membersBefore + e.membersCreated) {
-    problems.push(
-      `memberships: ${memberIds.size} in "${e.orgId}", expected ${e.membersBefore} before + ${e.membersCreated} created`,
-    );
+  const stillThere = await selectUsers(tx, kind, e.deletedUsers);
+  if (stillThere.length > 0) {
+    problems.push(`users: ${stillThere.length} deleted in Open WebUI are still present`);
   }
   let modelsFound = 0;
   const wantedModels = new Map(e.plan.models.map((m) => [m.id, m]));
   for (const m of await selectModels(tx, kind, [...wantedModels.keys()])) {
     const w = wantedModels.get(m.id)!;
-    if (m.name === w.name && m.isActive === w.isActive && m.baseModelId === null) {
+    if (
+      w.origin === 'preset-base' ||
+      (m.name === w.name && m.isActive === w.isActive && m.baseModelId === null)
+    ) {
       modelsFound++;
     }
   }
@@ -124,21 +123,50 @@ export async function verify(
       `models: ${modelsFound} of ${wantedModels.size} present with the source's values`,
     );
   }
-  const grantIds = new Set(
-    (
-      await tx
-        .getRepository(GrantEntity)
-        .find({ where: { organizationId: e.orgId }, select: { modelId: true } })
-    ).map((g) => g.modelId),
-  );
-  const grantsPresent = e.plan.models.filter((m) => grantIds.has(m.id)).length;
-  if (grantsPresent !== e.plan.models.length) {
-    problems.push(`grants: ${grantsPresent} of ${e.plan.models.length} expected grants present`);
-  }
-  if (grantIds.size !== e.grantsBefore + e.grantsCreated) {
-    problems.push(
-      `grants: ${grantIds.size} in "${e.orgId}", expected ${e.grantsBefore} before + ${e.grantsCreated} created`,
+  for (const [i, planned] of e.plan.organizations.entries()) {
+    const x = e.organizations[i];
+    const org = await tx.getRepository(OrganizationEntity).findOne({ where: { id: planned.id } });
+    if (!org || org.externalUser !== planned.externalUser || org.name !== planned.name) {
+      problems.push(`organization "${planned.id}" is missing or differs`);
+    }
+    const memberIds = new Set(
+      (
+        await tx
+          .getRepository(MembershipEntity)
+          .find({ where: { organizationId: planned.id }, select: { userId: true } })
+      ).map((m) => m.userId),
     );
+    const membersPresent = planned.members.filter((m) => memberIds.has(m.userId)).length;
+    if (membersPresent !== planned.members.length) {
+      problems.push(
+        `memberships: ${membersPresent} of ${planned.members.length} expected members present in "${planned.id}"`,
+      );
+    }
+    const expectedMembers = x.membersBefore + x.membersCreated - x.membersRemoved;
+    if (memberIds.size !== expectedMembers) {
+      problems.push(
+        `memberships: ${memberIds.size} in "${planned.id}", expected ${x.membersBefore} before + ${x.membersCreated} created - ${x.membersRemoved} removed`,
+      );
+    }
+    const grantIds = new Set(
+      (
+        await tx
+          .getRepository(GrantEntity)
+          .find({ where: { organizationId: planned.id }, select: { modelId: true } })
+      ).map((g) => g.modelId),
+    );
+    const grantsPresent = planned.grants.filter((g) => grantIds.has(g.modelId)).length;
+    if (grantsPresent !== planned.grants.length) {
+      problems.push(
+        `grants: ${grantsPresent} of ${planned.grants.length} expected grants present in "${planned.id}"`,
+      );
+    }
+    const expectedGrants = x.grantsBefore + x.grantsCreated - x.grantsRemoved;
+    if (grantIds.size !== expectedGrants) {
+      problems.push(
+        `grants: ${grantIds.size} in "${planned.id}", expected ${x.grantsBefore} before + ${x.grantsCreated} created - ${x.grantsRemoved} removed`,
+      );
+    }
   }
   const auditAfter = await tx
     .getRepository(AuditEventEntity)

@@ -1,0 +1,387 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { FastifyReply, FastifyRequest } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { Principal } from '../auth/principal';
+import { GatewayError, openAiErrorBody, openAiErrorType } from '../common/openai-error';
+import { now } from '../common/time';
+import { AppConfig } from '../config/app-config';
+import { AccessService } from '../model-access/access.service';
+import { UsageEventEntity, UsageStatus } from '../usage/entities/usage-event.entity';
+import { UsageWriter } from '../usage/usage-writer.service';
+import { checkGatewayBody } from './dto/openai.dto';
+import {
+  AdmissionTicket,
+  GATEWAY_ADMISSION,
+  GatewayAdmission,
+  GatewayEndpoint,
+} from './gateway-admission';
+import { GatewayCallers } from './gateway-callers.service';
+import { OpenRouterClient, UpstreamUnavailable } from './openrouter.client';
+import { RelayResult, UpstreamRelay } from './upstream-relay';
+import { ScannedAnswer } from './usage-scanner';
+
+const UPSTREAM_PATHS: Record<GatewayEndpoint, string> = {
+  'chat.completions': 'chat/completions',
+  completions: 'completions',
+  embeddings: 'embeddings',
+};
+
+/** Why a model was refused, in words a chat user can act on. */
+const REFUSALS: Record<string, string> = {
+  user_not_found: 'your account is not known to the access service',
+  user_pending: 'your account is pending approval',
+  model_inactive: 'the model is switched off in the catalog',
+  no_membership: 'you are not a member of any organization',
+  membership_inactive: 'your membership is suspended',
+  organization_inactive: 'your organization is archived',
+  grant_inactive: "your organization's grant for it is switched off",
+  no_grant: 'none of your organizations has been granted it',
+  budget_exhausted: "your organization's budget for this period is spent",
+};
+
+/** Largest upstream error body read (to re-shape it); the rest is dropped. */
+const MAX_ERROR_BODY = 64 * 1024;
+
+/** The decided call: who, through which organization, with which OpenRouter user value. */
+interface DecidedCall {
+  endpoint: GatewayEndpoint;
+  userId: string;
+  modelId: string;
+  organizationId: string;
+  openrouterUser: string;
+  stream: boolean;
+  body: Record<string, unknown>;
+}
+
+/**
+ * The OpenAI-compatible gateway in front of the upstream. Every call runs the same named
+ * steps: authenticate the caller (the guard), resolve the user (forwarded headers upsert),
+ * decide (the access rule, through the same AccessService.check as /access/check), admit
+ * (budgets and rate limits: the GATEWAY_ADMISSION seam), forward (the body unchanged but
+ * for `user`), and meter (one usage ledger row per forwarded call, written off the path).
+ */
+@Injectable()
+export class GatewayService {
+  private readonly logger = new Logger(GatewayService.name);
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly callers: GatewayCallers,
+    private readonly access: AccessService,
+    @Inject(GATEWAY_ADMISSION) private readonly admission: GatewayAdmission,
+    private readonly upstream: OpenRouterClient,
+    private readonly usage: UsageWriter,
+  ) {}
+
+  /** Serves one model call; the answer (or its error) is sent on `reply`. */
+  async call(
+    endpoint: GatewayEndpoint,
+    principal: Principal,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<void> {
+    const started = performance.now();
+    const input = checkGatewayBody(endpoint, request.body);
+    const userId = await this.resolveUser(principal, request.headers);
+    const call = await this.decide(endpoint, userId, input, request.headers);
+    const ticket = await this.admit(call);
+    await this.forward(call, ticket, started, request, reply);
+  }
+
+  /** Step 2: the user the call is for. */
+  private async resolveUser(principal: Principal, headers: IncomingHttpHeaders): Promise<string> {
+    const user = await this.callers.resolve(principal, headers);
+    if (!user) {
+      const header = this.config.forwardedUserHeaders.id;
+      throw new GatewayError(
+        400,
+        `A gateway key may list models, but calling one needs the user: send ${header} (Open WebUI: ENABLE_FORWARD_USER_INFO_HEADERS=true).`,
+        'user_required',
+        header,
+      );
+    }
+    return user.id;
+  }
+
+  /** Step 3: the rule, exactly as /access/check answers it; X-Organization-Id may pick another granting organization. */
+  private async decide(
+    endpoint: GatewayEndpoint,
+    userId: string,
+    input: ReturnType<typeof checkGatewayBody>,
+    headers: IncomingHttpHeaders,
+  ): Promise<DecidedCall> {
+    const decision = await this.access.check(userId, input.model);
+    if (!decision.allowed) {
+      if (decision.reason === 'model_not_found') {
+        throw new GatewayError(
+          404,
+          `The model "${input.model}" does not exist in the catalog.`,
+          'model_not_found',
+          'model',
+        );
+      }
+      throw new GatewayError(
+        403,
+        `You may not use the model "${input.model}": ${REFUSALS[decision.reason] ?? decision.reason} (${decision.reason}).`,
+        'model_not_allowed',
+        'model',
+      );
+    }
+    let organizationId = decision.organization_id!;
+    let openrouterUser = decision.openrouter_user!;
+    const preferred = headers['x-organization-id'];
+    if (typeof preferred === 'string' && preferred !== '' && preferred !== organizationId) {
+      const granting = await this.access.grantingOrganizations(userId, input.model);
+      const chosen = granting.find((o) => o.id === preferred);
+      if (!chosen) {
+        throw new GatewayError(
+          403,
+          `The organization "${preferred}" (X-Organization-Id) does not give you the model "${input.model}"; it is granted through ${granting.map((o) => `"${o.id}"`).join(', ')}.`,
+          'organization_not_granting',
+          'X-Organization-Id',
+        );
+      }
+      organizationId = chosen.id;
+      openrouterUser = chosen.openrouterUser;
+    }
+    return {
+      endpoint,
+      userId,
+      modelId: input.model,
+      organizationId,
+      openrouterUser,
+      stream: input.stream,
+      body: input.body,
+    };
+  }
+
+  /** Step 4: budgets and rate limits (the default admission lets everything through). */
+  private async admit(call: DecidedCall): Promise<AdmissionTicket> {
+    if (!this.upstream.configured) {
+      throw new GatewayError(
+        503,
+        'The gateway has no upstream key (OPENROUTER_API_KEY is not set).',
+        'upstream_not_configured',
+      );
+    }
+    return this.admission.admit({
+      userId: call.userId,
+      organizationId: call.organizationId,
+      modelId: call.modelId,
+      endpoint: call.endpoint,
+      body: call.body,
+    });
+  }
+
+  /** Steps 5 and 6: forward with the organization's `user` value, relay the answer, meter it. */
+  private async forward(
+    call: DecidedCall,
+    ticket: AdmissionTicket,
+    started: number,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<void> {
+    const controller = new AbortController();
+    let clientClosed = false;
+    const clientGone = () => {
+      if (!reply.raw.writableFinished) {
+        clientClosed = true;
+        controller.abort();
+      }
+    };
+    reply.raw.once('close', clientGone);
+    let metered = false;
+    const meter = (
+      status: UsageStatus,
+      httpStatus: number,
+      answer: ScannedAnswer | null,
+      firstTokenAt: number | null,
+      generationId: string | null,
+    ) => {
+      if (metered) {
+        return;
+      }
+      metered = true;
+      if (clientClosed && status !== 'ok') {
+        // Whatever broke after the client left, the call ended because the client went away.
+        status = 'aborted';
+        httpStatus = 499;
+      }
+      reply.raw.off('close', clientGone);
+      const row = this.ledgerRow(call, request, started, {
+        status,
+        httpStatus,
+        answer,
+        firstTokenAt,
+        generationId,
+      });
+      this.usage.record(row);
+      void Promise.resolve(
+        ticket.settle({
+          status,
+          promptTokens: row.promptTokens,
+          completionTokens: row.completionTokens,
+          costUsd: row.costUsd,
+        }),
+      ).catch((error: unknown) =>
+        this.logger.error({ msg: 'admission settle failed', error: String(error) }),
+      );
+    };
+
+    const payload = Buffer.from(JSON.stringify({ ...call.body, user: call.openrouterUser }));
+    let upstream: IncomingMessage;
+    try {
+      upstream = await this.upstream.send(
+        'POST',
+        UPSTREAM_PATHS[call.endpoint],
+        payload,
+        controller.signal,
+      );
+    } catch (error) {
+      if (controller.signal.aborted) {
+        meter('aborted', 499, null, null, null);
+        return;
+      }
+      const timedOut = error instanceof UpstreamUnavailable && error.timedOut;
+      const status = timedOut ? 504 : 502;
+      meter('error', status, null, null, null);
+      this.logger.warn({ msg: 'upstream unavailable', error: String(error) });
+      throw new GatewayError(
+        status,
+        error instanceof UpstreamUnavailable ? error.message : 'The upstream could not be reached.',
+        timedOut ? 'upstream_timeout' : 'upstream_unavailable',
+      );
+    }
+
+    const status = upstream.statusCode ?? 502;
+    const generationHeader = upstream.headers['x-generation-id'];
+    const generationId = typeof generationHeader === 'string' ? generationHeader : null;
+    if (status >= 400) {
+      // An upstream refusal before any answer: its status, in OpenAI's error shape.
+      const body = await readBounded(upstream, MAX_ERROR_BODY);
+      meter('error', status, null, null, generationId);
+      const retryAfter = upstream.headers['retry-after'];
+      if (typeof retryAfter === 'string') {
+        void reply.header('retry-after', retryAfter);
+      }
+      void reply
+        .status(status)
+        .header('content-type', 'application/json; charset=utf-8')
+        .send(upstreamErrorBody(status, body));
+      return;
+    }
+
+    const relay = new UpstreamRelay(
+      upstream,
+      call.stream,
+      this.config.upstreamIdleTimeoutMs,
+      () => controller.abort(),
+      (result: RelayResult) =>
+        meter(
+          result.end,
+          result.end === 'aborted' ? 499 : status,
+          result.answer,
+          result.firstTokenAt,
+          generationId,
+        ),
+    );
+    const contentType = upstream.headers['content-type'];
+    void reply
+      .status(status)
+      .header(
+        'content-type',
+        typeof contentType === 'string'
+          ? contentType
+          : call.stream
+            ? 'text/event-stream'
+            : 'application/json',
+      );
+    if (generationId) {
+      void reply.header('x-generation-id', generationId);
+    }
+    if (call.stream) {
+      void reply.header('cache-control', 'no-cache').header('x-accel-buffering', 'no');
+    }
+    void reply.send(relay);
+  }
+
+  private ledgerRow(
+    call: DecidedCall,
+    request: FastifyRequest,
+    started: number,
+    outcome: {
+      status: UsageStatus;
+      httpStatus: number;
+      answer: ScannedAnswer | null;
+      firstTokenAt: number | null;
+      generationId: string | null;
+    },
+  ): UsageEventEntity {
+    const answer = outcome.answer;
+    return {
+      id: randomUUID(),
+      createdAt: now(),
+      organizationId: call.organizationId,
+      userId: call.userId,
+      modelId: call.modelId,
+      openrouterUser: call.openrouterUser,
+      endpoint: call.endpoint,
+      generationId: outcome.generationId ?? answer?.generationId ?? null,
+      status: outcome.status,
+      httpStatus: outcome.httpStatus,
+      promptTokens: answer?.promptTokens ?? null,
+      completionTokens: answer?.completionTokens ?? null,
+      costUsd: answer?.costUsd ?? null,
+      latencyMs: Math.round(performance.now() - started),
+      ttftMs: outcome.firstTokenAt === null ? null : Math.round(outcome.firstTokenAt - started),
+      streamed: call.stream,
+      requestId: String(request.id).slice(0, 128),
+    };
+  }
+}
+
+/** Reads at most `max` bytes of a response (the rest is discarded). */
+async function readBounded(response: IncomingMessage, max: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of response as AsyncIterable<Buffer>) {
+      if (size < max) {
+        chunks.push(chunk.subarray(0, max - size));
+      }
+      size += chunk.length;
+    }
+  } catch {
+    // a broken error body: whatever arrived is enough
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The upstream's error, re-shaped as OpenAI's `{ error: { message, type, code, param } }`. */
+function upstreamErrorBody(status: number, text: string): ReturnType<typeof openAiErrorBody> {
+  let message = `The upstream answered ${status}.`;
+  let code: string | null = null;
+  try {
+    const parsed = JSON.parse(text) as { error?: { message?: unknown; code?: unknown } };
+    if (typeof parsed.error?.message === 'string' && parsed.error.message !== '') {
+      message = parsed.error.message;
+    }
+    if (typeof parsed.error?.code === 'string') {
+      code = parsed.error.code;
+    }
+  } catch {
+    if (text.trim() !== '' && text.length < 500) {
+      message = `The upstream answered ${status}: ${text.trim()}`;
+    }
+  }
+  code ??=
+    status === 402
+      ? 'insufficient_credits'
+      : status === 429
+        ? 'rate_limit_exceeded'
+        : status >= 500
+          ? 'upstream_error'
+          : null;
+  return openAiErrorBody(message, status, code, null, openAiErrorType(status));
+}

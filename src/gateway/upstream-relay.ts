@@ -1,0 +1,143 @@
+import { IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
+import { JsonScanner, ScannedAnswer, SseScanner } from './usage-scanner';
+
+/** How a relayed answer ended. */
+export type RelayEnd = 'ok' | 'error' | 'aborted';
+
+export interface RelayResult {
+  end: RelayEnd;
+  answer: ScannedAnswer;
+  /** Milliseconds (performance.now clock) when the first token (first data line) passed. */
+  firstTokenAt: number | null;
+  /** Why it ended in error, for the log. */
+  problem: string | null;
+}
+
+/**
+ * The upstream answer on its way to the client: a Readable that pushes the upstream's
+ * chunks unchanged as they arrive and pauses the upstream whenever the client is slower
+ * (backpressure both ways: nothing piles up here). While the bytes pass, a scanner reads
+ * the usage, id and errors out of them. If the upstream breaks or stalls longer than
+ * `idleTimeoutMs` mid-answer, a stream gets a final SSE error event (which the OpenAI SDKs
+ * raise) and ends; if the client goes away (the response is closed and this stream
+ * destroyed), the upstream request is cancelled. `onEnd` is called exactly once.
+ */
+export class UpstreamRelay extends Readable {
+  private readonly scanner: SseScanner | JsonScanner;
+  private finished = false;
+  private firstTokenAt: number | null = null;
+  private idle: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly upstream: IncomingMessage,
+    private readonly streamed: boolean,
+    private readonly idleTimeoutMs: number,
+    private readonly cancelUpstream: () => void,
+    private readonly onEnd: (result: RelayResult) => void,
+  ) {
+    super({ highWaterMark: 64 * 1024 });
+    this.scanner = streamed ? new SseScanner() : new JsonScanner();
+    upstream.on('data', (chunk: Buffer) => this.onData(chunk));
+    upstream.once('end', () => this.onUpstreamEnd());
+    upstream.once('error', (error) => this.fail(`upstream connection broke (${error.message})`));
+    upstream.once('aborted', () => this.fail('upstream connection broke'));
+    upstream.once('close', () => {
+      if (!upstream.complete) {
+        this.fail('upstream connection closed before the answer ended');
+      }
+    });
+    this.armIdleTimer();
+  }
+
+  override _read(): void {
+    this.upstream.resume();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    // The client went away (or the response failed) before the answer ended.
+    if (!this.finished) {
+      this.cancelUpstream();
+      this.finish('aborted', 'the client closed the connection');
+    }
+    callback(error);
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.finished) {
+      return;
+    }
+    this.armIdleTimer();
+    if (this.scanner instanceof SseScanner) {
+      if (this.scanner.push(chunk) && this.firstTokenAt === null) {
+        this.firstTokenAt = performance.now();
+      }
+    } else {
+      this.firstTokenAt ??= performance.now();
+      this.scanner.push(chunk);
+    }
+    if (!this.push(chunk)) {
+      this.upstream.pause();
+    }
+  }
+
+  private onUpstreamEnd(): void {
+    if (this.finished) {
+      return;
+    }
+    this.scanner.end();
+    const error = this.scanner.answer.errorMessage;
+    this.finish(error === null ? 'ok' : 'error', error);
+    this.push(null);
+  }
+
+  /** The upstream broke or stalled mid-answer: end the client's answer cleanly. */
+  private fail(problem: string): void {
+    if (this.finished) {
+      return;
+    }
+    this.cancelUpstream();
+    this.scanner.end();
+    this.finish('error', problem);
+    if (this.streamed) {
+      const event = {
+        error: {
+          message: `The upstream answer was interrupted: ${problem}.`,
+          type: 'api_error',
+          code: 'upstream_interrupted',
+          param: null,
+        },
+      };
+      this.push(`data: ${JSON.stringify(event)}\n\n`);
+      this.push(null);
+    } else {
+      // A JSON answer cannot be completed: cut the connection so the client sees a failure.
+      this.destroy(new Error(problem));
+    }
+  }
+
+  private armIdleTimer(): void {
+    if (this.idle) {
+      this.idle.refresh();
+      return;
+    }
+    this.idle = setTimeout(
+      () => this.fail(`no data from the upstream for ${this.idleTimeoutMs} ms`),
+      this.idleTimeoutMs,
+    );
+    this.idle.unref();
+  }
+
+  private finish(end: RelayEnd, problem: string | null): void {
+    this.finished = true;
+    if (this.idle) {
+      clearTimeout(this.idle);
+    }
+    this.onEnd({
+      end,
+      answer: this.scanner.answer,
+      firstTokenAt: this.firstTokenAt,
+      problem,
+    });
+  }
+}

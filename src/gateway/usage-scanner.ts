@@ -1,0 +1,213 @@
+import { StringDecoder } from 'node:string_decoder';
+
+/** What the gateway learns from an upstream answer without keeping it. */
+export interface ScannedAnswer {
+  generationId: string | null;
+  promptTokens: number | null;
+  completionTokens: number | null;
+  costUsd: number | null;
+  /** The answer carried an error object (OpenRouter reports mid-stream errors this way). */
+  errorMessage: string | null;
+}
+
+/** Longest SSE line kept while waiting for its end; longer lines are passed on unread. */
+const MAX_LINE = 1024 * 1024;
+
+function emptyAnswer(): ScannedAnswer {
+  return {
+    generationId: null,
+    promptTokens: null,
+    completionTokens: null,
+    costUsd: null,
+    errorMessage: null,
+  };
+}
+
+function numberOrNull(value: unknown): number | null {
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
+}
+
+/** Copies `usage`, `id` and `error` of one parsed answer object into the result. */
+function absorb(into: ScannedAnswer, value: unknown): void {
+  if (value === null || typeof value !== 'object') {
+    return;
+  }
+  const object = value as Record<string, unknown>;
+  if (into.generationId === null && typeof object.id === 'string') {
+    into.generationId = object.id.slice(0, 255);
+  }
+  const usage = object.usage as Record<string, unknown> | null | undefined;
+  if (usage && typeof usage === 'object') {
+    into.promptTokens = numberOrNull(usage.prompt_tokens) ?? into.promptTokens;
+    into.completionTokens = numberOrNull(usage.completion_tokens) ?? into.completionTokens;
+    into.costUsd = numberOrNull(usage.cost) ?? into.costUsd;
+  }
+  const error = object.error as Record<string, unknown> | null | undefined;
+  if (error && typeof error === 'object') {
+    into.errorMessage = typeof error.message === 'string' ? error.message : 'upstream error';
+  }
+}
+
+/**
+ * Reads a Server-Sent Events answer as it passes, line by line, keeping only the current
+ * partial line. Only the first `data:` line (for the generation id) and lines that can hold
+ * a usage or error object are parsed; content chunks are skipped with a substring test.
+ */
+export class SseScanner {
+  readonly answer = emptyAnswer();
+  /** True once a `data:` line has been seen (the first token, for time to first token). */
+  sawData = false;
+  private readonly decoder = new StringDecoder('utf8');
+  private partial = '';
+  private skippingLongLine = false;
+
+  /** Reads a chunk; returns true when it held the answer's first data line. */
+  push(chunk: Buffer): boolean {
+    const before = this.sawData;
+    const text = this.decoder.write(chunk);
+    let start = 0;
+    for (;;) {
+      const end = text.indexOf('\n', start);
+      if (end === -1) {
+        break;
+      }
+      const piece = text.slice(start, end);
+      if (this.skippingLongLine) {
+        this.skippingLongLine = false;
+      } else {
+        this.line(this.partial === '' ? piece : this.partial + piece);
+      }
+      this.partial = '';
+      start = end + 1;
+    }
+    if (start < text.length && !this.skippingLongLine) {
+      this.partial += text.slice(start);
+      if (this.partial.length > MAX_LINE) {
+        this.partial = '';
+        this.skippingLongLine = true;
+      }
+    }
+    return !before && this.sawData;
+  }
+
+  /** The answer ended: a last line without a newline still counts. */
+  end(): void {
+    const rest = this.partial + this.decoder.end();
+    if (rest !== '' && !this.skippingLongLine) {
+      this.line(rest);
+    }
+    this.partial = '';
+  }
+
+  private line(raw: string): void {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (!line.startsWith('data:')) {
+      return;
+    }
+    const data = line.slice(line.charCodeAt(5) === 32 ? 6 : 5);
+    if (data === '[DONE]') {
+      return;
+    }
+    const first = !this.sawData;
+    this.sawData = true;
+    if (first || data.includes('"usage"') || data.includes('"error"')) {
+      try {
+        absorb(this.answer, JSON.parse(data));
+      } catch {
+        // not JSON: passed on as it is, nothing to learn from it
+      }
+    }
+  }
+}
+
+/** Bytes kept from each end of a JSON answer. */
+const HEAD = 4 * 1024;
+const TAIL = 64 * 1024;
+
+/**
+ * Reads a JSON answer as it passes, keeping only its first and last few kilobytes: the id
+ * comes first and `usage` last in OpenAI-style answers. A small answer is parsed whole.
+ */
+export class JsonScanner {
+  readonly answer = emptyAnswer();
+  private head: Buffer[] = [];
+  private headSize = 0;
+  private tail: Buffer[] = [];
+  private tailSize = 0;
+  private total = 0;
+
+  push(chunk: Buffer): void {
+    this.total += chunk.length;
+    if (this.headSize < HEAD) {
+      const part = chunk.subarray(0, HEAD - this.headSize);
+      this.head.push(part);
+      this.headSize += part.length;
+    }
+    this.tail.push(chunk);
+    this.tailSize += chunk.length;
+    while (this.tail.length > 1 && this.tailSize - this.tail[0].length >= TAIL) {
+      this.tailSize -= this.tail.shift()!.length;
+    }
+  }
+
+  end(): void {
+    const tail = Buffer.concat(this.tail).toString('utf8');
+    if (this.total === this.tailSize) {
+      try {
+        absorb(this.answer, JSON.parse(tail));
+        return;
+      } catch {
+        // fall through to the partial reading
+      }
+    }
+    const head = Buffer.concat(this.head).toString('utf8');
+    const id = /"id"\s*:\s*"((?:[^"\\]|\\.){1,255})"/.exec(head);
+    const parts: Record<string, unknown> = {};
+    if (id) {
+      parts.id = id[1];
+    }
+    const usage = objectAfterKey(tail, '"usage"');
+    if (usage !== undefined) {
+      parts.usage = usage;
+    }
+    absorb(this.answer, parts);
+  }
+}
+
+/** The JSON object that is the value of the last `key` in text, or undefined. */
+function objectAfterKey(text: string, key: string): unknown {
+  const at = text.lastIndexOf(key);
+  if (at === -1) {
+    return undefined;
+  }
+  const open = text.indexOf('{', at + key.length);
+  if (open === -1 || text.slice(at + key.length, open).trim() !== ':') {
+    return undefined;
+  }
+  let depth = 0;
+  let inString = false;
+  for (let i = open; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') {
+        i++;
+      } else if (c === '"') {
+        inString = false;
+      }
+    } else if (c === '"') {
+      inString = true;
+    } else if (c === '{') {
+      depth++;
+    } else if (c === '}') {
+      depth--;
+      if (depth === 0) {
+        try {
+          return JSON.parse(text.slice(open, i + 1)) as unknown;
+        } catch {
+          return undefined;
+        }
+      }
+    }
+  }
+  return undefined;
+}
