@@ -142,7 +142,10 @@ function documentPathParameterErrors(document: OpenAPIObject): void {
   const problem = Object.keys(document.components?.schemas ?? {}).includes('ProblemResponse')
     ? { $ref: '#/components/schemas/ProblemResponse' }
     : { type: 'object' };
-  for (const item of Object.values(document.paths)) {
+  for (const [path, item] of Object.entries(document.paths)) {
+    if (path.startsWith('/v1/')) {
+      continue; // the OpenAI-compatible routes declare their own errors, in OpenAI's shape
+    }
     for (const operation of Object.values(item) as OperationObject[]) {
       const hasPathParameter = (operation.parameters ?? []).some(
         (p) => 'in' in p && p.in === 'path',

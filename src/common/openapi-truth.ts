@@ -52,10 +52,16 @@ function isAuthorizationHeader(parameter: ParameterObject | ReferenceObject): bo
 /** Declares a ProblemResponse body under its real media type, with a matching example. */
 function problemContent(response: ResponseObject, status: number, path: string): void {
   const schemas = Object.values(response.content ?? {}).map((media) => media.schema);
-  const problem = schemas.find(
-    (schema) => schema !== undefined && '$ref' in schema && schema.$ref === PROBLEM_REF,
-  );
-  if (problem === undefined || schemas.length !== 1) {
+  // Only bodies declared as ProblemResponse (under one or several media types, e.g. a route
+  // that produces JSON or CSV); other error shapes (OpenAI's on /v1) keep their declaration.
+  const isProblem = (schema: unknown) =>
+    schema !== undefined &&
+    typeof schema === 'object' &&
+    schema !== null &&
+    '$ref' in schema &&
+    (schema as { $ref: string }).$ref === PROBLEM_REF;
+  const problem = schemas[0];
+  if (schemas.length === 0 || !schemas.every(isProblem) || problem === undefined) {
     return;
   }
   response.content = {
