@@ -6,11 +6,13 @@ import { randomUUID } from 'node:crypto';
 import { AppModule, AppOptions } from './app.module';
 import { sendFrameworkProblem } from './common/framework-errors';
 import { JsonLogger } from './common/json-logger';
+import { tellTheTruth } from './common/openapi-truth';
 import { bindRequestContext } from './common/request-context';
 import { securityHeaders } from './common/security-headers';
 import { createValidationPipe, InvalidJsonBodyException } from './common/validation';
 import { installConsole } from './console/console-static';
 import { AppConfig } from './config/app-config';
+import { METRICS_TOKEN_SCHEME } from './metrics/metrics.controller';
 import { MetricsService } from './metrics/metrics.service';
 import { installAccessFastPath } from './model-access/access-fast-path';
 import { installRequestObserver } from './metrics/request-observer';
@@ -141,6 +143,14 @@ export function setupSwagger(app: NestFastifyApplication): void {
         scheme: 'bearer',
         description: 'Admin API key, or Open WebUI session token (JWT HS256).',
       })
+      .addBearerAuth(
+        {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'METRICS_TOKEN; GET /metrics requires it only when it is set.',
+        },
+        METRICS_TOKEN_SCHEME,
+      )
       .addTag('access', 'Which models a user may use, and why or why not.')
       .addTag('users', 'Web UI users (site admins).')
       .addTag('models', 'The model catalog (site admins).')
@@ -162,6 +172,7 @@ export function setupSwagger(app: NestFastifyApplication): void {
       .build(),
   );
   documentPathParameterErrors(document);
+  tellTheTruth(document);
   SwaggerModule.setup('docs', app, document, {
     jsonDocumentUrl: 'docs-json',
     customSiteTitle: 'Model access service — API console',
@@ -177,7 +188,10 @@ function documentPathParameterErrors(document: OpenAPIObject): void {
   const problem = Object.keys(document.components?.schemas ?? {}).includes('ProblemResponse')
     ? { $ref: '#/components/schemas/ProblemResponse' }
     : { type: 'object' };
-  for (const item of Object.values(document.paths)) {
+  for (const [path, item] of Object.entries(document.paths)) {
+    if (path.startsWith('/v1/')) {
+      continue; // the OpenAI-compatible routes declare their own errors, in OpenAI's shape
+    }
     for (const operation of Object.values(item) as OperationObject[]) {
       const hasPathParameter = (operation.parameters ?? []).some(
         (p) => 'in' in p && p.in === 'path',

@@ -2,9 +2,19 @@ import 'reflect-metadata';
 import { Server } from 'node:http';
 import { createApp } from './app';
 import { JsonLogger } from './common/json-logger';
+import { EnvFileResult, loadEnvFile } from './config/env-file';
 import { ConfigError, loadConfig } from './config/load-config';
 
 async function main(): Promise<void> {
+  let envFile: EnvFileResult;
+  try {
+    envFile = loadEnvFile();
+  } catch (error) {
+    process.stderr.write(
+      `Cannot read .env: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
+    process.exit(2);
+  }
   let config;
   try {
     config = loadConfig();
@@ -18,6 +28,20 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = new JsonLogger(config.logLevel);
+  logger.log(
+    envFile.file === null
+      ? { msg: 'no .env file in the working directory; configuration from the environment only' }
+      : { msg: 'loaded .env', file: envFile.file, variables: envFile.variables },
+    'Bootstrap',
+  );
+  if (config.adminApiKeys.length === 0 && config.webuiSecretKey === '') {
+    logger.warn(
+      {
+        msg: 'neither ADMIN_API_KEYS nor WEBUI_SECRET_KEY is set: nobody can sign in, every route but /health, /metrics and /docs answers 401',
+      },
+      'Bootstrap',
+    );
+  }
   const app = await createApp(config, logger);
   // On SIGTERM/SIGINT: stop accepting connections, drain in-flight requests, close the
   // database (Nest's shutdown hooks), then exit 0; the timer bounds how long that may take.

@@ -85,7 +85,14 @@ function gatewayRoute(
   >,
   gatewayKey: number,
 ): Expected {
-  return { anonymous: [401], ...users, siteAdminKey: [403], gatewayKey: [gatewayKey] };
+  // a suspended membership uses nothing: the suspended admin is answered like an outsider
+  return {
+    anonymous: [401],
+    ...users,
+    suspendedOrgAdmin: users.otherOrgAdmin,
+    siteAdminKey: [403],
+    gatewayKey: [gatewayKey],
+  };
 }
 
 /** A model call: members of A may, others are refused by the rule (403), a bare gateway key names no user (400). */
@@ -385,6 +392,35 @@ function refusedParams(path: string, f: Fixture): Record<string, string> {
   };
 }
 
+/**
+ * How an answer differs from its documented response: a media type the document does not
+ * declare for that status, a body where it declares none, or an error body whose status
+ * differs. Null when it matches (or the status is undocumented, which is reported apart).
+ */
+function contractBreach(documented: unknown, res: Reply): string | null {
+  if (documented === undefined) {
+    return null;
+  }
+  const content = (documented as { content?: Record<string, unknown> }).content ?? {};
+  const declared = Object.keys(content).map(mediaType);
+  const sent = mediaType(String(res.headers['content-type'] ?? ''));
+  if (declared.length === 0) {
+    return res.text === '' ? null : `a ${sent} body where the document declares none`;
+  }
+  if (!declared.includes(sent)) {
+    return `sent ${sent}, documented ${declared.join(' or ')}`;
+  }
+  if (sent === 'application/problem+json' && res.body?.status !== res.status) {
+    return `problem body says status ${res.body?.status}`;
+  }
+  return null;
+}
+
+/** `application/problem+json; charset=utf-8` -> `application/problem+json`. */
+function mediaType(header: string): string {
+  return header.split(';')[0].trim().toLowerCase();
+}
+
 /** The /v1 routes answer errors in OpenAI's shape, which the OpenAI SDKs and Open WebUI read. */
 function expectOpenAiError(res: Reply, status: number): void {
   expect(res.status).toBe(status);
@@ -524,6 +560,10 @@ describe('authorization matrix (every route of /docs-json x every caller)', () =
         if (documented.has(route) && !(String(res.status) in responses)) {
           undocumentedStatuses.add(`${route} ${res.status}`);
         }
+        const contract = contractBreach(responses[String(res.status)], res);
+        if (documented.has(route) && contract !== null) {
+          undocumentedStatuses.add(`${route} ${res.status}: ${contract}`);
+        }
         if (!expected.includes(res.status)) {
           mismatches.push(
             `${route} as ${caller}: expected ${expected.join('|')}, got ${res.status} ${res.text.slice(0, 160)}`,
@@ -541,7 +581,8 @@ describe('authorization matrix (every route of /docs-json x every caller)', () =
       }
     }
     expect(mismatches).toEqual([]);
-    // every status a caller can get is in the route's documented responses
+    // every status a caller can get is in the route's documented responses, with the
+    // documented media type (no content declared: an empty body)
     expect([...undocumentedStatuses]).toEqual([]);
     expect(calls).toBeGreaterThanOrEqual(30 * CALLERS.length);
   });
@@ -556,6 +597,179 @@ describe('authorization matrix (every route of /docs-json x every caller)', () =
     ]) {
       expectOpenAiError(await t.get('/v1/models', token), 401);
       expectProblem(await t.get(`/api/v1/organizations/${f.orgA}`, token), 401);
+    }
+  });
+});
+
+type Operation = {
+  parameters?: { in: string; name: string }[];
+  responses: Record<string, { content?: Record<string, { schema?: unknown; example?: unknown }> }>;
+  security?: Record<string, unknown>[];
+};
+
+/** The operations of a served OpenAPI document, as `METHOD /path` -> operation. */
+async function operationsOf(t: TestApp): Promise<{ doc: any; operations: Map<string, Operation> }> {
+  const res = await t.get('/docs-json', null);
+  expect(res.status).toBe(200);
+  const operations = new Map<string, Operation>();
+  for (const [path, item] of Object.entries(
+    res.body.paths as Record<string, Record<string, Operation>>,
+  )) {
+    for (const [method, operation] of Object.entries(item)) {
+      operations.set(`${method.toUpperCase()} ${path}`, operation);
+    }
+  }
+  return { doc: res.body, operations };
+}
+
+/** Path parameters filled with a harmless value: these calls are refused before any lookup. */
+function anyPath(path: string, value = 'contract-probe'): string {
+  return path.replace(/\{\w+\}/g, value);
+}
+
+describe('OpenAPI contract (driven by /docs-json)', () => {
+  const METRICS_TOKEN = 'contract-metrics-token-0123456789abcdef';
+
+  it('declares every error as problem+json with an example of that status, bearer only as a scheme, security on every operation', async () => {
+    const t = await startTestApp({ METRICS_TOKEN });
+    try {
+      const { doc, operations } = await operationsOf(t);
+      expect(doc.servers?.length).toBeGreaterThan(0);
+      expect(doc.info.license?.name).toMatch(/UNLICENSED/);
+      expect(Object.keys(doc.components.securitySchemes)).toEqual(
+        expect.arrayContaining(['bearer', 'metrics_token']),
+      );
+      const breaches: string[] = [];
+      for (const [route, operation] of operations) {
+        const path = route.split(' ')[1];
+        if (operation.security === undefined) {
+          breaches.push(`${route}: no security requirement (public routes say security: [])`);
+        }
+        for (const p of operation.parameters ?? []) {
+          if (p.in === 'header' && /^authorization$/i.test(p.name)) {
+            breaches.push(`${route}: Authorization as a header parameter`);
+          }
+        }
+        for (const [status, response] of Object.entries(operation.responses)) {
+          const problem = response.content?.['application/problem+json'];
+          if (path.startsWith('/v1/')) {
+            // the OpenAI-compatible routes answer errors in OpenAI's JSON shape
+            if (Number(status) >= 400 && !response.content?.['application/json']) {
+              breaches.push(`${route} ${status}: an OpenAI error not declared application/json`);
+            }
+          } else if (Number(status) >= 400 && Number(status) < 500) {
+            if (problem === undefined || Object.keys(response.content ?? {}).length !== 1) {
+              breaches.push(`${route} ${status}: not only application/problem+json`);
+            } else if (
+              (problem.example as { status?: number } | undefined)?.status !== Number(status)
+            ) {
+              breaches.push(`${route} ${status}: example of another status`);
+            }
+          }
+        }
+      }
+      expect(breaches).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('answers public operations without credentials, and 401 problem+json as documented on the others', async () => {
+    const t = await startTestApp({ METRICS_TOKEN });
+    try {
+      const { operations } = await operationsOf(t);
+      const breaches: string[] = [];
+      let checked = 0;
+      for (const [route, operation] of operations) {
+        const [method, path] = route.split(' ');
+        const res = await t.request(method, anyPath(path), { token: null });
+        const isPublic =
+          (operation.security ?? []).length === 0 ||
+          (operation.security ?? []).some((s) => Object.keys(s).length === 0);
+        if (isPublic && route !== 'GET /metrics') {
+          if (res.status === 401) {
+            breaches.push(`${route}: documented public, answered 401`);
+          }
+          continue;
+        }
+        checked++;
+        if (res.status !== 401 || !('401' in operation.responses)) {
+          breaches.push(
+            `${route}: anonymous call answered ${res.status}, documents 401: ${'401' in operation.responses}`,
+          );
+          continue;
+        }
+        const breach = contractBreach(operation.responses['401'], res);
+        if (breach !== null) {
+          breaches.push(`${route} 401: ${breach}`);
+        }
+      }
+      expect(breaches).toEqual([]);
+      expect(checked).toBeGreaterThanOrEqual(25);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('answers 429 problem+json with Retry-After on every operation that documents it, once an address is blocked', async () => {
+    const t = await startTestApp({ METRICS_TOKEN, AUTH_FAILURE_LIMIT: '1' });
+    try {
+      const { operations } = await operationsOf(t);
+      const bad = 'contract-unknown-key-0123456789abcdef';
+      for (let i = 0; i < 2; i++) {
+        await t.get('/api/v1/users', bad);
+      }
+      const breaches: string[] = [];
+      let checked = 0;
+      for (const [route, operation] of operations) {
+        if (!('429' in operation.responses)) {
+          continue;
+        }
+        const [method, path] = route.split(' ');
+        const res = await t.request(method, anyPath(path), { token: bad });
+        checked++;
+        const breach =
+          res.status === 429
+            ? contractBreach(operation.responses['429'], res)
+            : `answered ${res.status}`;
+        if (breach !== null || !/^\d+$/.test(String(res.headers['retry-after']))) {
+          breaches.push(`${route} 429: ${breach ?? 'no Retry-After'}`);
+        }
+      }
+      expect(breaches).toEqual([]);
+      expect(checked).toBeGreaterThanOrEqual(25);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('answers 400 problem+json as documented for a path parameter with a control character', async () => {
+    const t = await startTestApp();
+    try {
+      const { operations } = await operationsOf(t);
+      const breaches: string[] = [];
+      let checked = 0;
+      for (const [route, operation] of operations) {
+        const [method, path] = route.split(' ');
+        if (!(operation.parameters ?? []).some((p) => p.in === 'path') || path.startsWith('/v1/')) {
+          continue;
+        }
+        const res = await t.request(method, anyPath(path, 'bad%01id'), {
+          ...(['PUT', 'POST', 'PATCH'].includes(method) ? { body: {} } : {}),
+        });
+        checked++;
+        const breach =
+          res.status === 400 && '400' in operation.responses
+            ? contractBreach(operation.responses['400'], res)
+            : `answered ${res.status}, documents 400: ${'400' in operation.responses}`;
+        if (breach !== null) {
+          breaches.push(`${route}: ${breach}`);
+        }
+      }
+      expect(breaches).toEqual([]);
+      expect(checked).toBeGreaterThanOrEqual(15);
+    } finally {
+      await t.close();
     }
   });
 });

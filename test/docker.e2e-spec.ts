@@ -45,12 +45,15 @@ describe('docker/Dockerfile', () => {
   const runtime = steps.slice(runtimeStart);
   const build = steps.slice(0, runtimeStart);
 
-  it('builds in one stage and runs in another, both on Debian slim Node 20', () => {
+  it('builds in one stage and runs in another, both on Debian slim Node 24 (the current LTS)', () => {
     expect(stages.map((s) => s.args)).toEqual([
       '${NODE_IMAGE} AS build',
       '${NODE_IMAGE} AS runtime',
     ]);
-    expect(steps.find((s) => s.op === 'ARG')?.args).toBe('NODE_IMAGE=node:20-bookworm-slim');
+    expect(steps.find((s) => s.op === 'ARG')?.args).toBe('NODE_IMAGE=node:24-bookworm-slim');
+    const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines;
+    // process.loadEnvFile (the .env loading) needs 20.12
+    expect(engines.node).toBe('>=20.12');
   });
 
   it('installs the native toolchain, installs from the lockfile, builds and prunes dev dependencies', () => {
@@ -93,8 +96,8 @@ describe('docker/docker-compose.yml', () => {
   const { app, postgres } = compose.services;
   const appPostgres = compose.services['app-postgres'];
 
-  it('runs `app` by default on SQLite in a named volume, with a /health healthcheck', () => {
-    expect(app.profiles).toBeUndefined();
+  it('runs `app` on SQLite in a named volume (profile sqlite), with a /health healthcheck', () => {
+    expect(app.profiles).toEqual(['sqlite']);
     expect(app.build).toEqual({ context: '..', dockerfile: 'docker/Dockerfile' });
     expect(app.environment?.DATABASE_URL).toBe('sqlite:/app/data/app.db');
     expect(app.volumes).toEqual(['app-data:/app/data']);
@@ -149,6 +152,37 @@ describe('docker/docker-compose.yml', () => {
     expect(nginx).toMatch(/proxy_set_header X-Forwarded-For \$remote_addr;/);
   });
 
+  it('starts only the services of the profile named: replicas never start the SQLite app', () => {
+    const started = (profile: string) =>
+      Object.entries(compose.services)
+        .filter(
+          ([, service]) => service.profiles === undefined || service.profiles.includes(profile),
+        )
+        .map(([name]) => name)
+        .sort();
+    const withoutProfile = Object.entries(compose.services)
+      .filter(([, service]) => (service.profiles ?? []).length === 0)
+      .map(([name]) => name);
+    expect(withoutProfile).toEqual([]);
+    expect(started('sqlite')).toEqual(['app']);
+    expect(started('postgres')).toEqual(['app-postgres', 'postgres']);
+    expect(started('replicas')).toEqual(['app-replica', 'postgres', 'proxy']);
+  });
+
+  it('never falls back to a known PostgreSQL password, and every documented command interpolates from the root .env', () => {
+    const text = read('docker/docker-compose.yml');
+    expect(text).toMatch(/\$\{POSTGRES_PASSWORD:-\}/);
+    expect(text).not.toMatch(/\$\{POSTGRES_PASSWORD(:?-)[^}]/);
+    expect(postgres.environment?.POSTGRES_PASSWORD).toBe('${POSTGRES_PASSWORD:-}');
+    const commands = ['docker/docker-compose.yml', 'PRODUCTION_DEPLOYMENT_GUIDE.md', 'README.md']
+      .flatMap((file) => read(file).split('\n'))
+      .filter((line) => /docker compose .*-f docker\/docker-compose\.yml/.test(line));
+    expect(commands.length).toBeGreaterThan(5);
+    expect(commands.filter((line) => !line.includes('docker compose --env-file .env -f'))).toEqual(
+      [],
+    );
+  });
+
   it('sets only variables the service knows, and reads secrets from ../.env', () => {
     const known = new Set(CONFIG_VARIABLES.map((v) => v.name));
     for (const service of [app, appPostgres, compose.services['app-replica']]) {
@@ -201,6 +235,24 @@ describe('.env.example', () => {
     for (const variable of CONFIG_VARIABLES) {
       expect(assigned).toContainEqual({ name: variable.name, value: variable.default });
     }
+  });
+
+  it('copied to .env, never overrides what the image decides (database and disk inside /app/data)', () => {
+    const env =
+      instructions(read('docker/Dockerfile'))
+        .filter((s) => s.op === 'ENV')
+        .pop()?.args ?? '';
+    const image = new Map([...env.matchAll(/([A-Z_]+)=(\S+)/g)].map((m) => [m[1], m[2]] as const));
+    expect(image.get('DATABASE_URL')).toBe('sqlite:/app/data/app.db');
+    // The image's WORKDIR is /app: a relative path in .env resolves against it.
+    const inImage = (value: string) =>
+      value.replace(/^(sqlite:)?\.\//, '$1/app/').replace(/^\.$/, '/app');
+    for (const { name, value } of assigned) {
+      if (image.has(name) && value !== '') {
+        expect([name, inImage(value)]).toEqual([name, image.get(name)]);
+      }
+    }
+    expect(assigned).toContainEqual({ name: 'HEALTH_DISK_PATH', value: '' });
   });
 
   it('lists nothing the service does not read', () => {

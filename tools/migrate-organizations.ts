@@ -4,6 +4,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { loadConfig } from '../src/config/load-config';
 import { CommandSpec, formatHelp, parseArgs, UsageError } from './lib/args';
+import { loadEnvFile } from '../src/config/env-file';
 import { runMain, StderrLogger, ToolError } from './lib/cli';
 import {
   EXIT_CONFLICT,
@@ -365,13 +366,15 @@ export async function main(argv: string[]): Promise<number> {
       `--report ${reportPath}: directory ${dirname(resolve(reportPath))} does not exist`,
     );
   }
+  // The target database is chosen exactly as for the server, .env included.
+  loadEnvFile();
   let config;
   try {
     config = loadConfig(process.env);
   } catch (error) {
     throw new ToolError((error as Error).message, EXIT_TARGET_UNAVAILABLE);
   }
-  Logger.overrideLogger(new StderrLogger());
+  Logger.overrideLogger(new StderrLogger(config.logLevel));
   const progress = new Progress({
     stream: process.stderr,
     enabled: process.stderr.isTTY === true || args.progress === true,

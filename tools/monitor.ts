@@ -5,6 +5,7 @@
  */
 import { Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { loadEnvFile } from '../src/config/env-file';
 import { loadConfig } from '../src/config/load-config';
 import { TABLES } from '../src/health/database-diagnostics.service';
 import { createDataSource } from '../src/database/data-source';
@@ -83,6 +84,7 @@ function grade(figures: QueryFigures[]): string {
 
 async function openDatabase(): Promise<{ ds: DataSource; kind: 'sqlite' | 'postgres' }> {
   Logger.overrideLogger(['error']);
+  loadEnvFile(); // the server's database, chosen exactly as the server chooses it
   const config = loadConfig(process.env);
   const ds = createDataSource(config);
   await ds.initialize();
@@ -103,9 +105,7 @@ async function openDatabase(): Promise<{ ds: DataSource; kind: 'sqlite' | 'postg
 }
 
 /** Real ids to query with, so timings include finding rows (first rows of each table). */
-async function sampleIds(
-  ds: DataSource,
-): Promise<{ user: string[]; org: string[] }> {
+async function sampleIds(ds: DataSource): Promise<{ user: string[]; org: string[] }> {
   const ids = async (sql: string): Promise<string[]> =>
     ((await ds.query(sql)) as { id: string }[]).map((r) => String(r.id));
   const user = await ids('SELECT id FROM users ORDER BY id LIMIT 50');

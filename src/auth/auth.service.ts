@@ -68,15 +68,20 @@ export class AuthService {
         },
       };
     }
-    const verified = this.verifyToken(token);
-    if (!verified.ok) {
+    // A token without dots is not a JWT: it was meant as an API key, so the refusal speaks
+    // of API keys (and never points at WEBUI_SECRET_KEY).
+    if (!token.includes('.')) {
       return {
         ok: false,
         problem:
-          this.keys.length + this.gatewayKeys.length > 0 && !token.includes('.')
+          this.keys.length + this.gatewayKeys.length > 0
             ? 'unknown API key'
-            : verified.problem,
+            : 'unknown API key (neither ADMIN_API_KEYS nor GATEWAY_API_KEYS is set, so no API key is accepted)',
       };
+    }
+    const verified = this.verifyToken(token);
+    if (!verified.ok) {
+      return { ok: false, problem: verified.problem };
     }
     // The user's role and memberships always come from the access cache, which a write
     // empties: a deleted or demoted user is refused on the next request.

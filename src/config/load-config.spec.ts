@@ -131,6 +131,18 @@ describe(loadConfig.name, () => {
     }
   });
 
+  it("checks the SQLite file's disk by default, or the given HEALTH_DISK_PATH", () => {
+    expect(loadConfig({ DATABASE_URL: 'sqlite:/app/data/app.db' }).healthDiskPath).toBe(
+      '/app/data',
+    );
+    expect(loadConfig({}).healthDiskPath).toBe('./data');
+    expect(loadConfig({ DATABASE_URL: 'postgres://u@db:5432/x' }).healthDiskPath).toBe('.');
+    expect(
+      loadConfig({ DATABASE_URL: 'sqlite:/app/data/app.db', HEALTH_DISK_PATH: '/mnt/x' })
+        .healthDiskPath,
+    ).toBe('/mnt/x');
+  });
+
   it.each([
     ['WEBUI_SECRET_KEY', 't0p-s3cr3t', 'publicly known default'],
     ['WEBUI_SECRET_KEY', 'T0P-S3CR3T', 'publicly known default'],

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { dirname } from 'node:path';
 import { AppConfig, DatabaseKind, LOG_LEVELS, LogLevel } from './app-config';
 
 /** One documented environment variable: its default and what it means. */
@@ -79,8 +80,9 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
   },
   {
     name: 'HEALTH_DISK_PATH',
-    default: '.',
-    description: 'Path whose file system /health/detailed checks for free space.',
+    default: '',
+    description:
+      "Path whose file system /health/detailed checks for free space; empty: the SQLite file's directory (the working directory on PostgreSQL).",
   },
   {
     name: 'HEALTH_DISK_THRESHOLD',
@@ -474,6 +476,13 @@ function readBudgetSettings(r: Reader, config: AppConfig): void {
   config.budgetWebhookRetryBaseMs = r.int('BUDGET_WEBHOOK_RETRY_BASE_MS', 1, 3_600_000);
 }
 
+/** The disk that fills up is the database's: the SQLite file's directory, else the working directory. */
+function defaultDiskPath(config: AppConfig): string {
+  return config.databaseKind === 'sqlite' && config.sqlitePath !== ':memory:'
+    ? dirname(config.sqlitePath)
+    : '.';
+}
+
 /** Reads and validates the environment. Throws ConfigError naming every bad value. */
 export function loadConfig(env: Env = process.env): AppConfig {
   const r = new Reader(env);
@@ -513,7 +522,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
   config.authFailureLimit = r.int('AUTH_FAILURE_LIMIT', 1, 1_000_000);
   config.authFailureWindowSeconds = r.int('AUTH_FAILURE_WINDOW_SECONDS', 1, 86400);
   config.accessCacheSize = r.int('ACCESS_CACHE_SIZE', 0, 10_000_000);
-  config.healthDiskPath = r.raw('HEALTH_DISK_PATH');
+  config.healthDiskPath = r.raw('HEALTH_DISK_PATH') || defaultDiskPath(config);
   config.healthDiskThreshold = r.fraction('HEALTH_DISK_THRESHOLD');
   config.healthHeapLimitBytes = r.int('HEALTH_HEAP_LIMIT_MB', 16, 1_000_000) * 1024 * 1024;
   config.healthRssLimitBytes = r.int('HEALTH_RSS_LIMIT_MB', 16, 1_000_000) * 1024 * 1024;

@@ -67,7 +67,13 @@ export class GatewayController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Chat completion (streamed with stream: true)', description: CALLERS })
   @ApiBody({ type: ChatCompletionRequest })
-  @ApiOkResponse({ description: 'The upstream answer, JSON or text/event-stream, as it arrives.' })
+  @ApiOkResponse({
+    description: 'The upstream answer, JSON or text/event-stream, as it arrives.',
+    content: {
+      'application/json': { schema: { type: 'object' } },
+      'text/event-stream': { schema: { type: 'string' } },
+    },
+  })
   @GatewayErrors()
   chat(
     @CurrentPrincipal() principal: Principal,
@@ -81,7 +87,13 @@ export class GatewayController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Text completion (legacy)', description: CALLERS })
   @ApiBody({ type: CompletionRequest })
-  @ApiOkResponse({ description: 'The upstream answer, JSON or text/event-stream.' })
+  @ApiOkResponse({
+    description: 'The upstream answer, JSON or text/event-stream.',
+    content: {
+      'application/json': { schema: { type: 'object' } },
+      'text/event-stream': { schema: { type: 'string' } },
+    },
+  })
   @GatewayErrors()
   completion(
     @CurrentPrincipal() principal: Principal,
@@ -95,7 +107,10 @@ export class GatewayController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Embeddings', description: CALLERS })
   @ApiBody({ type: EmbeddingRequest })
-  @ApiOkResponse({ description: 'The upstream answer.' })
+  @ApiOkResponse({
+    description: 'The upstream answer.',
+    content: { 'application/json': { schema: { type: 'object' } } },
+  })
   @GatewayErrors()
   embeddings(
     @CurrentPrincipal() principal: Principal,

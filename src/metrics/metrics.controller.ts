@@ -1,9 +1,21 @@
 import { Controller, Get, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiOkResponse,
+  ApiOperation,
+  ApiSecurity,
+  ApiTags,
+  ApiTooManyRequestsResponse,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
 import { FastifyReply } from 'fastify';
 import { register } from 'prom-client';
 import { MetricsScraper } from '../auth/access-level.decorators';
+import { ProblemResponse } from '../common/problem.dto';
 import { MetricsService } from './metrics.service';
+
+/** The OpenAPI security scheme of METRICS_TOKEN (registered in setupSwagger). */
+export const METRICS_TOKEN_SCHEME = 'metrics_token';
 
 /**
  * GET /metrics in the Prometheus text format (path set by PrometheusModule). Who may scrape
@@ -21,8 +33,21 @@ export class MetricsController {
     description:
       'Request durations by route template and status class, access decisions, organization/member/grant gauges, database query durations and process metrics. Requires `Authorization: Bearer <METRICS_TOKEN>` when METRICS_TOKEN is set.',
   })
-  @ApiProduces('text/plain')
-  @ApiOkResponse({ description: 'The metrics, text/plain; version=0.0.4.' })
+  // Public unless METRICS_TOKEN is set: no requirement, or the metrics_token bearer scheme.
+  @ApiSecurity({})
+  @ApiBearerAuth(METRICS_TOKEN_SCHEME)
+  @ApiOkResponse({
+    description: 'The metrics in the Prometheus text format 0.0.4.',
+    content: { 'text/plain': { schema: { type: 'string' } } },
+  })
+  @ApiUnauthorizedResponse({
+    description: 'METRICS_TOKEN is set and the bearer token is missing or different.',
+    type: ProblemResponse,
+  })
+  @ApiTooManyRequestsResponse({
+    description: 'Too many failed authentications from this address.',
+    type: ProblemResponse,
+  })
   async scrape(@Res({ passthrough: true }) reply: FastifyReply): Promise<string> {
     await this.metrics.refreshGauges();
     void reply.header('content-type', register.contentType);

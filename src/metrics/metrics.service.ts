@@ -9,6 +9,12 @@ import * as Metric from './metric-names';
 
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
 
+const MISNAMED_DEFAULT_GAUGES = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
+
 type StateGauge = Gauge<'state'>;
 
 /**
@@ -35,6 +41,12 @@ export class MetricsService {
     // must not register the process metrics twice.
     if (!register.getSingleMetric('process_cpu_user_seconds_total')) {
       collectDefaultMetrics();
+      // prom-client's nodejs_active_{handles,requests,resources}_total are gauges with a
+      // counter's suffix (promtool check metrics warns); the same figures stay available,
+      // by type, as nodejs_active_handles, nodejs_active_requests and nodejs_active_resources.
+      for (const name of MISNAMED_DEFAULT_GAUGES) {
+        register.removeSingleMetric(name);
+      }
     }
     this.decisions.inc({ result: 'allowed', reason: 'granted' }, 0);
     for (const reason of REFUSAL_REASONS) {

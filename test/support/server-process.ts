@@ -1,4 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../tools/lib/perf-process';
 
@@ -20,10 +22,15 @@ export class ServerProcess {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  static async start(env: Record<string, string>): Promise<ServerProcess> {
+  /**
+   * Starts the server in `cwd`, by default a fresh empty directory: the server loads `.env`
+   * from its working directory, and a developer's own `.env` must not reach the tests.
+   */
+  static async start(env: Record<string, string>, cwd?: string): Promise<ServerProcess> {
     const port = await freePort();
+    const privateCwd = cwd === undefined ? mkdtempSync(join(tmpdir(), 'server-cwd-')) : null;
     const child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'main.js')], {
-      cwd: ROOT,
+      cwd: cwd ?? privateCwd!,
       env: {
         PATH: process.env.PATH ?? '',
         HOST: '127.0.0.1',
@@ -34,6 +41,9 @@ export class ServerProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const server = new ServerProcess(child, port);
+    if (privateCwd !== null) {
+      child.once('exit', () => rmSync(privateCwd, { recursive: true, force: true }));
+    }
     const collect = (chunk: Buffer) => server.output.push(chunk.toString('utf8'));
     child.stdout?.on('data', collect);
     child.stderr?.on('data', collect);

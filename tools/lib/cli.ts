@@ -1,4 +1,5 @@
-import { ConsoleLogger, LogLevel } from '@nestjs/common';
+import { JsonLogger } from '../../src/common/json-logger';
+import { LogLevel } from '../../src/config/app-config';
 import { UsageError } from './args';
 
 /** A failure the tool explains itself, with the process exit code it maps to. */
@@ -55,17 +56,12 @@ export function redactUrl(text: string): string {
 }
 
 /**
- * Nest's console logger writing every level to stderr, so a tool's stdout holds only its
- * own output (summary, table) while the shared services still log (e.g. applied migrations).
+ * The service's JSON logger writing to stderr, so a tool's stdout holds only its own output
+ * (summary, table) while the shared services still log (e.g. applied migrations) in the same
+ * one-object-per-line format as the server, at LOG_LEVEL.
  */
-export class StderrLogger extends ConsoleLogger {
-  protected override printMessages(
-    messages: unknown[],
-    context?: string,
-    logLevel?: LogLevel,
-    _writeStreamType?: 'stdout' | 'stderr',
-    errorStack?: unknown,
-  ): void {
-    super.printMessages(messages, context, logLevel, 'stderr', errorStack);
+export class StderrLogger extends JsonLogger {
+  constructor(level: LogLevel) {
+    super(level, (line) => process.stderr.write(line));
   }
 }

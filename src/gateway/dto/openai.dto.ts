@@ -6,7 +6,6 @@ import { GatewayEndpoint } from '../gateway-admission';
 export class ChatMessage {
   @ApiProperty({ example: 'user', description: 'system, user, assistant, tool...' }) role: string;
   @ApiPropertyOptional({
-    example: 'Hello!',
     description: 'Text, or an array of content parts (text, images...), passed on unchanged.',
   })
   content?: unknown;
