@@ -341,7 +341,10 @@ const MIN_WORLDS_FOR_SHARES = 30;
 
 /**
  * The minimum each run (50 worlds by default) must reach: about half the lowest value seen over
- * the pinned and several random seeds, so that losing a case fails and chance does not.
+ * the pinned and several random seeds (re-measured once pending users and exhausted budgets
+ * joined the rule), so that losing a case fails and chance does not. The issue's starting
+ * point, for scale: 31% of rounds with an allowed pair, 2% with a model through two
+ * organizations.
  */
 function shortfalls(s: Stats): string[] {
   const share = (n: number, of: number) => (of === 0 ? 0 : n / of);
@@ -351,7 +354,7 @@ function shortfalls(s: Stats): string[] {
       found.push(`${what}: ${value.toFixed(3)} < ${min}`);
     }
   };
-  atLeast('rounds with an allowed pair', share(s.roundsWithAllowedPair, s.rounds), 0.5);
+  atLeast('rounds with an allowed pair', share(s.roundsWithAllowedPair, s.rounds), 0.35);
   atLeast(
     'rounds with a model allowed through two organizations',
     share(s.roundsWithModelThroughTwoOrgs, s.rounds),
@@ -360,15 +363,15 @@ function shortfalls(s: Stats): string[] {
   atLeast(
     'worlds holding vendor ids that are prefixes of each other',
     share(s.worldsWithPrefixVendors, s.worlds),
-    0.5,
+    0.3,
   );
-  atLeast('refusals at a pattern boundary, per world', share(s.boundaryRefusals, s.worlds), 0.15);
+  atLeast('refusals at a pattern boundary, per world', share(s.boundaryRefusals, s.worlds), 0.07);
   atLeast('writes that did not answer 404', 1 - share(s.writes404, s.writes), 0.9);
   atLeast('revokes that removed a grant', share(s.revokesThatRemoved, s.revokes), 0.7);
   atLeast(
     'revokes of a grant the cache held, per world',
     share(s.revokesOfCachedGrants, s.worlds),
-    0.25,
+    0.1,
   );
   for (const [reason, n] of Object.entries(s.reasons)) {
     atLeast(`checks answering ${reason}, per world`, share(n, s.worlds), 0.05);
