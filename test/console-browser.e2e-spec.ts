@@ -7,7 +7,7 @@ import { REASONS } from '../console/src/lib/reasons';
 import { signWebUiToken } from '../src/auth/jwt';
 import { consoleRoot } from '../src/console/console-static';
 import { CONSOLE_BUDGET_BYTES, consoleFirstLoad } from '../tools/lib/console-size';
-import { FakeOpenRouter } from './support/fake-openrouter';
+import { FakeOpenRouter, fakeModel } from './support/fake-openrouter';
 import { ServerProcess } from './support/server-process';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -440,10 +440,18 @@ describe('admin console in a browser', () => {
       expect(csv).toHaveLength(3);
     });
 
-    it('edits settings, and says which settings the server does not offer', async () => {
+    it('edits settings: budget and limits, e-mail domains, name', async () => {
       await page.getByRole('link', { name: 'Settings' }).click();
       await page.getByRole('heading', { level: 2, name: 'Settings' }).waitFor();
-      await notice(page, 'does not offer budgets and rate limits yet').waitFor();
+      await page.getByLabel('Budget (USD per period)').fill('25');
+      await page.getByLabel('Period (UTC)').selectOption('weekly');
+      await page.getByRole('button', { name: 'Save budget and limits' }).click();
+      await notice(page, 'Saved the budget and limits.').waitFor();
+      const budget = (await api('GET', '/api/v1/organizations/acme/budget')) as {
+        budget_usd: number | null;
+        budget_period: string;
+      };
+      expect(budget).toMatchObject({ budget_usd: 25, budget_period: 'weekly' });
       await page.getByRole('textbox', { name: 'Domains' }).fill('acme.pl, ACME.test');
       await page.getByRole('button', { name: 'Save domains' }).click();
       await notice(page, 'Saved the e-mail domains.').waitFor();
@@ -457,7 +465,7 @@ describe('admin console in a browser', () => {
       await screenshot(page, 'settings');
     });
 
-    it('searches the catalog, deactivates a model and tries a sync', async () => {
+    it('searches the catalog, deactivates a model and syncs from the upstream', async () => {
       await page.getByRole('link', { name: 'Catalog' }).click();
       await page.getByRole('heading', { level: 1, name: 'Catalog' }).waitFor();
       await page.getByLabel('Search id or name').fill('gpt-4o');
@@ -467,8 +475,18 @@ describe('admin console in a browser', () => {
       await page.getByRole('button', { name: 'Deactivate openai/o1' }).click();
       await notice(page, 'Deactivated openai/o1').waitFor();
       await page.getByRole('button', { name: 'Activate openai/o1' }).waitFor();
+      // The upstream serves the five catalog models and one new one.
+      upstream.models = [
+        fakeModel('openai/gpt-4o', 'GPT-4o'),
+        fakeModel('openai/gpt-4o-mini', 'GPT-4o mini'),
+        fakeModel('openai/o1', 'o1'),
+        fakeModel('anthropic/claude-3.5-sonnet', 'Claude 3.5 Sonnet'),
+        fakeModel('mistralai/mistral-large', 'Mistral Large'),
+        fakeModel('google/gemini-2.0-flash', 'Gemini 2.0 Flash'),
+      ];
       await page.getByRole('button', { name: 'Sync from upstream' }).click();
-      await notice(page, 'does not offer catalog sync yet').waitFor();
+      await notice(page, /Synced from the upstream/).waitFor();
+      await page.getByText('1–6 of 6').waitFor();
       await expectAccessible(page, 'catalog');
       await screenshot(page, 'catalog');
     });
