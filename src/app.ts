@@ -109,6 +109,36 @@ export async function createApp(
  * DELETE included) counts as no body; a body that does not parse is an InvalidJsonBodyException
  * (400). Prototype-poisoning keys are refused by Fastify's own JSON parser.
  */
+/** No body of this API nests deeper; validating a deeper one would exhaust the stack. */
+const MAX_JSON_DEPTH = 64;
+
+/** How deep arrays and objects nest in JSON text (brackets inside strings do not count). */
+export function nestingDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) {
+        i++; // skip the escaped character
+      } else if (c === 0x22) {
+        inString = false;
+      }
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      depth++;
+      if (depth > deepest) {
+        deepest = depth;
+      }
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return deepest;
+}
+
 function acceptJsonOnly(fastify: FastifyServer): void {
   const parseJson = fastify.getDefaultJsonParser('error', 'error');
   fastify.removeAllContentTypeParsers();
@@ -118,6 +148,12 @@ function acceptJsonOnly(fastify: FastifyServer): void {
     (request, body: string, done: (error: Error | null, value?: unknown) => void) => {
       if (body.trim() === '') {
         done(null, undefined);
+        return;
+      }
+      if (nestingDepth(body) > MAX_JSON_DEPTH) {
+        done(
+          new InvalidJsonBodyException(`nested deeper than ${MAX_JSON_DEPTH} arrays or objects`),
+        );
         return;
       }
       void parseJson(request, body, (error: Error | null, value?: unknown) => {

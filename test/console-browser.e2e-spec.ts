@@ -15,6 +15,8 @@ const ARTIFACTS = join(__dirname, 'artifacts');
 const ADMIN_KEY = 'console-e2e-admin-key-0123456789abcdef';
 const WEBUI_SECRET = 'console-e2e-webui-secret-0123456789abcdef';
 const GATEWAY_KEY = 'console-e2e-gateway-key-0123456789abcdef';
+/** Session tokens must carry exp (JWT_REQUIRE_EXP defaults to true). */
+const inAnHour = () => Math.floor(Date.now() / 1000) + 3600;
 const OPENROUTER_KEY = 'sk-or-console-e2e-upstream-0123456789abcdef';
 const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
@@ -381,7 +383,7 @@ describe('admin console in a browser', () => {
 
     it('shows usage after gateway calls to the upstream: chart, top users and models, CSV', async () => {
       // Dana uses openai/gpt-4o twice through the gateway (the fake OpenRouter answers).
-      const token = signWebUiToken({ id: 'u-dana' }, WEBUI_SECRET);
+      const token = signWebUiToken({ id: 'u-dana', exp: inAnHour() }, WEBUI_SECRET);
       for (let i = 0; i < 2; i++) {
         const answer = await fetch(`${server.url}/v1/chat/completions`, {
           method: 'POST',
@@ -558,7 +560,7 @@ describe('admin console in a browser', () => {
 
     beforeAll(async () => {
       ({ context, page } = await newPage());
-      await signIn(page, signWebUiToken({ id: 'u-olivia' }, WEBUI_SECRET));
+      await signIn(page, signWebUiToken({ id: 'u-olivia', exp: inAnHour() }, WEBUI_SECRET));
     });
 
     afterAll(async () => {
@@ -727,7 +729,7 @@ describe('admin console in a browser', () => {
         await expect(page.locator('table tbody tr').count()).resolves.toBe(50);
 
         await page.goto(`${server.url}/admin/models`);
-        await page.getByText('1–50 of 2,005').waitFor();
+        await page.getByText('1–50 of 2,006').waitFor();
         await expect(page.locator('table tbody tr').count()).resolves.toBe(50);
 
         await page.goto(`${server.url}/admin/organizations/acme/grants`);

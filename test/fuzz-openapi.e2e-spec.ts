@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
 import { changedTables, dbChecksum, DbChecksum } from './support/db-checksum';
-import { FakeOpenRouter } from './support/fake-openrouter';
+import { FakeOpenRouter, fakeModel } from './support/fake-openrouter';
 import { flushUsage, OPENROUTER_KEY } from './support/gateway';
 import { ADMIN_KEY, enc, startTestApp, TestApp } from './support/test-app';
 
@@ -77,6 +77,8 @@ describe('OpenAPI-driven fuzzer', () => {
 
   beforeAll(async () => {
     fake = await FakeOpenRouter.start();
+    // The upstream serves the seeded model, so a catalog sync the fuzzer triggers succeeds.
+    fake.models = [fakeModel(SEED.model, 'Fuzz model')];
     t = await startTestApp({
       BODY_LIMIT_BYTES: String(BODY_LIMIT),
       OPENROUTER_BASE_URL: fake.baseUrl,
@@ -292,8 +294,12 @@ describe('OpenAPI-driven fuzzer', () => {
       case 'number':
       case 'integer':
         return ['1', true, [], {}, null];
-      case 'array':
-        return ['x', {}, [1], [null], [[]], [{}], 7];
+      case 'array': {
+        // an item of the wrong type: a string among numbers, a number among anything else
+        const item = s.items ? resolve(s.items).type : undefined;
+        const wrongItem = item === 'number' || item === 'integer' ? ['x'] : [1];
+        return ['x', {}, wrongItem, [null], [[]], [{}], 7];
+      }
       default:
         return [[], 'x', 42, true];
     }
@@ -403,6 +409,7 @@ describe('OpenAPI-driven fuzzer', () => {
           continue;
         }
         const u = url(path, params, {}, base());
+        const bodyRequired = (resolve(schema).required ?? []).length > 0;
         const raw = (
           what: string,
           text: string | Buffer,
@@ -421,9 +428,16 @@ describe('OpenAPI-driven fuzzer', () => {
           '{"a":"\\x"}',
           '{"a":"\\ud800"',
         ]) {
-          raw(`malformed JSON ${JSON.stringify(bad)}`, bad);
+          // a blank body with Content-Type: application/json counts as no body (many clients
+          // send the header on every request): refused only where the body has required fields
+          raw(
+            `malformed JSON ${JSON.stringify(bad)}`,
+            bad,
+            json,
+            bad.trim() !== '' || bodyRequired,
+          );
         }
-        raw('empty JSON body', '');
+        raw('empty JSON body', '', json, bodyRequired);
         for (const top of ['[]', '"text"', 'null', '123', 'true', '[{}]']) {
           raw(`JSON ${top} instead of an object`, top);
         }

@@ -1,3 +1,4 @@
+import { MIGRATIONS } from '../migrations';
 import { Client } from 'pg';
 import { ADMIN_KEY } from './support/test-app';
 import { createTestDatabase, TestDatabase } from './support/test-database';
@@ -77,7 +78,7 @@ describe('replicas on one PostgreSQL database', () => {
     await client.connect();
     try {
       const migrations = await client.query('SELECT name FROM migrations');
-      expect(migrations.rows.map((r) => r.name)).toEqual(['InitialSchema1764300000000']);
+      expect(migrations.rows.map((r) => r.name)).toEqual(MIGRATIONS.map((m) => m.name));
       const orgs = await client.query('SELECT id FROM organizations');
       expect(orgs.rows).toEqual([{ id: 'mai_client_replicas' }]);
       const events = await client.query(
