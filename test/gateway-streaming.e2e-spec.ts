@@ -192,6 +192,9 @@ describe('gateway: streamed answers', () => {
     }
     const total = chunks * chunkBytes;
     expect(last).toBeLessThan(total / 4);
+    // Stay a slow reader for longer than UPSTREAM_IDLE_TIMEOUT_MS (500 ms here): silence the
+    // gateway itself imposes by holding the upstream back is not an upstream stall.
+    await new Promise((resolve) => setTimeout(resolve, 800));
     let received = 0;
     for (;;) {
       const { value, done } = await reader.read();

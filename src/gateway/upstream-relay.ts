@@ -51,6 +51,10 @@ export class UpstreamRelay extends Readable {
   }
 
   override _read(): void {
+    // The client wants more: the upstream's silence counts again from now.
+    if (!this.finished && this.upstream.isPaused()) {
+      this.armIdleTimer();
+    }
     this.upstream.resume();
   }
 
@@ -77,7 +81,10 @@ export class UpstreamRelay extends Readable {
       this.scanner.push(chunk);
     }
     if (!this.push(chunk)) {
+      // The client is slower than the upstream: hold the upstream back, and do not count
+      // the silence this causes as an upstream stall.
       this.upstream.pause();
+      this.stopIdleTimer();
     }
   }
 
@@ -128,11 +135,16 @@ export class UpstreamRelay extends Readable {
     this.idle.unref();
   }
 
-  private finish(end: RelayEnd, problem: string | null): void {
-    this.finished = true;
+  private stopIdleTimer(): void {
     if (this.idle) {
       clearTimeout(this.idle);
+      this.idle = null;
     }
+  }
+
+  private finish(end: RelayEnd, problem: string | null): void {
+    this.finished = true;
+    this.stopIdleTimer();
     this.onEnd({
       end,
       answer: this.scanner.answer,
