@@ -74,7 +74,9 @@ describe('boot from .env', () => {
     });
     expect(res.status).toBe(401);
     const problem = (await res.json()) as { detail: string };
-    expect(problem.detail).toMatch(/unknown API key \(ADMIN_API_KEYS is not set/);
+    expect(problem.detail).toMatch(
+      /unknown API key \(neither ADMIN_API_KEYS nor GATEWAY_API_KEYS is set/,
+    );
     expect(problem.detail).not.toMatch(/WEBUI_SECRET_KEY/);
   });
 });

@@ -120,7 +120,8 @@ export const BUILT_FROM: Readonly<Record<CacheLayer, readonly CacheLayer[]>> = {
  */
 export const CASCADES: Readonly<Record<string, readonly string[]>> = {
   users: ['organization_members'],
-  organizations: ['organization_members', 'organization_models'],
+  // budget_spend and budget_alerts cascade too, but no hot query reads them
+  organizations: ['budget_alerts', 'budget_spend', 'organization_members', 'organization_models'],
 };
 
 /** What a write to one table empties in one layer: some keys, or the whole layer. */

@@ -178,25 +178,18 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: 'database-errors-recorded-as-success',
     description: 'a failed database operation is recorded with outcome="success" in /metrics',
-    file: 'src/metrics/metrics.service.ts',
-    find: "let outcome = 'error';",
-    replace: "let outcome = 'success';",
+    file: 'src/database/database.service.ts',
+    find: "let outcome: 'success' | 'error' = 'error';",
+    replace: "let outcome: 'success' | 'error' = 'success';",
     specs: ['ops-metrics.e2e-spec.ts'],
   },
   {
-    id: 'cache-keeps-user-rows',
-    description: 'a membership write no longer empties the cached rows of the users it names',
+    id: 'cache-keeps-narrowed-keys',
+    description:
+      'a membership or grant write no longer empties the cached rows of the users or organizations it names',
     file: 'src/model-access/access-cache.service.ts',
-    find: 'this.userRows.delete(userId);',
-    replace: 'void userId;',
-    specs: CACHE_SPECS,
-  },
-  {
-    id: 'cache-keeps-organization-grants',
-    description: 'a grant write no longer empties the cached grants of its organization',
-    file: 'src/model-access/access-cache.service.ts',
-    find: 'this.organizations.delete(organizationId);',
-    replace: 'void organizationId;',
+    find: 'keys.forEach((key) => map.delete(key));',
+    replace: 'void keys;',
     specs: CACHE_SPECS,
   },
   {
