@@ -52,12 +52,24 @@ describe('gateway: budgets and rate limits on /v1 calls', () => {
       reserved_usd: number;
     };
 
+  /** Settlement runs when the answer has been sent: the spend once no call holds a reservation. */
+  const settled = async (org: string) => {
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const current = await spend(org);
+      if (current.reserved_usd === 0 || Date.now() > deadline) {
+        return current;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+
   it('reserves before forwarding and settles to the cost the upstream reported', async () => {
     const { org, model, token } = await setup({ budget_usd: 1 });
     const res = await chat(token, model, { max_tokens: 50 });
     expect(res.status).toBe(200);
     const cost = PROMPT_TOKENS * FAKE_PROMPT_PRICE + 3 * FAKE_COMPLETION_PRICE;
-    const current = await spend(org);
+    const current = await settled(org);
     expect(current.reserved_usd).toBe(0);
     expect(current.spent_usd).toBeCloseTo(cost, 12);
   });
