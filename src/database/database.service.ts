@@ -150,6 +150,7 @@ export class DatabaseService implements OnApplicationShutdown {
 
   /** PostgreSQL: write transactions allowed at once, so reads always find a free connection. */
   private readonly writeSlots: Semaphore;
+  private openWriteCount = 0;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -168,6 +169,11 @@ export class DatabaseService implements OnApplicationShutdown {
   }
 
   /** False while changes made by other replicas could go unnoticed: nothing may be cached. */
+  /** PostgreSQL write transactions of this process that have not ended yet. */
+  get writesOpen(): number {
+    return this.openWriteCount;
+  }
+
   get changesObservable(): boolean {
     return this.changeFeedHealthy;
   }
@@ -273,7 +279,14 @@ export class DatabaseService implements OnApplicationShutdown {
     try {
       return this.kind === 'sqlite'
         ? await this.sqliteLock.run(() => this.sqliteTransaction(record, fn))
-        : await this.writeSlots.run(() => this.postgresTransaction(record, fn, announce));
+        : await this.writeSlots.run(async () => {
+            this.openWriteCount++;
+            try {
+              return await this.postgresTransaction(record, fn, announce);
+            } finally {
+              this.openWriteCount--;
+            }
+          });
     } finally {
       const tables = record.changes();
       if (tables.length > 0) {

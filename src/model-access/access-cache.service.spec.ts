@@ -19,6 +19,7 @@ type Row = Record<string, unknown>;
 class FakeDatabase {
   readonly kind = 'sqlite' as const;
   changesObservable = true;
+  writesOpen = 0;
   readonly asked: string[] = [];
   readonly declared: [string, string, readonly string[]][] = [];
   /** Runs inside the next query, before it answers (e.g. a write ending meanwhile). */
@@ -237,6 +238,15 @@ describe(AccessCacheService.name, () => {
     db.changesObservable = false;
     await sut.view('u1');
     expect(await asked(() => sut.view('u1'))).toHaveLength(4);
+  });
+
+  it('keeps nothing computed while a write transaction of this process is open (PostgreSQL)', async () => {
+    db.writesOpen = 1;
+    await sut.view('u1');
+    expect(await asked(() => sut.view('u1'))).toHaveLength(4);
+    db.writesOpen = 0;
+    await sut.view('u1');
+    expect(await asked(() => sut.view('u1'))).toHaveLength(0);
   });
 
   it('declares the users and organizations a write narrows to, by the columns its queries key on', () => {

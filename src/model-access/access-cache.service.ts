@@ -154,7 +154,15 @@ export class AccessCacheService {
    * stored at all.
    */
   private storable(generation: number): boolean {
-    return this.enabled && generation === this.generation && this.db.changesObservable;
+    // On PostgreSQL a read may overlap a write transaction that commits and is announced
+    // in between two of its statements; an answer computed while a write is open is served
+    // but not kept.
+    return (
+      this.enabled &&
+      generation === this.generation &&
+      this.db.changesObservable &&
+      this.db.writesOpen === 0
+    );
   }
 
   private remember<V>(map: Map<string, V>, key: string, value: V): void {
