@@ -1,16 +1,16 @@
 import Database from 'better-sqlite3';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Browser, BrowserContext, chromium, Page } from 'playwright-core';
+import { Browser, BrowserContext, Page } from 'playwright-core';
 import { REASONS } from '../console/src/lib/reasons';
 import { signWebUiToken } from '../src/auth/jwt';
 import { consoleRoot } from '../src/console/console-static';
 import { CONSOLE_BUDGET_BYTES, consoleFirstLoad } from '../tools/lib/console-size';
 import { FakeOpenRouter, fakeModel } from './support/fake-openrouter';
+import { launchChromium, requireChromium } from './support/chromium';
 import { ServerProcess } from './support/server-process';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(__dirname, 'artifacts');
 const ADMIN_KEY = 'console-e2e-admin-key-0123456789abcdef';
 const WEBUI_SECRET = 'console-e2e-webui-secret-0123456789abcdef';
@@ -122,11 +122,7 @@ describe('admin console in a browser', () => {
   }
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(
-        `${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium).`,
-      );
-    }
+    requireChromium();
     mkdirSync(ARTIFACTS, { recursive: true });
     dataDir = mkdtempSync(join(tmpdir(), 'console-e2e-'));
     upstream = await FakeOpenRouter.start();
@@ -166,19 +162,7 @@ describe('admin console in a browser', () => {
       external_user: 'mai_client_globex',
     });
     await api('PUT', '/api/v1/organizations/globex/members/u-gus', { role: 'admin' });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {
