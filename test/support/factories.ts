@@ -16,9 +16,12 @@ function expectStatus(
   }
 }
 
+/** What the factories call: a TestApp (in process) or an HttpApi (a server on a port). */
+export type ApiClient = Pick<TestApp, 'get' | 'put' | 'post' | 'patch'>;
+
 /** Builders of users, models, organizations, memberships and grants, through the API. */
-export class World {
-  constructor(readonly t: TestApp) {}
+export class World<T extends ApiClient = TestApp> {
+  constructor(readonly t: T) {}
 
   async user(
     id = uniqueId('user'),
