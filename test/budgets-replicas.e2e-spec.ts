@@ -241,6 +241,22 @@ describe(
       });
     });
 
+    it('reserves every completion a call asks for: n choices, and the larger of max_tokens and max_completion_tokens', async () => {
+      const { org, users, model } = await setup({ budget_usd: usd(WORST_NANOS) });
+      const [user] = users;
+      const before = r.fake.calls.length;
+      expectBudgetExceeded(await r.chat(0, user, model, { max_tokens: MAX_TOKENS, n: 2 }));
+      expectBudgetExceeded(
+        await r.chat(REPLICAS - 1, user, model, {
+          max_tokens: MAX_TOKENS,
+          max_completion_tokens: MAX_TOKENS + 1,
+        }),
+      );
+      expect(r.fake.calls.length).toBe(before);
+      expect(await current(org)).toMatchObject({ spent: 0, reserved: 0 });
+      expect((await r.chat(0, user, model, { max_tokens: MAX_TOKENS, n: 1 })).status).toBe(200);
+    });
+
     describe('a fake clock across period boundaries', () => {
       afterEach(() => setClock('2026-03-11T10:00:00.000Z'));
 
