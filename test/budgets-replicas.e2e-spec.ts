@@ -324,6 +324,7 @@ describe(
         const { org, users, model } = await setup({
           budget_usd: usd(10 * WORST_NANOS),
           budget_period: 'monthly',
+          alert_thresholds: [1],
         });
         const [user] = users;
         for (let i = 0; i < 2; i++) {
@@ -346,6 +347,18 @@ describe(
         const refused = await r.chat(1, user, model, { max_tokens: MAX_TOKENS });
         expect(refused.status).toBe(403);
         expect(refused.body.error.message).toMatch(/budget_exhausted/);
+        // the lowered budget is crossed by the spend already made: its 100 % alert goes out now
+        const alertsOf = () =>
+          hooks.received
+            .map((h) => JSON.parse(h.body) as BudgetAlertPayload)
+            .filter((p) => p.organization_id === org);
+        const deadline = Date.now() + 10_000;
+        while (alertsOf().length === 0 && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 25));
+        }
+        expect(alertsOf()).toMatchObject([
+          { threshold: 1, budget_usd: usd(ACTUAL_NANOS), spent_usd: usd(2 * ACTUAL_NANOS) },
+        ]);
 
         // raised: what is left is the new budget minus the spend of this period
         const raised = await r.apis[0].patch(`/api/v1/organizations/${enc(org)}/budget`, {
@@ -359,6 +372,12 @@ describe(
         expect((await r.chat(2, user, model, { max_tokens: MAX_TOKENS })).status).toBe(200);
         expectBudgetExceeded(await r.chat(0, user, model, { max_tokens: MAX_TOKENS }));
         expect(await settled(org)).toMatchObject({ spent: 3 * ACTUAL_NANOS, reserved: 0 });
+        // once per period: raising and lowering again sends no second one
+        await r.apis[1 % REPLICAS].patch(`/api/v1/organizations/${enc(org)}/budget`, {
+          budget_usd: usd(ACTUAL_NANOS),
+        });
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        expect(alertsOf()).toHaveLength(1);
       });
     });
   },

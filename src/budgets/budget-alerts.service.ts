@@ -99,10 +99,13 @@ export class BudgetAlertsService implements OnModuleInit, OnApplicationBootstrap
     void this.sweep();
   }
 
-  /** Called after spend of an organization changed: claims and sends every threshold reached. */
+  /**
+   * Called after an organization's spend or budget settings changed: claims and sends every
+   * threshold its settled spend has reached.
+   */
   async spendChanged(
     organizationId: string,
-    limits: MembershipLimits,
+    limits: Pick<MembershipLimits, 'budgetUsd' | 'budgetPeriod' | 'alertThresholds'>,
     periodStart: string,
     spentNanos: number,
   ): Promise<void> {
