@@ -1,9 +1,8 @@
 import { join } from 'node:path';
-import { signWebUiToken } from '../../src/auth/jwt';
 import { FakeOpenRouter } from './fake-openrouter';
 import { HttpApi } from './http-api';
 import { ServerProcess } from './server-process';
-import { ADMIN_KEY, enc, Reply, WEBUI_SECRET } from './test-app';
+import { ADMIN_KEY, enc, Reply, WEBUI_SECRET, webUiToken } from './test-app';
 import { TestDatabase } from './test-database';
 
 /** The test-only preload that points the built server's budget clock at FAKE_CLOCK_FILE. */
@@ -58,7 +57,7 @@ export class BuiltReplicas {
 
   /** A web UI session token for a user (valid for an hour of real time). */
   tokenFor(userId: string): string {
-    return signWebUiToken({ id: userId, exp: Math.floor(Date.now() / 1000) + 3600 }, WEBUI_SECRET);
+    return webUiToken(userId);
   }
 
   /** A chat completion through replica `i` (modulo the count) as `userId`. */

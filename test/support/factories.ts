@@ -1,4 +1,4 @@
-import { enc, TestApp } from './test-app';
+import { ApiCalls, enc, TestApp } from './test-app';
 
 let sequence = 0;
 export function uniqueId(prefix: string): string {
@@ -16,11 +16,8 @@ function expectStatus(
   }
 }
 
-/** What the factories call: a TestApp (in process) or an HttpApi (a server on a port). */
-export type ApiClient = Pick<TestApp, 'get' | 'put' | 'post' | 'patch'>;
-
-/** Builders of users, models, organizations, memberships and grants, through the API. */
-export class World<T extends ApiClient = TestApp> {
+/** Builders of users, models, organizations, memberships and grants, through the API (in process or over HTTP). */
+export class World<T extends ApiCalls = TestApp> {
   constructor(readonly t: T) {}
 
   async user(
