@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { estimatePromptTokens, worstCaseNanos } from '../src/budgets/budget-admission.service';
 import { BudgetAlertPayload } from '../src/budgets/budget-alerts.service';
 import { WebhookReceiver } from './support/budget-fixtures';
-import { BuiltReplicas, FAKE_CLOCK_PRELOAD } from './support/built-gateway';
+import { BuiltReplicas, FAKE_CLOCK_PRELOAD, START_HOOK_TIMEOUT_MS } from './support/built-gateway';
 import { uniqueId, World } from './support/factories';
 import { FAKE_COMPLETION_PRICE, FAKE_PROMPT_PRICE, PROMPT_TOKENS } from './support/fake-openrouter';
 import { HttpApi } from './support/http-api';
@@ -76,7 +76,7 @@ describe(
         ['--require', FAKE_CLOCK_PRELOAD],
       );
       w = new World(r.apis[0]);
-    });
+    }, START_HOOK_TIMEOUT_MS);
     afterAll(async () => {
       await r?.stop();
       await db?.drop();
@@ -199,7 +199,7 @@ describe(
         expect(final.reserved).toBe(0);
         expect(final.spent).toBe(admitted * ACTUAL_NANOS);
         expect(final.spent).toBeLessThanOrEqual(budgetNanos);
-      });
+      }, 120_000); // about 15 s on two idle cores; room for a loaded CI machine
 
       it('sends every threshold webhook exactly once, signed, whichever replica settled past it', async () => {
         expect(admitted).toBe(100); // the spend of the test above

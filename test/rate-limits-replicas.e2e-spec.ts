@@ -1,6 +1,6 @@
 import Redis from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import { BuiltReplicas } from './support/built-gateway';
+import { BuiltReplicas, START_HOOK_TIMEOUT_MS } from './support/built-gateway';
 import { uniqueId, World } from './support/factories';
 import { HttpApi } from './support/http-api';
 import { TcpProxy } from './support/tcp-proxy';
@@ -38,7 +38,7 @@ describe('rate limits on three built replicas sharing Redis', () => {
     w = new World(r.apis[0]);
     // every replica has connected to Redis before the first call
     await Promise.all(r.apis.map((api) => limiterState(api, 'up')));
-  });
+  }, START_HOOK_TIMEOUT_MS);
   afterAll(async () => {
     await r?.stop();
     await db?.drop();

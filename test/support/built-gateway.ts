@@ -5,6 +5,10 @@ import { ServerProcess } from './server-process';
 import { ADMIN_KEY, enc, Reply, WEBUI_SECRET, webUiToken } from './test-app';
 import { TestDatabase } from './test-database';
 
+/** How long replicas may take to boot together; the hooks that start them allow more. */
+export const BOOT_TIMEOUT_MS = 90_000;
+export const START_HOOK_TIMEOUT_MS = BOOT_TIMEOUT_MS + 30_000;
+
 /** The test-only preload that points the built server's budget clock at FAKE_CLOCK_FILE. */
 export const FAKE_CLOCK_PRELOAD = join(__dirname, 'fake-clock-preload.js');
 
@@ -42,7 +46,8 @@ export class BuiltReplicas {
         };
         servers.push(await ServerProcess.start(env, undefined, nodeArgs));
       }
-      await Promise.all(servers.map((s) => s.ready()));
+      // generous: several processes booting at once on a loaded CI machine are slow
+      await Promise.all(servers.map((s) => s.ready(BOOT_TIMEOUT_MS)));
     } catch (error) {
       await Promise.all(servers.map((s) => s.stop()));
       await fake.close();
