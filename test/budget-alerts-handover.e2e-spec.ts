@@ -20,6 +20,13 @@ import { createTestDatabase, TestDatabase } from './support/test-database';
  */
 const SECRET = 'budget-webhook-secret-0123456789abcdef';
 
+/** Webhook settings of a replica: the receiver's URL, the secret, the first retry's wait. */
+const webhookEnv = (url: string, retryBaseMs: number) => ({
+  BUDGET_WEBHOOK_URL: url,
+  BUDGET_WEBHOOK_SECRET: SECRET,
+  BUDGET_WEBHOOK_RETRY_BASE_MS: String(retryBaseMs),
+});
+
 describe('budget alert delivery across replicas', () => {
   const hooks = new WebhookReceiver([500]); // the first attempt fails
   let db: TestDatabase;
@@ -29,11 +36,7 @@ describe('budget alert delivery across replicas', () => {
   beforeAll(async () => {
     const url = await hooks.start();
     db = await createTestDatabase();
-    const env = (retryBaseMs: number) => ({
-      BUDGET_WEBHOOK_URL: url,
-      BUDGET_WEBHOOK_SECRET: SECRET,
-      BUDGET_WEBHOOK_RETRY_BASE_MS: String(retryBaseMs),
-    });
+    const env = (retryBaseMs: number) => webhookEnv(url, retryBaseMs);
     // the leaving replica would retry in a minute; the staying one sweeps every 100 ms
     leaving = await startTestApp(env(60_000), db);
     staying = await startTestApp(env(20), db);
@@ -121,11 +124,7 @@ describe('budget alert delivery when the replica that claimed it is killed', () 
   beforeAll(async () => {
     const url = await hooks.start();
     db = await createTestDatabase('postgres');
-    const env = (retryBaseMs: number) => ({
-      BUDGET_WEBHOOK_URL: url,
-      BUDGET_WEBHOOK_SECRET: SECRET,
-      BUDGET_WEBHOOK_RETRY_BASE_MS: String(retryBaseMs),
-    });
+    const env = (retryBaseMs: number) => webhookEnv(url, retryBaseMs);
     // the built server retries after 2 s; the in-process replica sweeps every 100 ms
     killed = await BuiltReplicas.start(1, db, () => env(2000));
     staying = await startTestApp(env(20), db);
