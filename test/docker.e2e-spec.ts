@@ -130,8 +130,14 @@ describe('docker/docker-compose.yml', () => {
     expect(replica.profiles).toEqual(['replicas']);
     expect(replica.deploy?.replicas).toBeGreaterThanOrEqual(2);
     expect(replica.ports).toBeUndefined();
-    expect(replica.depends_on).toEqual({ postgres: { condition: 'service_healthy' } });
+    expect(replica.depends_on).toEqual({
+      postgres: { condition: 'service_healthy' },
+      redis: { condition: 'service_healthy' },
+    });
     expect(replica.environment?.DATABASE_URL).toBe(appPostgres.environment?.DATABASE_URL);
+    // rate limits are counted once for all replicas, in the profile's Redis
+    expect(replica.environment?.REDIS_URL).toBe('redis://redis:6379');
+    expect(compose.services.redis.profiles).toEqual(['replicas']);
     // the replicas trust exactly nginx's fixed address, never every hop
     const proxyAddress = (proxy.networks as Record<string, { ipv4_address?: string }>)[
       'replica-edge'
@@ -166,7 +172,7 @@ describe('docker/docker-compose.yml', () => {
     expect(withoutProfile).toEqual([]);
     expect(started('sqlite')).toEqual(['app']);
     expect(started('postgres')).toEqual(['app-postgres', 'postgres']);
-    expect(started('replicas')).toEqual(['app-replica', 'postgres', 'proxy']);
+    expect(started('replicas')).toEqual(['app-replica', 'postgres', 'proxy', 'redis']);
   });
 
   it('never falls back to a known PostgreSQL password, and every documented command interpolates from the root .env', () => {

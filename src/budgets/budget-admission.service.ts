@@ -33,6 +33,8 @@ export interface AdmissionRequest {
   promptTokens: number;
   /** The request's max_tokens (or max_completion_tokens), when given. */
   maxTokens: number | null;
+  /** Completions the request asks for (`n`), each up to the completion bound; default 1. */
+  choices?: number;
 }
 
 /** What the upstream reported when the call ended. */
@@ -92,11 +94,15 @@ export function estimatePromptTokens(body: {
   return bytes + 8 * messages;
 }
 
-/** The most a call can cost, in nano-dollars: its prompt and its longest possible completion. */
+/**
+ * The most a call can cost, in nano-dollars: its prompt and its longest possible completion,
+ * once per completion asked for.
+ */
 export function worstCaseNanos(
   model: PricedModel,
   promptTokens: number,
   maxTokens: number | null,
+  choices = 1,
 ): number {
   const completion =
     maxTokens ??
@@ -104,7 +110,8 @@ export function worstCaseNanos(
     (model.contextLength !== null ? Math.max(0, model.contextLength - promptTokens) : null) ??
     FALLBACK_COMPLETION_TOKENS;
   const usd =
-    promptTokens * (model.promptPriceUsd ?? 0) + completion * (model.completionPriceUsd ?? 0);
+    promptTokens * (model.promptPriceUsd ?? 0) +
+    completion * choices * (model.completionPriceUsd ?? 0);
   return Math.ceil(usd * NANOS_PER_USD);
 }
 
@@ -232,7 +239,12 @@ export class BudgetAdmissionService {
         periodStart,
       });
     }
-    const nanos = worstCaseNanos(model, request.promptTokens, request.maxTokens);
+    const nanos = worstCaseNanos(
+      model,
+      request.promptTokens,
+      request.maxTokens,
+      request.choices ?? 1,
+    );
     prices.model = model;
     const result = await this.ledger.reserve(scopes, nanos);
     if (result.held) {

@@ -1,9 +1,9 @@
-import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleInit } from '@nestjs/common';
 import { createHmac } from 'node:crypto';
 import { AuditService } from '../audit/audit.service';
 import { AppConfig } from '../config/app-config';
 import { DatabaseService } from '../database/database.service';
-import { bind } from './budget-ledger.service';
+import { bind, returnedRows } from './budget-ledger.service';
 import { periodOf } from './budget-period';
 import { nanosToUsd, usdToNanos } from './budget-settings';
 import { Clock, CLOCK } from './clock';
@@ -37,20 +37,43 @@ function thresholdKey(threshold: number): string {
   return String(threshold);
 }
 
+/** Longest wait for the webhook endpoint's answer to one attempt. */
+const REQUEST_TIMEOUT_MS = 10_000;
+/** How long an attempt holds its alert: no other replica sends it before this has passed. */
+const ATTEMPT_LEASE_MS = REQUEST_TIMEOUT_MS + 5_000;
+/** Alerts taken over per sweep (more are left for the next). */
+const SWEEP_BATCH = 100;
+
+/** The ISO 8601 UTC instant `ms` from now, on the real clock (delivery timing is not budget time). */
+function fromNow(ms: number): string {
+  return new Date(Date.now() + ms).toISOString();
+}
+
 /**
  * Budget alerts: when an organization's settled spend reaches a threshold of its budget,
  * one audit event and one webhook, once per threshold per period. Whoever inserts the
  * (organization, period, threshold) row of `budget_alerts` first sends it; the insert is
  * atomic on the primary key, so with any number of replicas exactly one of them does.
- * Delivery is retried with exponential backoff and recorded on the row.
+ *
+ * The row also keeps the webhook body and when its next attempt is due, so delivery does not
+ * depend on the replica that claimed it staying up: each attempt is taken by a conditional
+ * UPDATE of `attempts` (one replica wins it), failures are retried with exponential backoff,
+ * a replica that shuts down hands its pending alerts over (due at once), and every replica
+ * sweeps for due alerts (a replica that crashed leaves them due when its lease runs out).
+ * A receiver may still see an alert twice if a replica dies between the receiver's answer and
+ * recording it: the X-Budget-Alert-Id header is the same on every attempt, to deduplicate on.
  */
 @Injectable()
-export class BudgetAlertsService implements OnApplicationShutdown {
+export class BudgetAlertsService implements OnModuleInit, OnApplicationBootstrap {
   private readonly logger = new Logger(BudgetAlertsService.name);
   /** Alerts this process knows are claimed (by anyone): no need to try the insert again. */
   private readonly claimed = new Set<string>();
   private readonly deliveries = new Set<Promise<void>>();
+  /** Ids of the alerts this process is delivering now (the sweep leaves them alone). */
+  private readonly running = new Set<string>();
   private readonly timers = new Map<NodeJS.Timeout, () => void>();
+  private sweeper: NodeJS.Timeout | null = null;
+  private sweeping = false;
   private closing = false;
 
   constructor(
@@ -60,10 +83,29 @@ export class BudgetAlertsService implements OnApplicationShutdown {
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
-  /** Called after spend of an organization changed: claims and sends every threshold reached. */
+  onModuleInit(): void {
+    // Before the connection closes: stop, and hand every pending alert over to the others.
+    this.db.beforeClose(() => this.close());
+  }
+
+  /** With a webhook URL, looks for due alerts now and then every so often. */
+  onApplicationBootstrap(): void {
+    if (!this.config.budgetWebhookUrl) {
+      return;
+    }
+    const every = Math.min(30_000, Math.max(100, this.config.budgetWebhookRetryBaseMs * 5));
+    this.sweeper = setInterval(() => void this.sweep(), every);
+    this.sweeper.unref();
+    void this.sweep();
+  }
+
+  /**
+   * Called after an organization's spend or budget settings changed: claims and sends every
+   * threshold its settled spend has reached.
+   */
   async spendChanged(
     organizationId: string,
-    limits: MembershipLimits,
+    limits: Pick<MembershipLimits, 'budgetUsd' | 'budgetPeriod' | 'alertThresholds'>,
     periodStart: string,
     spentNanos: number,
   ): Promise<void> {
@@ -94,7 +136,7 @@ export class BudgetAlertsService implements OnApplicationShutdown {
         this.logger.log(
           `budget alert: ${organizationId} reached ${threshold * 100}% of ${limits.budgetUsd} USD (${limits.budgetPeriod} from ${periodStart})`,
         );
-        this.deliver(payload);
+        this.deliver(JSON.stringify(payload), payload, 1);
       }
     }
   }
@@ -106,8 +148,43 @@ export class BudgetAlertsService implements OnApplicationShutdown {
     }
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /** Takes over the alerts whose next attempt is due (left by a stopped or crashed replica). */
+  async sweep(): Promise<void> {
+    const url = this.config.budgetWebhookUrl;
+    if (!url || this.sweeping || this.closing) {
+      return;
+    }
+    this.sweeping = true;
+    try {
+      const [sql, params] = bind(
+        this.db.kind,
+        'SELECT payload, attempts FROM budget_alerts WHERE delivered_at IS NULL ' +
+          'AND payload IS NOT NULL AND next_attempt_at IS NOT NULL AND next_attempt_at <= $1 ' +
+          `AND attempts < $2 ORDER BY next_attempt_at LIMIT ${SWEEP_BATCH}`,
+        [fromNow(0), this.config.budgetWebhookMaxAttempts],
+      );
+      const rows = await this.db.read((m) => m.query<Record<string, unknown>[]>(sql, params));
+      for (const row of rows) {
+        const body = String(row.payload);
+        const payload = JSON.parse(body) as BudgetAlertPayload;
+        if (!this.running.has(payload.id)) {
+          this.deliver(body, payload, Number(row.attempts) + 1);
+        }
+      }
+    } catch (error) {
+      this.logger.warn(`budget alert sweep failed: ${String(error)}`);
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  /** Stops sweeping and retrying; alerts waiting for a retry become due at once for others. */
+  private async close(): Promise<void> {
     this.closing = true;
+    if (this.sweeper) {
+      clearInterval(this.sweeper);
+      this.sweeper = null;
+    }
     for (const [timer, wake] of this.timers) {
       clearTimeout(timer);
       wake();
@@ -115,13 +192,17 @@ export class BudgetAlertsService implements OnApplicationShutdown {
     await this.idle();
   }
 
-  /** Inserts the claim row and its audit event in one transaction; true when this call won. */
+  /**
+   * Inserts the claim row (with the body to send and, when there is a URL to send it to, its
+   * first attempt due after the claimer's lease) and its audit event in one transaction;
+   * true when this call won.
+   */
   private async claim(payload: BudgetAlertPayload): Promise<boolean> {
     return this.db.append(async (tx) => {
       const statement = bind(
         this.db.kind,
-        'INSERT INTO budget_alerts (organization_id, period_start, threshold, budget_usd, spent_usd, fired_at, attempts) ' +
-          'VALUES ($1, $2, $3, $4, $5, $6, 0) ON CONFLICT DO NOTHING RETURNING organization_id',
+        'INSERT INTO budget_alerts (organization_id, period_start, threshold, budget_usd, spent_usd, fired_at, attempts, payload, next_attempt_at) ' +
+          'VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8) ON CONFLICT DO NOTHING RETURNING organization_id',
         [
           payload.organization_id,
           payload.period_start,
@@ -129,11 +210,11 @@ export class BudgetAlertsService implements OnApplicationShutdown {
           payload.budget_usd,
           payload.spent_usd,
           payload.occurred_at,
+          JSON.stringify(payload),
+          this.config.budgetWebhookUrl ? fromNow(ATTEMPT_LEASE_MS) : null,
         ],
       );
-      const result: unknown = await tx.query(...statement);
-      const rows = Array.isArray(result) && Array.isArray(result[0]) ? result[0] : result;
-      if (!Array.isArray(rows) || rows.length === 0) {
+      if (returnedRows(await tx.query(...statement)).length === 0) {
         return false;
       }
       await this.audit.record(tx, ALERT_ACTOR, {
@@ -146,18 +227,82 @@ export class BudgetAlertsService implements OnApplicationShutdown {
     });
   }
 
-  private deliver(payload: BudgetAlertPayload): void {
+  private deliver(body: string, payload: BudgetAlertPayload, attempt: number): void {
     const url = this.config.budgetWebhookUrl;
     if (!url) {
       return;
     }
-    const delivery = this.attempt(url, payload, 1).finally(() => this.deliveries.delete(delivery));
+    this.running.add(payload.id);
+    const delivery = this.run(url, body, payload, attempt)
+      .catch((error: unknown) =>
+        this.logger.error(`budget alert ${payload.id}: delivery stopped: ${String(error)}`),
+      )
+      .finally(() => {
+        this.running.delete(payload.id);
+        this.deliveries.delete(delivery);
+      });
     this.deliveries.add(delivery);
   }
 
-  private async attempt(url: string, payload: BudgetAlertPayload, attempt: number): Promise<void> {
-    const body = JSON.stringify(payload);
-    let failure: string;
+  /** Attempts from `attempt` on, each taken in the database first, until one is answered 2xx. */
+  private async run(
+    url: string,
+    body: string,
+    payload: BudgetAlertPayload,
+    attempt: number,
+  ): Promise<void> {
+    const max = this.config.budgetWebhookMaxAttempts;
+    for (; attempt <= max; attempt++) {
+      if (this.closing || !(await this.take(payload, attempt))) {
+        return; // shutting down, or another replica took this attempt (or it was delivered)
+      }
+      const failure = await this.send(url, body, payload, attempt);
+      if (failure === null) {
+        await this.update(payload, 'delivered_at = $4, next_attempt_at = NULL', [
+          this.clock.now().toISOString(),
+        ]);
+        return;
+      }
+      if (attempt >= max) {
+        await this.update(payload, 'next_attempt_at = NULL', []);
+        this.logger.error(
+          `budget alert ${payload.id} not delivered after ${attempt} attempts (last: ${failure})`,
+        );
+        return;
+      }
+      const wait = this.config.budgetWebhookRetryBaseMs * 2 ** (attempt - 1);
+      this.logger.warn(
+        `budget alert ${payload.id}: attempt ${attempt} failed (${failure}); retry in ${wait} ms`,
+      );
+      await this.update(payload, 'next_attempt_at = $4', [fromNow(wait)]);
+      await this.sleep(wait);
+      if (this.closing) {
+        // hand it over: due at once for the replicas that keep running
+        await this.update(payload, 'next_attempt_at = $4', [fromNow(0)]);
+        return;
+      }
+    }
+  }
+
+  /** Takes attempt n of an alert (attempts n-1 -> n, still undelivered); false when another has. */
+  private async take(payload: BudgetAlertPayload, attempt: number): Promise<boolean> {
+    const statement = bind(
+      this.db.kind,
+      'UPDATE budget_alerts SET attempts = $4, next_attempt_at = $5 ' +
+        'WHERE organization_id = $1 AND period_start = $2 AND threshold = $3 ' +
+        'AND attempts = $6 AND delivered_at IS NULL RETURNING attempts',
+      [...this.keyOf(payload), attempt, fromNow(ATTEMPT_LEASE_MS), attempt - 1],
+    );
+    return (await this.db.append((tx) => tx.query(...statement)).then(returnedRows)).length > 0;
+  }
+
+  /** One POST; null when it was answered 2xx, else what went wrong. */
+  private async send(
+    url: string,
+    body: string,
+    payload: BudgetAlertPayload,
+    attempt: number,
+  ): Promise<string | null> {
     try {
       const response = await fetch(url, {
         method: 'POST',
@@ -169,56 +314,40 @@ export class BudgetAlertsService implements OnApplicationShutdown {
           'x-budget-delivery-attempt': String(attempt),
         },
         body,
-        signal: AbortSignal.timeout(10_000),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
       await response.body?.cancel();
-      if (response.ok) {
-        await this.record(payload, attempt, true);
-        return;
-      }
-      failure = `HTTP ${response.status}`;
+      return response.ok ? null : `HTTP ${response.status}`;
     } catch (error) {
-      failure = String((error as Error).message ?? error);
+      return String((error as Error).message ?? error);
     }
-    await this.record(payload, attempt, false);
-    if (attempt >= this.config.budgetWebhookMaxAttempts || this.closing) {
-      this.logger.error(
-        `budget alert ${payload.id} not delivered after ${attempt} attempts (last: ${failure})`,
-      );
-      return;
-    }
-    const wait = this.config.budgetWebhookRetryBaseMs * 2 ** (attempt - 1);
-    this.logger.warn(
-      `budget alert ${payload.id}: attempt ${attempt} failed (${failure}); retry in ${wait} ms`,
-    );
+  }
+
+  private async sleep(ms: number): Promise<void> {
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.timers.delete(timer);
         resolve();
-      }, wait);
+      }, ms);
       this.timers.set(timer, resolve);
     });
-    if (!this.closing) {
-      await this.attempt(url, payload, attempt + 1);
-    }
   }
 
-  private async record(
+  private keyOf(payload: BudgetAlertPayload): string[] {
+    return [payload.organization_id, payload.period_start, thresholdKey(payload.threshold)];
+  }
+
+  /** Sets columns of an alert's row ($4... are `values`); a failure is logged, not thrown. */
+  private async update(
     payload: BudgetAlertPayload,
-    attempt: number,
-    delivered: boolean,
+    assignments: string,
+    values: unknown[],
   ): Promise<void> {
     const statement = bind(
       this.db.kind,
-      'UPDATE budget_alerts SET attempts = $4, delivered_at = $5 ' +
+      `UPDATE budget_alerts SET ${assignments} ` +
         'WHERE organization_id = $1 AND period_start = $2 AND threshold = $3',
-      [
-        payload.organization_id,
-        payload.period_start,
-        thresholdKey(payload.threshold),
-        attempt,
-        delivered ? this.clock.now().toISOString() : null,
-      ],
+      [...this.keyOf(payload), ...values],
     );
     await this.db
       .append((tx) => tx.query(...statement))

@@ -16,15 +16,28 @@ import {
 import { bind } from './budget-ledger.service';
 import { numberOrNull } from './budget-settings';
 
-/** max_tokens (or max_completion_tokens) of a request body, when it is a positive integer. */
+/** The field of a request body when it is a positive integer. */
+function positiveInteger(body: Readonly<Record<string, unknown>>, field: string): number | null {
+  const value = body[field];
+  return typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : null;
+}
+
+/**
+ * The completion tokens a request bounds itself to: the larger of max_tokens and
+ * max_completion_tokens when both are sent (providers differ in which one they obey), or
+ * null when neither is a positive integer (0 is not trusted as a bound: the model's limit
+ * is reserved instead).
+ */
 export function requestedMaxTokens(body: Readonly<Record<string, unknown>>): number | null {
-  for (const field of ['max_completion_tokens', 'max_tokens']) {
-    const value = body[field];
-    if (typeof value === 'number' && Number.isInteger(value) && value >= 0) {
-      return value;
-    }
-  }
-  return null;
+  const bounds = ['max_completion_tokens', 'max_tokens']
+    .map((field) => positiveInteger(body, field))
+    .filter((n): n is number => n !== null);
+  return bounds.length > 0 ? Math.max(...bounds) : null;
+}
+
+/** Completions a request asks for: `n` (chat, completions) or `best_of` (completions), at least 1. */
+export function requestedChoices(body: Readonly<Record<string, unknown>>): number {
+  return Math.max(1, positiveInteger(body, 'n') ?? 1, positiveInteger(body, 'best_of') ?? 1);
 }
 
 /**
@@ -49,6 +62,7 @@ export class BudgetGatewayAdmission implements GatewayAdmission {
         model: () => this.pricesOf(request.modelId),
         promptTokens: estimatePromptTokens(request.body),
         maxTokens: requestedMaxTokens(request.body),
+        choices: requestedChoices(request.body),
       });
       return {
         settle: (outcome: AdmissionOutcome) =>

@@ -60,8 +60,8 @@ export function bind(
   return [text, ordered];
 }
 
-/** Rows of an UPDATE ... RETURNING: SQLite answers the rows, PostgreSQL [rows, count]. */
-function returnedRows(result: unknown): Record<string, unknown>[] {
+/** Rows of an INSERT/UPDATE ... RETURNING: SQLite answers the rows, PostgreSQL [rows, count]. */
+export function returnedRows(result: unknown): Record<string, unknown>[] {
   if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0])) {
     return result[0] as Record<string, unknown>[];
   }

@@ -1,4 +1,4 @@
-import { BadRequestException, Injectable, NotFoundException } from '@nestjs/common';
+import { BadRequestException, Injectable, Logger, NotFoundException } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { Principal } from '../auth/principal';
@@ -12,6 +12,7 @@ import {
   scopeKey,
   SpendScope,
 } from './budget-ledger.service';
+import { BudgetAlertsService } from './budget-alerts.service';
 import { BudgetPeriod, periodOf } from './budget-period';
 import {
   nanosToUsd,
@@ -86,10 +87,13 @@ function toSpendResponse(
 /** Budget and rate-limit settings of organizations and members: read, change (audited). */
 @Injectable()
 export class BudgetsService {
+  private readonly logger = new Logger(BudgetsService.name);
+
   constructor(
     private readonly db: DatabaseService,
     private readonly audit: AuditService,
     private readonly ledger: BudgetLedgerService,
+    private readonly alerts: BudgetAlertsService,
   ) {}
 
   async organization(orgId: string): Promise<OrganizationBudgetResponse> {
@@ -146,7 +150,22 @@ export class BudgetsService {
       });
       return next;
     });
-    return this.organizationResponse(orgId, after);
+    const response = await this.organizationResponse(orgId, after);
+    // A lower budget, a new threshold or another period can be crossed by the spend already
+    // made: alert now, not at the next call (an exhausted budget has no next call).
+    await this.alerts
+      .spendChanged(
+        orgId,
+        {
+          budgetUsd: after.budget_usd,
+          budgetPeriod: after.budget_period,
+          alertThresholds: after.alert_thresholds,
+        },
+        response.current.period_start,
+        usdToNanos(response.current.spent_usd),
+      )
+      .catch((error: unknown) => this.logger.error(`budget alert failed: ${String(error)}`));
+    return response;
   }
 
   async member(orgId: string, userId: string): Promise<MemberBudgetResponse> {

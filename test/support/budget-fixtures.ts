@@ -22,6 +22,8 @@ export class FakeClock implements Clock {
 export interface ReceivedWebhook {
   headers: IncomingMessage['headers'];
   body: string;
+  /** The status this receiver answered. */
+  status: number;
 }
 
 /**
@@ -40,8 +42,13 @@ export class WebhookReceiver {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        this.received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-        res.statusCode = this.statuses.shift() ?? 200;
+        const status = this.statuses.shift() ?? 200;
+        this.received.push({
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+          status,
+        });
+        res.statusCode = status;
         res.end();
         for (const w of [...this.waiters]) {
           if (this.received.length >= w.count) {

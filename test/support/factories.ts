@@ -1,4 +1,4 @@
-import { enc, TestApp } from './test-app';
+import { ApiCalls, enc, TestApp } from './test-app';
 
 let sequence = 0;
 export function uniqueId(prefix: string): string {
@@ -16,9 +16,9 @@ function expectStatus(
   }
 }
 
-/** Builders of users, models, organizations, memberships and grants, through the API. */
-export class World {
-  constructor(readonly t: TestApp) {}
+/** Builders of users, models, organizations, memberships and grants, through the API (in process or over HTTP). */
+export class World<T extends ApiCalls = TestApp> {
+  constructor(readonly t: T) {}
 
   async user(
     id = uniqueId('user'),

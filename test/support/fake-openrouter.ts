@@ -10,6 +10,8 @@ export interface Behaviour {
   headers?: Record<string, string>;
   /** Wait this long before the answer's head (slow first byte). */
   firstByteDelayMs?: number;
+  /** Answer only once this resolves: the test holds calls in flight and lets them go together. */
+  hold?: Promise<void>;
   /** Content chunks of a streamed answer (default 3). */
   chunks?: number;
   /** Bytes of text in each content chunk (default a short word). */
@@ -121,6 +123,9 @@ export class FakeOpenRouter {
       return void reply
         .status(401)
         .send({ error: { code: 401, message: 'No auth credentials found' } });
+    }
+    if (b.hold) {
+      await b.hold;
     }
     if (b.firstByteDelayMs) {
       await new Promise((resolve) => setTimeout(resolve, b.firstByteDelayMs).unref());

@@ -25,11 +25,16 @@ export class ServerProcess {
   /**
    * Starts the server in `cwd`, by default a fresh empty directory: the server loads `.env`
    * from its working directory, and a developer's own `.env` must not reach the tests.
+   * `nodeArgs` go before the script (e.g. `--require` of a test-only preload).
    */
-  static async start(env: Record<string, string>, cwd?: string): Promise<ServerProcess> {
+  static async start(
+    env: Record<string, string>,
+    cwd?: string,
+    nodeArgs: string[] = [],
+  ): Promise<ServerProcess> {
     const port = await freePort();
     const privateCwd = cwd === undefined ? mkdtempSync(join(tmpdir(), 'server-cwd-')) : null;
-    const child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'main.js')], {
+    const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'dist', 'src', 'main.js')], {
       cwd: cwd ?? privateCwd!,
       env: {
         PATH: process.env.PATH ?? '',

@@ -17,52 +17,18 @@ export interface Reply {
   text: string;
 }
 
-/** A running service on a fresh database, called in-process through Fastify's inject. */
-export class TestApp {
-  constructor(
-    readonly app: NestFastifyApplication,
-    readonly database: TestDatabase,
-    readonly config: AppConfig,
-  ) {}
+export interface RequestOptions {
+  /** Bearer token; undefined: ADMIN_KEY (or the client's default), null: none. */
+  token?: string | null;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Sent as it is (application/json unless headers say otherwise). */
+  rawBody?: string;
+}
 
-  /** A session token for a web UI user, as Open WebUI would issue it (valid for an hour). */
-  tokenFor(userId: string, claims: Record<string, unknown> = {}): string {
-    const exp = Math.floor(Date.now() / 1000) + 3600;
-    return signWebUiToken({ id: userId, exp, ...claims }, WEBUI_SECRET);
-  }
-
-  async request(
-    method: string,
-    url: string,
-    options: {
-      token?: string | null;
-      body?: unknown;
-      headers?: Record<string, string>;
-      rawBody?: string;
-    } = {},
-  ): Promise<Reply> {
-    const headers: Record<string, string> = { ...(options.headers ?? {}) };
-    const token = options.token === undefined ? ADMIN_KEY : options.token;
-    if (token !== null) {
-      headers.authorization = `Bearer ${token}`;
-    }
-    let payload: string | undefined;
-    if (options.rawBody !== undefined) {
-      payload = options.rawBody;
-      headers['content-type'] ??= 'application/json';
-    } else if (options.body !== undefined) {
-      payload = JSON.stringify(options.body);
-      headers['content-type'] = 'application/json';
-    }
-    const res = await this.app.inject({ method: method as 'GET', url, headers, payload });
-    let body: any = undefined;
-    try {
-      body = res.body === '' ? undefined : JSON.parse(res.body);
-    } catch {
-      body = undefined;
-    }
-    return { status: res.statusCode, headers: res.headers, body, text: res.body };
-  }
+/** The API's shorthands over one request method, in process (TestApp) or over HTTP (HttpApi). */
+export abstract class ApiCalls {
+  abstract request(method: string, url: string, options?: RequestOptions): Promise<Reply>;
 
   get(url: string, token?: string | null): Promise<Reply> {
     return this.request('GET', url, { token });
@@ -78,6 +44,66 @@ export class TestApp {
   }
   delete(url: string, token?: string | null): Promise<Reply> {
     return this.request('DELETE', url, { token });
+  }
+}
+
+/** The headers and body of a request: Bearer token (or the default), JSON body or raw text. */
+export function encodeRequest(
+  options: RequestOptions,
+  defaultToken: string,
+): { headers: Record<string, string>; payload: string | undefined } {
+  const headers: Record<string, string> = { ...(options.headers ?? {}) };
+  const token = options.token === undefined ? defaultToken : options.token;
+  if (token !== null) {
+    headers.authorization = `Bearer ${token}`;
+  }
+  let payload: string | undefined;
+  if (options.rawBody !== undefined) {
+    payload = options.rawBody;
+    headers['content-type'] ??= 'application/json';
+  } else if (options.body !== undefined) {
+    payload = JSON.stringify(options.body);
+    headers['content-type'] = 'application/json';
+  }
+  return { headers, payload };
+}
+
+/** An answer as the tests read it: the body parsed when it is JSON. */
+export function toReply(status: number, headers: Reply['headers'], text: string): Reply {
+  let body: any = undefined;
+  try {
+    body = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  return { status, headers, body, text };
+}
+
+/** A session token for a web UI user, as Open WebUI would issue it (valid for an hour). */
+export function webUiToken(userId: string, claims: Record<string, unknown> = {}): string {
+  const exp = Math.floor(Date.now() / 1000) + 3600;
+  return signWebUiToken({ id: userId, exp, ...claims }, WEBUI_SECRET);
+}
+
+/** A running service on a fresh database, called in-process through Fastify's inject. */
+export class TestApp extends ApiCalls {
+  constructor(
+    readonly app: NestFastifyApplication,
+    readonly database: TestDatabase,
+    readonly config: AppConfig,
+  ) {
+    super();
+  }
+
+  /** A session token for a web UI user, as Open WebUI would issue it (valid for an hour). */
+  tokenFor(userId: string, claims: Record<string, unknown> = {}): string {
+    return webUiToken(userId, claims);
+  }
+
+  async request(method: string, url: string, options: RequestOptions = {}): Promise<Reply> {
+    const { headers, payload } = encodeRequest(options, ADMIN_KEY);
+    const res = await this.app.inject({ method: method as 'GET', url, headers, payload });
+    return toReply(res.statusCode, res.headers, res.body);
   }
 
   async close(): Promise<void> {
