@@ -3,6 +3,7 @@ import { EntityManager } from 'typeorm';
 import { AUDIT_ID_SAMPLE, AuditService } from '../audit/audit.service';
 import { Principal } from '../auth/principal';
 import { Page } from '../common/pagination.dto';
+import { Upserted } from '../common/upsert';
 import { now } from '../common/time';
 import { ValidationFailedException } from '../common/validation';
 import { idProblems, MODEL_ID_RULE } from '../common/validators';
@@ -61,14 +62,14 @@ export class CatalogService {
     actor: Principal,
     id: string,
     body: UpsertModelBody,
-  ): Promise<{ model: ModelResponse; created: boolean }> {
+  ): Promise<Upserted<ModelResponse>> {
     return this.db.write(async (tx) => {
       const before = await tx.getRepository(ModelEntity).findOne({ where: { id } });
       const { entity, outcome, autoGranted } = await this.upsertOne(tx, { id, ...body });
       const model = toModelResponse(entity);
       if (outcome === 'unchanged') {
         // nothing changes: no audit event
-        return { model, created: false };
+        return { value: model, created: false };
       }
       await this.audit.record(tx, actor, {
         action: outcome === 'created' ? 'model.create' : 'model.update',
@@ -77,7 +78,7 @@ export class CatalogService {
         before: before ? toModelResponse(before) : null,
         after: { ...model, auto_granted_to: autoGranted },
       });
-      return { model, created: outcome === 'created' };
+      return { value: model, created: outcome === 'created' };
     });
   }
 

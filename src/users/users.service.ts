@@ -3,6 +3,7 @@ import { EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { Principal } from '../auth/principal';
 import { Page } from '../common/pagination.dto';
+import { Upserted } from '../common/upsert';
 import { likePattern, paginate } from '../common/listing';
 import { now } from '../common/time';
 import { AppConfig } from '../config/app-config';
@@ -42,7 +43,7 @@ export class UsersService {
     actor: Principal,
     id: string,
     body: UpsertUserBody,
-  ): Promise<{ user: UserResponse; created: boolean }> {
+  ): Promise<Upserted<UserResponse>> {
     return this.db.write(async (tx) => {
       const repo = tx.getRepository(UserEntity);
       const existing = await repo.findOne({ where: { id } });
@@ -55,7 +56,7 @@ export class UsersService {
           existing.role === body.role;
         if (unchanged) {
           // nothing changes: no write, no audit event
-          return { user: before, created: false };
+          return { value: before, created: false };
         }
         const recheckDomains =
           existing.email !== body.email || (existing.role === 'pending' && body.role !== 'pending');
@@ -80,7 +81,7 @@ export class UsersService {
         if (recheckDomains) {
           await this.joinByEmailDomain(tx, actor, existing, at);
         }
-        return { user, created: false };
+        return { value: user, created: false };
       }
       const entity = repo.create({ id, ...body, createdAt: at, updatedAt: at });
       await repo.insert(entity);
@@ -93,7 +94,7 @@ export class UsersService {
       });
       await this.autoJoin(tx, actor, id, at);
       await this.joinByEmailDomain(tx, actor, entity, at);
-      return { user, created: true };
+      return { value: user, created: true };
     });
   }
 
