@@ -10,7 +10,7 @@ import { idProblems, MODEL_ID_RULE } from '../common/validators';
 import { DatabaseService } from '../database/database.service';
 import { GrantEntity } from '../model-access/entities/grant.entity';
 import { OrganizationEntity } from '../organizations/entities/organization.entity';
-import { likePattern, paginate } from '../common/listing';
+import { paginate, whereContains, whereEqual } from '../common/listing';
 import {
   ImportModelItem,
   ImportModelsBody,
@@ -192,14 +192,8 @@ export class CatalogService {
   async list(query: ListModelsQuery): Promise<Page<ModelResponse>> {
     return this.db.read(async (m) => {
       const qb = m.getRepository(ModelEntity).createQueryBuilder('m');
-      if (query.search !== undefined && query.search !== '') {
-        qb.andWhere("(LOWER(m.id) LIKE :q ESCAPE '\\' OR LOWER(m.name) LIKE :q ESCAPE '\\')", {
-          q: likePattern(query.search),
-        });
-      }
-      if (query.is_active !== undefined) {
-        qb.andWhere('m.is_active = :active', { active: query.is_active });
-      }
+      whereContains(qb, ['m.id', 'm.name'], query.search);
+      whereEqual(qb, { 'm.is_active': query.is_active });
       if (query.kind === 'provider') {
         qb.andWhere('m.base_model_id IS NULL');
       } else if (query.kind === 'custom') {

@@ -8,7 +8,7 @@ import {
 import { EntityManager, In } from 'typeorm';
 import { AUDIT_ID_SAMPLE, AuditService } from '../audit/audit.service';
 import { Principal } from '../auth/principal';
-import { paginate } from '../common/listing';
+import { paginate, whereEqual } from '../common/listing';
 import { Page } from '../common/pagination.dto';
 import { Upserted } from '../common/upsert';
 import { now } from '../common/time';
@@ -89,12 +89,7 @@ export class MembershipsService {
         .getRepository(MembershipEntity)
         .createQueryBuilder('m')
         .where('m.organization_id = :orgId', { orgId });
-      if (query.is_active !== undefined) {
-        qb.andWhere('m.is_active = :active', { active: query.is_active });
-      }
-      if (query.role !== undefined) {
-        qb.andWhere('m.role = :role', { role: query.role });
-      }
+      whereEqual(qb, { 'm.is_active': query.is_active, 'm.role': query.role });
       // the page's users (name and email) in a second indexed read of at most one page of ids
       return paginate(qb, query, ['m.user_id', 'ASC'], async (rows) => {
         const users = new Map(

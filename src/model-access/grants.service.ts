@@ -3,7 +3,7 @@ import { EntityManager } from 'typeorm';
 import { AUDIT_ID_SAMPLE, AuditService } from '../audit/audit.service';
 import { Principal } from '../auth/principal';
 import { ModelEntity } from '../catalog/entities/model.entity';
-import { paginate } from '../common/listing';
+import { paginate, whereEqual } from '../common/listing';
 import { Page } from '../common/pagination.dto';
 import { Upserted } from '../common/upsert';
 import { now } from '../common/time';
@@ -51,9 +51,7 @@ export class GrantsService {
         .getRepository(GrantEntity)
         .createQueryBuilder('g')
         .where('g.organization_id = :orgId', { orgId });
-      if (query.is_active !== undefined) {
-        qb.andWhere('g.is_active = :active', { active: query.is_active });
-      }
+      whereEqual(qb, { 'g.is_active': query.is_active });
       const catalog = await this.cache.getCatalog(m);
       return paginate(qb, query, ['g.model_id', 'ASC'], (rows) =>
         rows.map((g) => toGrantResponse(g, catalog)),

@@ -6,11 +6,11 @@ import {
   NotFoundException,
   OnApplicationBootstrap,
 } from '@nestjs/common';
-import { EntityManager, In } from 'typeorm';
+import { EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { adminOrganizationIds, Principal, SYSTEM_ACTOR } from '../auth/principal';
 import { Page } from '../common/pagination.dto';
-import { paginate } from '../common/listing';
+import { paginate, whereEqual } from '../common/listing';
 import { now } from '../common/time';
 import { AppConfig } from '../config/app-config';
 import { DatabaseService } from '../database/database.service';
@@ -138,9 +138,7 @@ export class OrganizationsService implements OnApplicationBootstrap {
       if (!actor.siteAdmin) {
         qb.andWhere('o.id IN (:...ids)', { ids: adminOrganizationIds(actor) });
       }
-      if (query.is_active !== undefined) {
-        qb.andWhere('o.is_active = :active', { active: query.is_active });
-      }
+      whereEqual(qb, { 'o.is_active': query.is_active });
       return paginate(qb, query, ['o.id', 'ASC'], async (rows) => {
         const counts = await this.counts(
           m,
@@ -246,33 +244,27 @@ export class OrganizationsService implements OnApplicationBootstrap {
     return org;
   }
 
-  /** external_user values that differ only by case are one value (OpenRouter's user tags). */
+  /** Each organization's memberships and grants, active or not: one grouped read per table. */
   private async counts(manager: EntityManager, ids: string[]): Promise<Map<string, Counts>> {
     const result = new Map<string, Counts>(ids.map((id) => [id, { members: 0, grants: 0 }]));
     if (ids.length === 0) {
       return result;
     }
-    const members = await manager
-      .getRepository(MembershipEntity)
-      .createQueryBuilder('m')
-      .select('m.organization_id', 'id')
-      .addSelect('COUNT(*)', 'n')
-      .where({ organizationId: In(ids) })
-      .groupBy('m.organization_id')
-      .getRawMany<{ id: string; n: string | number }>();
-    const grants = await manager
-      .getRepository(GrantEntity)
-      .createQueryBuilder('g')
-      .select('g.organization_id', 'id')
-      .addSelect('COUNT(*)', 'n')
-      .where({ organizationId: In(ids) })
-      .groupBy('g.organization_id')
-      .getRawMany<{ id: string; n: string | number }>();
-    for (const row of members) {
-      result.get(row.id)!.members = Number(row.n);
-    }
-    for (const row of grants) {
-      result.get(row.id)!.grants = Number(row.n);
+    const tables = [
+      ['members', MembershipEntity],
+      ['grants', GrantEntity],
+    ] as const;
+    for (const [count, entity] of tables) {
+      const rows = await manager
+        .createQueryBuilder(entity, 't')
+        .select('t.organization_id', 'id')
+        .addSelect('COUNT(*)', 'n')
+        .where('t.organization_id IN (:...ids)', { ids })
+        .groupBy('t.organization_id')
+        .getRawMany<{ id: string; n: string | number }>();
+      for (const row of rows) {
+        result.get(row.id)![count] = Number(row.n);
+      }
     }
     return result;
   }

@@ -4,7 +4,7 @@ import { AuditService } from '../audit/audit.service';
 import { Principal } from '../auth/principal';
 import { Page } from '../common/pagination.dto';
 import { Upserted } from '../common/upsert';
-import { likePattern, paginate } from '../common/listing';
+import { paginate, whereContains, whereEqual } from '../common/listing';
 import { now } from '../common/time';
 import { AppConfig } from '../config/app-config';
 import { DatabaseService } from '../database/database.service';
@@ -182,14 +182,8 @@ export class UsersService {
   async list(query: ListUsersQuery): Promise<Page<UserResponse>> {
     return this.db.read(async (m) => {
       const qb = m.getRepository(UserEntity).createQueryBuilder('u');
-      if (query.search !== undefined && query.search !== '') {
-        qb.andWhere("(LOWER(u.email) LIKE :q ESCAPE '\\' OR LOWER(u.name) LIKE :q ESCAPE '\\')", {
-          q: likePattern(query.search),
-        });
-      }
-      if (query.role !== undefined) {
-        qb.andWhere('u.role = :role', { role: query.role });
-      }
+      whereContains(qb, ['u.email', 'u.name'], query.search);
+      whereEqual(qb, { 'u.role': query.role });
       return paginate(qb, query, ['u.id', 'ASC'], (rows) => rows.map(toUserResponse));
     });
   }
