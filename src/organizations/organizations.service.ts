@@ -1,5 +1,4 @@
 import {
-  BadRequestException,
   ConflictException,
   Injectable,
   Logger,
@@ -12,6 +11,7 @@ import { adminOrganizationIds, Principal, SYSTEM_ACTOR } from '../auth/principal
 import { Page } from '../common/pagination.dto';
 import { paginate, whereEqual } from '../common/listing';
 import { now } from '../common/time';
+import { requireSomeField } from '../common/validation';
 import { AppConfig } from '../config/app-config';
 import { DatabaseService } from '../database/database.service';
 import { MembershipEntity } from '../memberships/entities/membership.entity';
@@ -154,16 +154,7 @@ export class OrganizationsService implements OnApplicationBootstrap {
     id: string,
     body: UpdateOrganizationBody,
   ): Promise<OrganizationResponse> {
-    if (
-      body.name === undefined &&
-      body.is_active === undefined &&
-      body.auto_grant_new_models === undefined &&
-      body.email_domains === undefined
-    ) {
-      throw new BadRequestException(
-        'Send at least one of name, is_active, auto_grant_new_models, email_domains.',
-      );
-    }
+    requireSomeField(body, ['name', 'is_active', 'auto_grant_new_models', 'email_domains']);
     return this.db.write(async (tx) => {
       const org = await this.findOrFail(tx, id, true);
       const counts = (await this.counts(tx, [id])).get(id)!;
