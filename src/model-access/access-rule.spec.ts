@@ -151,7 +151,7 @@ describe(UserAccess.name, () => {
       role: 'admin',
       is_active: 0,
     };
-    expect(membershipRow(raw)).toEqual({
+    expect(membershipRow(raw)).toMatchObject({
       organizationId: 'o1',
       organizationName: 'Org 1',
       organizationActive: true,
