@@ -13,6 +13,9 @@ import { MODEL_ID_RULE, ORGANIZATION_ID_RULE_SPEC, USER_ID_RULE } from './valida
  */
 export const TimestampColumn = (name: string) => Column({ name, type: 'varchar', length: 32 });
 
+/** A display name (of a user, an organization, a model): at most 255 characters, as the API accepts. */
+export const NameColumn = () => Column({ type: 'varchar', length: 255 });
+
 /** A yes/no column (`is_active`, ...). */
 export const FlagColumn = (name: string) => Column({ name, type: 'boolean' });
 

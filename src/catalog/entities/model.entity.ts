@@ -1,12 +1,12 @@
 import { Column, Entity } from 'typeorm';
-import { FlagColumn, ModelIdColumn, TimestampColumn } from '../../common/columns';
+import { FlagColumn, ModelIdColumn, NameColumn, TimestampColumn } from '../../common/columns';
 
 @Entity('models')
 export class ModelEntity {
   @ModelIdColumn({ primary: true, name: 'id' })
   id: string;
 
-  @Column({ type: 'varchar', length: 255 })
+  @NameColumn()
   name: string;
 
   @Column({ name: 'base_model_id', type: 'varchar', length: 255, nullable: true })

@@ -1,5 +1,10 @@
 import { Column, Entity, ValueTransformer } from 'typeorm';
-import { FlagColumn, OrganizationIdColumn, TimestampColumn } from '../../common/columns';
+import {
+  FlagColumn,
+  NameColumn,
+  OrganizationIdColumn,
+  TimestampColumn,
+} from '../../common/columns';
 
 /** A string[] kept as JSON text (portable across SQLite and PostgreSQL). */
 const jsonList: ValueTransformer = {
@@ -12,7 +17,7 @@ export class OrganizationEntity {
   @OrganizationIdColumn({ primary: true, name: 'id' })
   id: string;
 
-  @Column({ type: 'varchar', length: 255 })
+  @NameColumn()
   name: string;
 
   @Column({ name: 'external_user', type: 'varchar', length: 64 })

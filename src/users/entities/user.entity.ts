@@ -1,5 +1,5 @@
 import { Column, Entity } from 'typeorm';
-import { TimestampColumn, UserIdColumn } from '../../common/columns';
+import { NameColumn, TimestampColumn, UserIdColumn } from '../../common/columns';
 
 export const USER_ROLES = ['pending', 'user', 'admin'] as const;
 export type UserRole = (typeof USER_ROLES)[number];
@@ -9,7 +9,7 @@ export class UserEntity {
   @UserIdColumn({ primary: true, name: 'id' })
   id: string;
 
-  @Column({ type: 'varchar', length: 255 })
+  @NameColumn()
   name: string;
 
   @Column({ type: 'varchar', length: 320 })
