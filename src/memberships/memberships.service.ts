@@ -90,18 +90,18 @@ export class MembershipsService {
         .createQueryBuilder('m')
         .where('m.organization_id = :orgId', { orgId });
       whereEqual(qb, { 'm.is_active': query.is_active, 'm.role': query.role });
-      // the page's users (name and email) in a second indexed read of at most one page of ids
       return paginate(qb, query, ['m.user_id', 'ASC'], async (rows) => {
-        const users = new Map(
-          (rows.length === 0
+        // the page's users (name, email): one more read, by primary key
+        const ids = rows.map((row) => row.userId);
+        const users =
+          ids.length === 0
             ? []
             : await m.getRepository(UserEntity).find({
-                where: { id: In(rows.map((row) => row.userId)) },
+                where: { id: In(ids) },
                 select: { id: true, name: true, email: true },
-              })
-          ).map((u) => [u.id, u]),
-        );
-        return rows.map((row) => toMemberResponse(row, users.get(row.userId)!));
+              });
+        const byId = new Map(users.map((u) => [u.id, u]));
+        return rows.map((row) => toMemberResponse(row, byId.get(row.userId)!));
       });
     });
   }
