@@ -20,7 +20,7 @@ function digest(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
 }
 
-/** Turns a bearer token into a Principal: an admin API key or a web UI session. */
+/** Turns a bearer token into a Principal: an admin API key, a gateway key or a web UI session. */
 @Injectable()
 export class AuthService {
   private readonly keys: { digest: Buffer; actor: string }[];
@@ -114,12 +114,12 @@ export class AuthService {
   }
 }
 
-/** Compares against every key in constant time; returns the key's audit name. */
 /** A configured key: its digest, and the actor audit events name (a fingerprint, never the key). */
 function knownKey(key: string, prefix: string): { digest: Buffer; actor: string } {
   return { digest: digest(key), actor: `${prefix}:${digest(key).toString('hex').slice(0, 12)}` };
 }
 
+/** The principal an API key stands for: no user of its own, no memberships. */
 function keyPrincipal(
   kind: 'api_key' | 'gateway_key',
   actor: string,
@@ -128,6 +128,7 @@ function keyPrincipal(
   return { kind, actor, userId: null, siteAdmin, memberships: [] };
 }
 
+/** Compares against every key in constant time; returns the key's audit name. */
 function matchKey(keys: { digest: Buffer; actor: string }[], token: string): string | null {
   const given = digest(token);
   let match: string | null = null;
