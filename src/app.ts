@@ -103,12 +103,6 @@ export async function createApp(
   return app;
 }
 
-/**
- * Request bodies are JSON or nothing: any other media type answers 415. An empty body sent
- * with Content-Type: application/json (many clients send the header on every request,
- * DELETE included) counts as no body; a body that does not parse is an InvalidJsonBodyException
- * (400). Prototype-poisoning keys are refused by Fastify's own JSON parser.
- */
 /** No body of this API nests deeper; validating a deeper one would exhaust the stack. */
 const MAX_JSON_DEPTH = 64;
 
@@ -139,6 +133,12 @@ export function nestingDepth(text: string): number {
   return deepest;
 }
 
+/**
+ * Request bodies are JSON or nothing: any other media type answers 415. An empty body sent
+ * with Content-Type: application/json (many clients send the header on every request,
+ * DELETE included) counts as no body; a body that does not parse is an InvalidJsonBodyException
+ * (400). Prototype-poisoning keys are refused by Fastify's own JSON parser.
+ */
 function acceptJsonOnly(fastify: FastifyServer): void {
   const parseJson = fastify.getDefaultJsonParser('error', 'error');
   fastify.removeAllContentTypeParsers();

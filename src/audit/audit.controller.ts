@@ -1,15 +1,9 @@
 import { Controller, Get, Query, StreamableFile } from '@nestjs/common';
-import {
-  ApiBadRequestResponse,
-  ApiOkResponse,
-  ApiOperation,
-  ApiProduces,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { Readable } from 'node:stream';
 import { SiteAdmin } from '../auth/access-level.decorators';
 import { Page } from '../common/pagination.dto';
-import { ProblemResponse } from '../common/problem.dto';
+import { ApiProblems } from '../common/api-docs';
 import { AuditService } from './audit.service';
 import { AuditEventPage, AuditEventResponse } from './dto/audit-event.response';
 import { AuditQuery } from './dto/audit-query.dto';
@@ -28,7 +22,7 @@ export class AuditController {
   })
   @ApiProduces('application/json', 'text/csv')
   @ApiOkResponse({ type: AuditEventPage })
-  @ApiBadRequestResponse({ type: ProblemResponse })
+  @ApiProblems(400)
   list(@Query() query: AuditQuery): Promise<Page<AuditEventResponse>> | StreamableFile {
     return query.format === 'csv'
       ? new StreamableFile(Readable.from(this.audit.csv(query)), {

@@ -20,7 +20,7 @@ function digest(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
 }
 
-/** Turns a bearer token into a Principal: an admin API key or a web UI session. */
+/** Turns a bearer token into a Principal: an admin API key, a gateway key or a web UI session. */
 @Injectable()
 export class AuthService {
   private readonly keys: { digest: Buffer; actor: string }[];
@@ -31,42 +31,19 @@ export class AuthService {
     private readonly config: AppConfig,
     private readonly cache: AccessCacheService,
   ) {
-    this.keys = config.adminApiKeys.map((key) => ({
-      digest: digest(key),
-      actor: `api-key:${digest(key).toString('hex').slice(0, 12)}`,
-    }));
-    this.gatewayKeys = config.gatewayApiKeys.map((key) => ({
-      digest: digest(key),
-      actor: `gateway-key:${digest(key).toString('hex').slice(0, 12)}`,
-    }));
+    this.keys = config.adminApiKeys.map((key) => knownKey(key, 'api-key'));
+    this.gatewayKeys = config.gatewayApiKeys.map((key) => knownKey(key, 'gateway-key'));
   }
 
   async authenticate(token: string): Promise<AuthResult> {
+    // A gateway key names no user (the forwarded headers do); an admin key is a site admin.
     const gatewayActor = matchKey(this.gatewayKeys, token);
     if (gatewayActor) {
-      return {
-        ok: true,
-        principal: {
-          kind: 'gateway_key',
-          actor: gatewayActor,
-          userId: null,
-          siteAdmin: false,
-          memberships: [],
-        },
-      };
+      return { ok: true, principal: keyPrincipal('gateway_key', gatewayActor, false) };
     }
     const apiKeyActor = matchKey(this.keys, token);
     if (apiKeyActor) {
-      return {
-        ok: true,
-        principal: {
-          kind: 'api_key',
-          actor: apiKeyActor,
-          userId: null,
-          siteAdmin: true,
-          memberships: [],
-        },
-      };
+      return { ok: true, principal: keyPrincipal('api_key', apiKeyActor, true) };
     }
     // A token without dots is not a JWT: it was meant as an API key, so the refusal speaks
     // of API keys (and never points at WEBUI_SECRET_KEY).
@@ -135,6 +112,20 @@ export class AuthService {
     }
     return result;
   }
+}
+
+/** A configured key: its digest, and the actor audit events name (a fingerprint, never the key). */
+function knownKey(key: string, prefix: string): { digest: Buffer; actor: string } {
+  return { digest: digest(key), actor: `${prefix}:${digest(key).toString('hex').slice(0, 12)}` };
+}
+
+/** The principal an API key stands for: no user of its own, no memberships. */
+function keyPrincipal(
+  kind: 'api_key' | 'gateway_key',
+  actor: string,
+  siteAdmin: boolean,
+): Principal {
+  return { kind, actor, userId: null, siteAdmin, memberships: [] };
 }
 
 /** Compares against every key in constant time; returns the key's audit name. */

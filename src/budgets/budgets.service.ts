@@ -1,10 +1,10 @@
-import { BadRequestException, Injectable, Logger, NotFoundException } from '@nestjs/common';
+import { Injectable, Logger, NotFoundException } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { Principal } from '../auth/principal';
 import { now } from '../common/time';
 import { DatabaseService } from '../database/database.service';
-import { ValidationFailedException } from '../common/validation';
+import { requireSomeField, ValidationFailedException } from '../common/validation';
 import {
   bind,
   BudgetLedgerService,
@@ -106,12 +106,14 @@ export class BudgetsService {
     orgId: string,
     body: UpdateOrganizationBudgetBody,
   ): Promise<OrganizationBudgetResponse> {
-    const fields = Object.keys(body).filter((k) => body[k as keyof typeof body] !== undefined);
-    if (fields.length === 0) {
-      throw new BadRequestException(
-        'Send at least one of budget_usd, budget_period, alert_thresholds, allow_unpriced_models, rpm_limit, tpm_limit.',
-      );
-    }
+    requireSomeField(body, [
+      'budget_usd',
+      'budget_period',
+      'alert_thresholds',
+      'allow_unpriced_models',
+      'rpm_limit',
+      'tpm_limit',
+    ]);
     const after = await this.db.write(async (tx) => {
       const before = await this.findOrganization(tx, orgId, true);
       const next: OrganizationSettings = {
@@ -182,13 +184,7 @@ export class BudgetsService {
     userId: string,
     body: UpdateMemberBudgetBody,
   ): Promise<MemberBudgetResponse> {
-    if (
-      body.budget_usd === undefined &&
-      body.rpm_limit === undefined &&
-      body.tpm_limit === undefined
-    ) {
-      throw new BadRequestException('Send at least one of budget_usd, rpm_limit, tpm_limit.');
-    }
+    requireSomeField(body, ['budget_usd', 'rpm_limit', 'tpm_limit']);
     const { next, period } = await this.db.write(async (tx) => {
       const organization = await this.findOrganization(tx, orgId, true);
       const before = await this.findMember(tx, orgId, userId);

@@ -3,13 +3,14 @@ import { EntityManager } from 'typeorm';
 import { AUDIT_ID_SAMPLE, AuditService } from '../audit/audit.service';
 import { Principal } from '../auth/principal';
 import { Page } from '../common/pagination.dto';
+import { Upserted } from '../common/upsert';
 import { now } from '../common/time';
 import { ValidationFailedException } from '../common/validation';
 import { idProblems, MODEL_ID_RULE } from '../common/validators';
 import { DatabaseService } from '../database/database.service';
 import { GrantEntity } from '../model-access/entities/grant.entity';
 import { OrganizationEntity } from '../organizations/entities/organization.entity';
-import { likePattern, paginate } from '../common/listing';
+import { paginate, whereContains, whereEqual } from '../common/listing';
 import {
   ImportModelItem,
   ImportModelsBody,
@@ -61,14 +62,14 @@ export class CatalogService {
     actor: Principal,
     id: string,
     body: UpsertModelBody,
-  ): Promise<{ model: ModelResponse; created: boolean }> {
+  ): Promise<Upserted<ModelResponse>> {
     return this.db.write(async (tx) => {
       const before = await tx.getRepository(ModelEntity).findOne({ where: { id } });
       const { entity, outcome, autoGranted } = await this.upsertOne(tx, { id, ...body });
       const model = toModelResponse(entity);
       if (outcome === 'unchanged') {
         // nothing changes: no audit event
-        return { model, created: false };
+        return { value: model, created: false };
       }
       await this.audit.record(tx, actor, {
         action: outcome === 'created' ? 'model.create' : 'model.update',
@@ -77,7 +78,7 @@ export class CatalogService {
         before: before ? toModelResponse(before) : null,
         after: { ...model, auto_granted_to: autoGranted },
       });
-      return { model, created: outcome === 'created' };
+      return { value: model, created: outcome === 'created' };
     });
   }
 
@@ -191,14 +192,8 @@ export class CatalogService {
   async list(query: ListModelsQuery): Promise<Page<ModelResponse>> {
     return this.db.read(async (m) => {
       const qb = m.getRepository(ModelEntity).createQueryBuilder('m');
-      if (query.search !== undefined && query.search !== '') {
-        qb.andWhere("(LOWER(m.id) LIKE :q ESCAPE '\\' OR LOWER(m.name) LIKE :q ESCAPE '\\')", {
-          q: likePattern(query.search),
-        });
-      }
-      if (query.is_active !== undefined) {
-        qb.andWhere('m.is_active = :active', { active: query.is_active });
-      }
+      whereContains(qb, ['m.id', 'm.name'], query.search);
+      whereEqual(qb, { 'm.is_active': query.is_active });
       if (query.kind === 'provider') {
         qb.andWhere('m.base_model_id IS NULL');
       } else if (query.kind === 'custom') {

@@ -38,7 +38,11 @@ export function tellTheTruth(document: OpenAPIObject): void {
       operation.security ??= [];
       for (const [status, response] of Object.entries(operation.responses ?? {})) {
         if (response !== undefined && Number(status) >= 400 && !('$ref' in response)) {
-          problemContent(response, Number(status), path);
+          // A controller-level decorator gives all its routes one response object: each
+          // route gets its own copy, so each example names its own path.
+          const own = { ...response };
+          operation.responses[status] = own;
+          problemContent(own, Number(status), path);
         }
       }
     }

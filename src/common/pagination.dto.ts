@@ -1,6 +1,8 @@
+import { Type as Class } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsInt, Max, Min } from 'class-validator';
+import { OptionalBooleanQuery } from './validators';
 
 export const MAX_PAGE_SIZE = 500;
 export const DEFAULT_PAGE_SIZE = 50;
@@ -22,6 +24,13 @@ export class PageQuery {
   offset: number = 0;
 }
 
+/** A page of a list that can be narrowed to its active (`true`) or inactive (`false`) rows. */
+export class PageQueryByActivity extends PageQuery {
+  @ApiPropertyOptional({ type: Boolean })
+  @OptionalBooleanQuery()
+  is_active?: boolean;
+}
+
 export class PageInfo {
   @ApiProperty({ example: 50 })
   limit: number;
@@ -38,4 +47,12 @@ export interface Page<T> {
   limit: number;
   offset: number;
   total: number;
+}
+
+/** A page of `item`s as documented: `export class UserPage extends PageOf(UserResponse) {}`. */
+export function PageOf<T>(item: Class<T>) {
+  class PageOfItems extends PageInfo {
+    @ApiProperty({ type: [item] }) data: T[];
+  }
+  return PageOfItems;
 }

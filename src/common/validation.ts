@@ -28,6 +28,16 @@ export class ValidationFailedException extends BadRequestException {
   }
 }
 
+/** A PATCH must change something: 400 naming the fields it may send when it sends none of them. */
+export function requireSomeField<T extends object>(
+  body: T,
+  fields: readonly (keyof T & string)[],
+): void {
+  if (fields.every((field) => body[field] === undefined)) {
+    throw new BadRequestException(`Send at least one of ${fields.join(', ')}.`);
+  }
+}
+
 /** Deepest nesting a request body may have; deeper bodies would exhaust the stack in class-transformer. */
 export const MAX_BODY_DEPTH = 32;
 

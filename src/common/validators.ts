@@ -1,6 +1,15 @@
 import { applyDecorators, ArgumentMetadata, Injectable, PipeTransform } from '@nestjs/common';
+import { ApiPropertyOptional, ApiPropertyOptions } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsBoolean, IsOptional, registerDecorator, ValidationOptions } from 'class-validator';
+import {
+  IsBoolean,
+  IsIn,
+  IsOptional,
+  IsString,
+  MaxLength,
+  registerDecorator,
+  ValidationOptions,
+} from 'class-validator';
 import { ValidationFailedException } from './validation';
 
 // eslint-disable-next-line no-control-regex
@@ -148,6 +157,29 @@ export function OptionalBooleanQuery(): PropertyDecorator {
     IsBoolean({
       message: ({ property }: { property: string }) => `${property} must be true or false`,
     }),
+  );
+}
+
+/** An optional field that, when sent, must be one of `values` (documented as that enum). */
+export function OptionalOneOf(
+  values: readonly string[],
+  doc: ApiPropertyOptions = {},
+): PropertyDecorator {
+  return applyDecorators(
+    ApiPropertyOptional({ enum: values, ...doc } as ApiPropertyOptions),
+    IsOptional(),
+    IsIn(values),
+  );
+}
+
+/** An optional line of text (a search, a filter): at most `maxLength` characters, no control characters. */
+export function OptionalText(maxLength: number, doc: ApiPropertyOptions): PropertyDecorator {
+  return applyDecorators(
+    ApiPropertyOptional(doc),
+    IsOptional(),
+    IsString(),
+    MaxLength(maxLength),
+    NoControlCharacters(),
   );
 }
 

@@ -168,12 +168,12 @@ export class DatabaseService implements OnApplicationShutdown {
     return this.config.databaseKind;
   }
 
-  /** False while changes made by other replicas could go unnoticed: nothing may be cached. */
   /** PostgreSQL write transactions of this process that have not ended yet. */
   get writesOpen(): number {
     return this.openWriteCount;
   }
 
+  /** False while changes made by other replicas could go unnoticed: nothing may be cached. */
   get changesObservable(): boolean {
     return this.changeFeedHealthy;
   }

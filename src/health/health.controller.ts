@@ -1,9 +1,7 @@
-import { Controller, Get, Param, Res, ServiceUnavailableException } from '@nestjs/common';
+import { Controller, Get, Res, ServiceUnavailableException } from '@nestjs/common';
 import {
-  ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
-  ApiParam,
   ApiServiceUnavailableResponse,
   ApiTags,
 } from '@nestjs/swagger';
@@ -19,8 +17,7 @@ import {
 import { FastifyReply } from 'fastify';
 import { DataSource } from 'typeorm';
 import { Public, SiteAdmin } from '../auth/access-level.decorators';
-import { ProblemResponse } from '../common/problem.dto';
-import { UserIdPipe } from '../common/validators';
+import { ApiProblem, UserIdParam } from '../common/api-docs';
 import { AppConfig } from '../config/app-config';
 import { RateLimiterService } from '../budgets/rate-limiter.service';
 import { DatabaseDiagnosticsService } from './database-diagnostics.service';
@@ -82,10 +79,9 @@ export class HealthController {
   @ApiOperation({
     summary: 'Why a user sees the models they see: status, memberships and models',
   })
-  @ApiParam({ name: 'userId', description: 'The web UI user id (URL-encoded).' })
   @ApiOkResponse({ type: ModelAccessHealthResponse })
-  @ApiNotFoundResponse({ description: 'No such user.', type: ProblemResponse })
-  modelAccessOf(@Param('userId', UserIdPipe) userId: string): Promise<ModelAccessHealthResponse> {
+  @ApiProblem(404, 'No such user.')
+  modelAccessOf(@UserIdParam('userId') userId: string): Promise<ModelAccessHealthResponse> {
     return this.modelAccess.diagnose(userId);
   }
 

@@ -1,35 +1,17 @@
-import {
-  Body,
-  Controller,
-  Delete,
-  Get,
-  HttpCode,
-  Param,
-  Post,
-  Put,
-  Query,
-  Res,
-} from '@nestjs/common';
-import {
-  ApiBadRequestResponse,
-  ApiConflictResponse,
-  ApiCreatedResponse,
-  ApiNoContentResponse,
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiOperation,
-  ApiParam,
-  ApiTags,
-} from '@nestjs/swagger';
-import { FastifyReply } from 'fastify';
+import { Body, Controller, Delete, Get, HttpCode, Post, Put, Query } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Authenticated, OrgAdmin, SiteAdmin } from '../auth/access-level.decorators';
 import { CurrentPrincipal } from '../auth/current-principal.decorator';
 import { Principal } from '../auth/principal';
+import {
+  ApiProblem,
+  ApiProblems,
+  Deleted,
+  OrganizationIdParam,
+  UserIdParam,
+} from '../common/api-docs';
 import { Page } from '../common/pagination.dto';
-import { ProblemResponse } from '../common/problem.dto';
-import { OrganizationIdPipe, UserIdPipe } from '../common/validators';
-import { upserted } from '../common/upsert';
-import { ORG_ID_PARAM } from '../organizations/organizations.controller';
+import { Upsert, Upserted } from '../common/upsert';
 import {
   BulkAddMembersBody,
   BulkAddMembersResponse,
@@ -41,13 +23,12 @@ import {
 } from './dto/membership.dto';
 import { MembershipsService } from './memberships.service';
 
-const USER_ID_PARAM = { name: 'userId', description: 'The web UI user id (URL-encoded).' };
-
-const LAST_ADMIN = {
-  type: ProblemResponse,
-  description:
+/** 409: what an organization admin may not do to the last active admin. */
+const LastAdminConflict = () =>
+  ApiProblem(
+    409,
     'An organization admin may not demote, suspend or remove the last active admin of the organization.',
-};
+  );
 
 const ORG_ADMIN_REACH =
   'An organization admin may add only users who already have a membership in the organization (suspended included) or whose email domain is one of its `email_domains`; any other user id answers exactly like an unknown one. An archived organization is read-only to its admins (403).';
@@ -60,11 +41,10 @@ export class MembershipsController {
   @Get('organizations/:orgId/members')
   @OrgAdmin()
   @ApiOperation({ summary: 'List the members of an organization' })
-  @ApiParam(ORG_ID_PARAM)
   @ApiOkResponse({ type: MemberPage })
-  @ApiBadRequestResponse({ type: ProblemResponse })
+  @ApiProblems(400)
   list(
-    @Param('orgId', OrganizationIdPipe) orgId: string,
+    @OrganizationIdParam() orgId: string,
     @Query() query: ListMembersQuery,
   ): Promise<Page<MemberResponse>> {
     return this.memberships.list(orgId, query);
@@ -77,13 +57,12 @@ export class MembershipsController {
     summary: 'Add (or reactivate) many users at once; unknown user ids change nothing',
     description: `${ORG_ADMIN_REACH} A request that changes nothing writes no audit event.`,
   })
-  @ApiParam(ORG_ID_PARAM)
   @ApiOkResponse({ type: BulkAddMembersResponse })
-  @ApiBadRequestResponse({ type: ProblemResponse })
-  @ApiConflictResponse(LAST_ADMIN)
+  @ApiProblems(400)
+  @LastAdminConflict()
   bulkAdd(
     @CurrentPrincipal() actor: Principal,
-    @Param('orgId', OrganizationIdPipe) orgId: string,
+    @OrganizationIdParam() orgId: string,
     @Body() body: BulkAddMembersBody,
   ): Promise<BulkAddMembersResponse> {
     return this.memberships.bulkAdd(actor, orgId, body);
@@ -95,38 +74,29 @@ export class MembershipsController {
     summary: 'Add a member, or change their role or suspend them (idempotent)',
     description: `Answers 201 when the membership is new, 200 otherwise (an identical PUT changes nothing and writes no audit event). ${ORG_ADMIN_REACH}`,
   })
-  @ApiParam(ORG_ID_PARAM)
-  @ApiParam(USER_ID_PARAM)
-  @ApiOkResponse({ type: MemberResponse, description: 'Changed, or already so.' })
-  @ApiCreatedResponse({ type: MemberResponse, description: 'Added.' })
-  @ApiBadRequestResponse({ type: ProblemResponse })
-  @ApiConflictResponse(LAST_ADMIN)
-  async put(
+  @Upsert(MemberResponse, { ok: 'Changed, or already so.', created: 'Added.' })
+  @LastAdminConflict()
+  put(
     @CurrentPrincipal() actor: Principal,
-    @Param('orgId', OrganizationIdPipe) orgId: string,
-    @Param('userId', UserIdPipe) userId: string,
+    @OrganizationIdParam() orgId: string,
+    @UserIdParam('userId') userId: string,
     @Body() body: PutMemberBody,
-    @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<MemberResponse> {
-    const { member, created } = await this.memberships.put(actor, orgId, userId, body);
-    return upserted(reply, created, member);
+  ): Promise<Upserted<MemberResponse>> {
+    return this.memberships.put(actor, orgId, userId, body);
   }
 
   @Delete('organizations/:orgId/members/:userId')
   @OrgAdmin()
-  @HttpCode(204)
+  @Deleted('Removed.')
   @ApiOperation({
     summary: 'Remove a member',
     description: 'An archived organization is read-only to its admins (403).',
   })
-  @ApiParam(ORG_ID_PARAM)
-  @ApiParam(USER_ID_PARAM)
-  @ApiNoContentResponse({ description: 'Removed.' })
-  @ApiConflictResponse(LAST_ADMIN)
+  @LastAdminConflict()
   remove(
     @CurrentPrincipal() actor: Principal,
-    @Param('orgId', OrganizationIdPipe) orgId: string,
-    @Param('userId', UserIdPipe) userId: string,
+    @OrganizationIdParam() orgId: string,
+    @UserIdParam('userId') userId: string,
   ): Promise<void> {
     return this.memberships.remove(actor, orgId, userId);
   }
@@ -134,10 +104,9 @@ export class MembershipsController {
   @Get('users/:id/organizations')
   @SiteAdmin()
   @ApiOperation({ summary: "A user's memberships, active or not" })
-  @ApiParam({ name: 'id', description: 'The web UI user id (URL-encoded).' })
   @ApiOkResponse({ type: UserOrganizationList })
-  @ApiNotFoundResponse({ type: ProblemResponse })
-  async forUser(@Param('id', UserIdPipe) userId: string): Promise<UserOrganizationList> {
+  @ApiProblems(404)
+  async forUser(@UserIdParam('id') userId: string): Promise<UserOrganizationList> {
     return { data: await this.memberships.forUser(userId) };
   }
 

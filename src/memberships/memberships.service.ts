@@ -8,7 +8,9 @@ import {
 import { EntityManager, In } from 'typeorm';
 import { AUDIT_ID_SAMPLE, AuditService } from '../audit/audit.service';
 import { Principal } from '../auth/principal';
+import { paginate, whereEqual } from '../common/listing';
 import { Page } from '../common/pagination.dto';
+import { Upserted } from '../common/upsert';
 import { now } from '../common/time';
 import { ValidationFailedException } from '../common/validation';
 import { idProblems, USER_ID_RULE } from '../common/validators';
@@ -86,29 +88,21 @@ export class MembershipsService {
       const qb = m
         .getRepository(MembershipEntity)
         .createQueryBuilder('m')
-        .innerJoin(UserEntity, 'u', 'u.id = m.user_id')
-        .addSelect(['u.name AS user_name', 'u.email AS user_email'])
         .where('m.organization_id = :orgId', { orgId });
-      if (query.is_active !== undefined) {
-        qb.andWhere('m.is_active = :active', { active: query.is_active });
-      }
-      if (query.role !== undefined) {
-        qb.andWhere('m.role = :role', { role: query.role });
-      }
-      const total = await qb.getCount();
-      const { entities, raw } = await qb
-        .orderBy('m.user_id', 'ASC')
-        .offset(query.offset)
-        .limit(query.limit)
-        .getRawAndEntities<{ user_name: string; user_email: string }>();
-      return {
-        data: entities.map((e, i) =>
-          toMemberResponse(e, { name: raw[i].user_name, email: raw[i].user_email }),
-        ),
-        limit: query.limit,
-        offset: query.offset,
-        total,
-      };
+      whereEqual(qb, { 'm.is_active': query.is_active, 'm.role': query.role });
+      return paginate(qb, query, ['m.user_id', 'ASC'], async (rows) => {
+        // the page's users (name, email): one more read, by primary key
+        const ids = rows.map((row) => row.userId);
+        const users =
+          ids.length === 0
+            ? []
+            : await m.getRepository(UserEntity).find({
+                where: { id: In(ids) },
+                select: { id: true, name: true, email: true },
+              });
+        const byId = new Map(users.map((u) => [u.id, u]));
+        return rows.map((row) => toMemberResponse(row, byId.get(row.userId)!));
+      });
     });
   }
 
@@ -118,7 +112,7 @@ export class MembershipsService {
     orgId: string,
     userId: string,
     body: PutMemberBody,
-  ): Promise<{ member: MemberResponse; created: boolean }> {
+  ): Promise<Upserted<MemberResponse>> {
     return this.db.write(async (tx) => {
       this.cache.narrowWritesTo(tx, { users: [userId] });
       const org = await this.organizations.findOrFail(tx, orgId, true);
@@ -138,7 +132,7 @@ export class MembershipsService {
         (body.is_active ?? existing.isActive) === existing.isActive;
       if (existing && unchanged) {
         // nothing changes: no write, no audit event, the same representation
-        return { member: toMemberResponse(existing, user), created: false };
+        return { value: toMemberResponse(existing, user), created: false };
       }
       const entity: MembershipEntity = existing
         ? {
@@ -173,7 +167,7 @@ export class MembershipsService {
         before: existing ? snapshot(existing) : null,
         after: snapshot(entity),
       });
-      return { member: toMemberResponse(entity, user), created: !existing };
+      return { value: toMemberResponse(entity, user), created: !existing };
     });
   }
 

@@ -8,10 +8,10 @@ import {
   CatalogModel,
   GrantRow,
   MembershipRow,
+  membershipRow,
   OrganizationGrants,
   UserAccess,
 } from './access-rule';
-import { membershipLimits } from '../budgets/budget-settings';
 import {
   CATALOG,
   GRANTS_OF_ORGANIZATIONS,
@@ -311,15 +311,7 @@ export class AccessCacheService {
     }
     const memberships = (
       await manager.query<Record<string, unknown>[]>(hotSql(MEMBERSHIPS_OF_USER, kind), [userId])
-    ).map((r): MembershipRow => ({
-      organizationId: String(r.organization_id),
-      organizationName: String(r.organization_name),
-      organizationActive: toBool(r.organization_active),
-      externalUser: String(r.external_user),
-      role: r.role === 'admin' ? 'admin' : 'member',
-      isActive: toBool(r.is_active),
-      limits: membershipLimits(r),
-    }));
+    ).map(membershipRow);
     memberships.sort((a, b) => (a.organizationId < b.organizationId ? -1 : 1));
     return {
       user: {

@@ -4,6 +4,7 @@ import {
   Catalog,
   GrantRow,
   MembershipRow,
+  membershipRow,
   NO_LIMITS,
   openrouterUser,
   OrganizationGrants,
@@ -36,17 +37,17 @@ function accessOf(
       createdAt: '2026-01-01T00:00:00.000Z',
     })),
   );
+  // rows as the membership query answers them (no budget columns set), read as the cache reads them
   const rows: MembershipRow[] = members.map((m) => {
     const org = orgs.find((o) => o.id === m.org)!;
-    return {
-      organizationId: org.id,
-      organizationName: `Org ${org.id}`,
-      organizationActive: org.active,
-      externalUser: `ext_${org.id}`,
+    return membershipRow({
+      organization_id: org.id,
+      organization_name: `Org ${org.id}`,
+      organization_active: org.active,
+      external_user: `ext_${org.id}`,
       role: 'member',
-      isActive: m.active,
-      limits: NO_LIMITS,
-    };
+      is_active: m.active,
+    });
   });
   const byOrg = new Map(
     orgs.map((o) => [
@@ -138,6 +139,26 @@ describe(UserAccess.name, () => {
       organizationId: null,
       openrouterUser: null,
       reason,
+    });
+  });
+
+  it('reads a membership row as either database answers it (SQLite: 0/1), without budget columns as unlimited', () => {
+    const raw = {
+      organization_id: 'o1',
+      organization_name: 'Org 1',
+      organization_active: 1,
+      external_user: 'ext_o1',
+      role: 'admin',
+      is_active: 0,
+    };
+    expect(membershipRow(raw)).toMatchObject({
+      organizationId: 'o1',
+      organizationName: 'Org 1',
+      organizationActive: true,
+      externalUser: 'ext_o1',
+      role: 'admin',
+      isActive: false,
+      limits: NO_LIMITS,
     });
   });
 

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { BudgetPeriod } from '../budgets/budget-period';
+import { membershipLimits } from '../budgets/budget-settings';
+import { toBool } from './hot-queries';
 
 /** The rows the access rule reads, for one user. */
 export interface CatalogModel {
@@ -45,6 +47,22 @@ export interface MembershipRow {
   role: 'member' | 'admin';
   isActive: boolean;
   limits: MembershipLimits;
+}
+
+/**
+ * One row of MEMBERSHIPS_OF_USER (hot-queries.ts) as the rule reads it, on either database
+ * (SQLite answers booleans as 0/1). A column added to that query for an answer is read here.
+ */
+export function membershipRow(r: Record<string, unknown>): MembershipRow {
+  return {
+    organizationId: String(r.organization_id),
+    organizationName: String(r.organization_name),
+    organizationActive: toBool(r.organization_active),
+    externalUser: String(r.external_user),
+    role: r.role === 'admin' ? 'admin' : 'member',
+    isActive: toBool(r.is_active),
+    limits: membershipLimits(r),
+  };
 }
 
 export interface GrantRow {

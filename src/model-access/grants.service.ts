@@ -3,7 +3,9 @@ import { EntityManager } from 'typeorm';
 import { AUDIT_ID_SAMPLE, AuditService } from '../audit/audit.service';
 import { Principal } from '../auth/principal';
 import { ModelEntity } from '../catalog/entities/model.entity';
+import { paginate, whereEqual } from '../common/listing';
 import { Page } from '../common/pagination.dto';
+import { Upserted } from '../common/upsert';
 import { now } from '../common/time';
 import { ValidationFailedException } from '../common/validation';
 import { grantTargetProblems } from '../common/validators';
@@ -45,23 +47,15 @@ export class GrantsService {
   async list(orgId: string, query: ListGrantsQuery): Promise<Page<GrantResponse>> {
     return this.db.read(async (m) => {
       await this.organizations.findOrFail(m, orgId);
-      const where = {
-        organizationId: orgId,
-        ...(query.is_active === undefined ? {} : { isActive: query.is_active }),
-      };
-      const [rows, total] = await m.getRepository(GrantEntity).findAndCount({
-        where,
-        order: { modelId: 'ASC' },
-        skip: query.offset,
-        take: query.limit,
-      });
+      const qb = m
+        .getRepository(GrantEntity)
+        .createQueryBuilder('g')
+        .where('g.organization_id = :orgId', { orgId });
+      whereEqual(qb, { 'g.is_active': query.is_active });
       const catalog = await this.cache.getCatalog(m);
-      return {
-        data: rows.map((g) => toGrantResponse(g, catalog)),
-        limit: query.limit,
-        offset: query.offset,
-        total,
-      };
+      return paginate(qb, query, ['g.model_id', 'ASC'], (rows) =>
+        rows.map((g) => toGrantResponse(g, catalog)),
+      );
     });
   }
 
@@ -70,7 +64,7 @@ export class GrantsService {
     orgId: string,
     modelId: string,
     body: PutGrantBody,
-  ): Promise<{ grant: GrantResponse; created: boolean }> {
+  ): Promise<Upserted<GrantResponse>> {
     return this.db.write(async (tx) => {
       this.cache.narrowWritesTo(tx, { organizations: [orgId] });
       await this.organizations.findOrFail(tx, orgId, true);
@@ -97,7 +91,7 @@ export class GrantsService {
       const catalog = await this.cache.getCatalog(tx);
       if (unchanged) {
         // nothing changes: no audit event, the same representation
-        return { grant: toGrantResponse(entity, catalog), created: false };
+        return { value: toGrantResponse(entity, catalog), created: false };
       }
       await this.audit.record(tx, actor, {
         action: existing ? 'grant.update' : 'grant.create',
@@ -106,7 +100,7 @@ export class GrantsService {
         before: existing ? { is_active: existing.isActive } : null,
         after: { is_active: isActive },
       });
-      return { grant: toGrantResponse(entity, catalog), created: !existing };
+      return { value: toGrantResponse(entity, catalog), created: !existing };
     });
   }
 

@@ -1,21 +1,10 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
-import {
-  ApiBadRequestResponse,
-  ApiConflictResponse,
-  ApiCreatedResponse,
-  ApiNoContentResponse,
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiOperation,
-  ApiParam,
-  ApiTags,
-} from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, Patch, Post, Query } from '@nestjs/common';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { OrgAdmin, SiteAdmin } from '../auth/access-level.decorators';
 import { CurrentPrincipal } from '../auth/current-principal.decorator';
 import { Principal } from '../auth/principal';
+import { ApiProblem, ApiProblems, Deleted, OrganizationIdParam } from '../common/api-docs';
 import { Page } from '../common/pagination.dto';
-import { ProblemResponse } from '../common/problem.dto';
-import { OrganizationIdPipe } from '../common/validators';
 import {
   CreateOrganizationBody,
   DeleteOrganizationQuery,
@@ -26,12 +15,6 @@ import {
 } from './dto/organization.dto';
 import { OrganizationsService } from './organizations.service';
 
-export const ORG_ID_PARAM = {
-  name: 'orgId',
-  description: 'Organization id (slug).',
-  example: 'acme',
-};
-
 @ApiTags('organizations')
 @Controller('api/v1/organizations')
 export class OrganizationsController {
@@ -41,8 +24,8 @@ export class OrganizationsController {
   @SiteAdmin()
   @ApiOperation({ summary: 'Create an organization' })
   @ApiCreatedResponse({ type: OrganizationResponse })
-  @ApiBadRequestResponse({ type: ProblemResponse })
-  @ApiConflictResponse({ type: ProblemResponse, description: 'The id or external_user is taken.' })
+  @ApiProblems(400)
+  @ApiProblem(409, 'The id or external_user is taken.')
   create(
     @CurrentPrincipal() actor: Principal,
     @Body() body: CreateOrganizationBody,
@@ -56,7 +39,7 @@ export class OrganizationsController {
     summary: 'List organizations (site admins: all; organization admins: their own)',
   })
   @ApiOkResponse({ type: OrganizationPage })
-  @ApiBadRequestResponse({ type: ProblemResponse })
+  @ApiProblems(400)
   list(
     @CurrentPrincipal() actor: Principal,
     @Query() query: ListOrganizationsQuery,
@@ -67,22 +50,19 @@ export class OrganizationsController {
   @Get(':orgId')
   @OrgAdmin()
   @ApiOperation({ summary: 'Get one organization' })
-  @ApiParam(ORG_ID_PARAM)
   @ApiOkResponse({ type: OrganizationResponse })
-  get(@Param('orgId', OrganizationIdPipe) id: string): Promise<OrganizationResponse> {
+  get(@OrganizationIdParam() id: string): Promise<OrganizationResponse> {
     return this.organizations.get(id);
   }
 
   @Patch(':orgId')
   @SiteAdmin()
   @ApiOperation({ summary: 'Rename, archive (is_active false) or restore, or change auto-grant' })
-  @ApiParam(ORG_ID_PARAM)
   @ApiOkResponse({ type: OrganizationResponse })
-  @ApiBadRequestResponse({ type: ProblemResponse })
-  @ApiNotFoundResponse({ type: ProblemResponse })
+  @ApiProblems(400, 404)
   update(
     @CurrentPrincipal() actor: Principal,
-    @Param('orgId', OrganizationIdPipe) id: string,
+    @OrganizationIdParam() id: string,
     @Body() body: UpdateOrganizationBody,
   ): Promise<OrganizationResponse> {
     return this.organizations.update(actor, id, body);
@@ -90,17 +70,14 @@ export class OrganizationsController {
 
   @Delete(':orgId')
   @SiteAdmin()
-  @HttpCode(204)
+  @Deleted('Deleted.')
   @ApiOperation({
     summary: 'Delete an organization (409 while it has members or grants, unless cascade=true)',
   })
-  @ApiParam(ORG_ID_PARAM)
-  @ApiNoContentResponse({ description: 'Deleted.' })
-  @ApiNotFoundResponse({ type: ProblemResponse })
-  @ApiConflictResponse({ type: ProblemResponse })
+  @ApiProblems(404, 409)
   remove(
     @CurrentPrincipal() actor: Principal,
-    @Param('orgId', OrganizationIdPipe) id: string,
+    @OrganizationIdParam() id: string,
     @Query() query: DeleteOrganizationQuery,
   ): Promise<void> {
     return this.organizations.remove(actor, id, query.cascade ?? false);

@@ -1,17 +1,17 @@
 import {
-  BadRequestException,
   ConflictException,
   Injectable,
   Logger,
   NotFoundException,
   OnApplicationBootstrap,
 } from '@nestjs/common';
-import { EntityManager, In } from 'typeorm';
+import { EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { adminOrganizationIds, Principal, SYSTEM_ACTOR } from '../auth/principal';
 import { Page } from '../common/pagination.dto';
-import { paginate } from '../common/listing';
+import { paginate, whereEqual } from '../common/listing';
 import { now } from '../common/time';
+import { requireSomeField } from '../common/validation';
 import { AppConfig } from '../config/app-config';
 import { DatabaseService } from '../database/database.service';
 import { MembershipEntity } from '../memberships/entities/membership.entity';
@@ -138,9 +138,7 @@ export class OrganizationsService implements OnApplicationBootstrap {
       if (!actor.siteAdmin) {
         qb.andWhere('o.id IN (:...ids)', { ids: adminOrganizationIds(actor) });
       }
-      if (query.is_active !== undefined) {
-        qb.andWhere('o.is_active = :active', { active: query.is_active });
-      }
+      whereEqual(qb, { 'o.is_active': query.is_active });
       return paginate(qb, query, ['o.id', 'ASC'], async (rows) => {
         const counts = await this.counts(
           m,
@@ -156,16 +154,7 @@ export class OrganizationsService implements OnApplicationBootstrap {
     id: string,
     body: UpdateOrganizationBody,
   ): Promise<OrganizationResponse> {
-    if (
-      body.name === undefined &&
-      body.is_active === undefined &&
-      body.auto_grant_new_models === undefined &&
-      body.email_domains === undefined
-    ) {
-      throw new BadRequestException(
-        'Send at least one of name, is_active, auto_grant_new_models, email_domains.',
-      );
-    }
+    requireSomeField(body, ['name', 'is_active', 'auto_grant_new_models', 'email_domains']);
     return this.db.write(async (tx) => {
       const org = await this.findOrFail(tx, id, true);
       const counts = (await this.counts(tx, [id])).get(id)!;
@@ -246,33 +235,27 @@ export class OrganizationsService implements OnApplicationBootstrap {
     return org;
   }
 
-  /** external_user values that differ only by case are one value (OpenRouter's user tags). */
+  /** Each organization's memberships and grants, active or not: one grouped read per table. */
   private async counts(manager: EntityManager, ids: string[]): Promise<Map<string, Counts>> {
     const result = new Map<string, Counts>(ids.map((id) => [id, { members: 0, grants: 0 }]));
     if (ids.length === 0) {
       return result;
     }
-    const members = await manager
-      .getRepository(MembershipEntity)
-      .createQueryBuilder('m')
-      .select('m.organization_id', 'id')
-      .addSelect('COUNT(*)', 'n')
-      .where({ organizationId: In(ids) })
-      .groupBy('m.organization_id')
-      .getRawMany<{ id: string; n: string | number }>();
-    const grants = await manager
-      .getRepository(GrantEntity)
-      .createQueryBuilder('g')
-      .select('g.organization_id', 'id')
-      .addSelect('COUNT(*)', 'n')
-      .where({ organizationId: In(ids) })
-      .groupBy('g.organization_id')
-      .getRawMany<{ id: string; n: string | number }>();
-    for (const row of members) {
-      result.get(row.id)!.members = Number(row.n);
-    }
-    for (const row of grants) {
-      result.get(row.id)!.grants = Number(row.n);
+    const tables = [
+      ['members', MembershipEntity],
+      ['grants', GrantEntity],
+    ] as const;
+    for (const [count, entity] of tables) {
+      const rows = await manager
+        .createQueryBuilder(entity, 't')
+        .select('t.organization_id', 'id')
+        .addSelect('COUNT(*)', 'n')
+        .where('t.organization_id IN (:...ids)', { ids })
+        .groupBy('t.organization_id')
+        .getRawMany<{ id: string; n: string | number }>();
+      for (const row of rows) {
+        result.get(row.id)![count] = Number(row.n);
+      }
     }
     return result;
   }

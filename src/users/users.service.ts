@@ -3,7 +3,8 @@ import { EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { Principal } from '../auth/principal';
 import { Page } from '../common/pagination.dto';
-import { likePattern, paginate } from '../common/listing';
+import { Upserted } from '../common/upsert';
+import { paginate, whereContains, whereEqual } from '../common/listing';
 import { now } from '../common/time';
 import { AppConfig } from '../config/app-config';
 import { DatabaseService } from '../database/database.service';
@@ -42,7 +43,7 @@ export class UsersService {
     actor: Principal,
     id: string,
     body: UpsertUserBody,
-  ): Promise<{ user: UserResponse; created: boolean }> {
+  ): Promise<Upserted<UserResponse>> {
     return this.db.write(async (tx) => {
       const repo = tx.getRepository(UserEntity);
       const existing = await repo.findOne({ where: { id } });
@@ -55,7 +56,7 @@ export class UsersService {
           existing.role === body.role;
         if (unchanged) {
           // nothing changes: no write, no audit event
-          return { user: before, created: false };
+          return { value: before, created: false };
         }
         const recheckDomains =
           existing.email !== body.email || (existing.role === 'pending' && body.role !== 'pending');
@@ -80,7 +81,7 @@ export class UsersService {
         if (recheckDomains) {
           await this.joinByEmailDomain(tx, actor, existing, at);
         }
-        return { user, created: false };
+        return { value: user, created: false };
       }
       const entity = repo.create({ id, ...body, createdAt: at, updatedAt: at });
       await repo.insert(entity);
@@ -93,7 +94,7 @@ export class UsersService {
       });
       await this.autoJoin(tx, actor, id, at);
       await this.joinByEmailDomain(tx, actor, entity, at);
-      return { user, created: true };
+      return { value: user, created: true };
     });
   }
 
@@ -181,14 +182,8 @@ export class UsersService {
   async list(query: ListUsersQuery): Promise<Page<UserResponse>> {
     return this.db.read(async (m) => {
       const qb = m.getRepository(UserEntity).createQueryBuilder('u');
-      if (query.search !== undefined && query.search !== '') {
-        qb.andWhere("(LOWER(u.email) LIKE :q ESCAPE '\\' OR LOWER(u.name) LIKE :q ESCAPE '\\')", {
-          q: likePattern(query.search),
-        });
-      }
-      if (query.role !== undefined) {
-        qb.andWhere('u.role = :role', { role: query.role });
-      }
+      whereContains(qb, ['u.email', 'u.name'], query.search);
+      whereEqual(qb, { 'u.role': query.role });
       return paginate(qb, query, ['u.id', 'ASC'], (rows) => rows.map(toUserResponse));
     });
   }

@@ -1,5 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { PageInfo } from '../../common/pagination.dto';
+import { PageOf } from '../../common/pagination.dto';
 
 export class AuditEventResponse {
   @ApiProperty() id: number;
@@ -12,6 +12,4 @@ export class AuditEventResponse {
   @ApiProperty({ example: '2026-11-28T17:13:03.123Z' }) created_at: string;
 }
 
-export class AuditEventPage extends PageInfo {
-  @ApiProperty({ type: [AuditEventResponse] }) data: AuditEventResponse[];
-}
+export class AuditEventPage extends PageOf(AuditEventResponse) {}

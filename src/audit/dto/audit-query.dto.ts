@@ -1,7 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsOptional } from 'class-validator';
 import { PageQuery } from '../../common/pagination.dto';
-import { IsTimestamp, NoControlCharacters, TIMESTAMP_RULE } from '../../common/validators';
+import { IsTimestamp, OptionalOneOf, OptionalText, TIMESTAMP_RULE } from '../../common/validators';
 
 export const AUDIT_TARGET_TYPES = ['user', 'model', 'organization', 'membership', 'grant'] as const;
 
@@ -9,32 +9,18 @@ export const AUDIT_FORMATS = ['json', 'csv'] as const;
 export type AuditFormat = (typeof AUDIT_FORMATS)[number];
 
 export class AuditQuery extends PageQuery {
-  @ApiPropertyOptional({ description: 'Actor: `user:<id>`, `api-key:<fingerprint>` or `system`.' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(300)
-  @NoControlCharacters()
+  @OptionalText(300, { description: 'Actor: `user:<id>`, `api-key:<fingerprint>` or `system`.' })
   actor?: string;
 
-  @ApiPropertyOptional({ enum: AUDIT_TARGET_TYPES })
-  @IsOptional()
-  @IsIn(AUDIT_TARGET_TYPES)
+  @OptionalOneOf(AUDIT_TARGET_TYPES)
   target_type?: string;
 
-  @ApiPropertyOptional({
+  @OptionalText(600, {
     description: 'Target id; memberships are `<org>/<user>`, grants `<org>/<model>`.',
   })
-  @IsOptional()
-  @IsString()
-  @MaxLength(600)
-  @NoControlCharacters()
   target_id?: string;
 
-  @ApiPropertyOptional({ example: 'membership.update' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(64)
-  @NoControlCharacters()
+  @OptionalText(64, { example: 'membership.update' })
   action?: string;
 
   @ApiPropertyOptional({
@@ -50,13 +36,10 @@ export class AuditQuery extends PageQuery {
   @IsTimestamp()
   until?: string;
 
-  @ApiPropertyOptional({
-    enum: AUDIT_FORMATS,
+  @OptionalOneOf(AUDIT_FORMATS, {
     default: 'json',
     description:
       'csv exports every matching event (newest first; limit and offset do not apply) as text/csv.',
   })
-  @IsOptional()
-  @IsIn(AUDIT_FORMATS)
   format?: AuditFormat;
 }

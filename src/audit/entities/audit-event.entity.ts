@@ -1,4 +1,5 @@
 import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import { TimestampColumn } from '../../common/columns';
 
 @Entity('audit_events')
 export class AuditEventEntity {
@@ -23,6 +24,6 @@ export class AuditEventEntity {
   @Column({ type: 'text', nullable: true })
   after: string | null;
 
-  @Column({ name: 'created_at', type: 'varchar', length: 32 })
+  @TimestampColumn('created_at')
   createdAt: string;
 }

@@ -5,7 +5,6 @@ import {
   ArrayMinSize,
   IsArray,
   IsBoolean,
-  IsIn,
   IsInt,
   IsNumber,
   IsOptional,
@@ -16,8 +15,8 @@ import {
   MinLength,
   ValidateNested,
 } from 'class-validator';
-import { PageInfo, PageQuery } from '../../common/pagination.dto';
-import { NoControlCharacters, OptionalBooleanQuery } from '../../common/validators';
+import { PageOf, PageQueryByActivity } from '../../common/pagination.dto';
+import { NoControlCharacters, OptionalOneOf, OptionalText } from '../../common/validators';
 
 export class UpsertModelBody {
   @ApiProperty({ example: 'Claude 3.5 Sonnet (beta)', maxLength: 255 })
@@ -131,24 +130,11 @@ export class ImportModelsResponse {
   auto_granted: number;
 }
 
-export class ListModelsQuery extends PageQuery {
-  @ApiPropertyOptional({ description: 'Case-insensitive substring of id or name.' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(255)
-  @NoControlCharacters()
+export class ListModelsQuery extends PageQueryByActivity {
+  @OptionalText(255, { description: 'Case-insensitive substring of id or name.' })
   search?: string;
 
-  @ApiPropertyOptional({ type: Boolean })
-  @OptionalBooleanQuery()
-  is_active?: boolean;
-
-  @ApiPropertyOptional({
-    enum: ['provider', 'custom'],
-    description: 'provider: base_model_id is null.',
-  })
-  @IsOptional()
-  @IsIn(['provider', 'custom'])
+  @OptionalOneOf(['provider', 'custom'], { description: 'provider: base_model_id is null.' })
   kind?: 'provider' | 'custom';
 }
 
@@ -167,9 +153,7 @@ export class ModelResponse {
   @ApiProperty() updated_at: string;
 }
 
-export class ModelPage extends PageInfo {
-  @ApiProperty({ type: [ModelResponse] }) data: ModelResponse[];
-}
+export class ModelPage extends PageOf(ModelResponse) {}
 
 export class CatalogSyncResponse {
   @ApiProperty({ description: "Models in the upstream's list." }) upstream_models: number;

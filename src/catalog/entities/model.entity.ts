@@ -1,17 +1,18 @@
-import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { Column, Entity } from 'typeorm';
+import { FlagColumn, ModelIdColumn, NameColumn, TimestampColumn } from '../../common/columns';
 
 @Entity('models')
 export class ModelEntity {
-  @PrimaryColumn({ type: 'varchar', length: 255 })
+  @ModelIdColumn({ primary: true, name: 'id' })
   id: string;
 
-  @Column({ type: 'varchar', length: 255 })
+  @NameColumn()
   name: string;
 
   @Column({ name: 'base_model_id', type: 'varchar', length: 255, nullable: true })
   baseModelId: string | null;
 
-  @Column({ name: 'is_active', type: 'boolean' })
+  @FlagColumn('is_active')
   isActive: boolean;
 
   /** USD per prompt token (from the upstream's pricing.prompt), null when unknown. */
@@ -28,9 +29,9 @@ export class ModelEntity {
   @Column({ name: 'max_completion_tokens', type: 'integer', nullable: true })
   maxCompletionTokens: number | null;
 
-  @Column({ name: 'created_at', type: 'varchar', length: 32 })
+  @TimestampColumn('created_at')
   createdAt: string;
 
-  @Column({ name: 'updated_at', type: 'varchar', length: 32 })
+  @TimestampColumn('updated_at')
   updatedAt: string;
 }

@@ -4,21 +4,17 @@ import {
   ArrayMinSize,
   IsArray,
   IsBoolean,
-  IsIn,
   IsOptional,
   IsString,
 } from 'class-validator';
-import { PageInfo, PageQuery } from '../../common/pagination.dto';
-import { OptionalBooleanQuery } from '../../common/validators';
+import { PageOf, PageQueryByActivity } from '../../common/pagination.dto';
+import { OptionalOneOf } from '../../common/validators';
 import { MEMBER_ROLES, MemberRole } from '../entities/membership.entity';
 
 export class PutMemberBody {
-  @ApiPropertyOptional({
-    enum: MEMBER_ROLES,
+  @OptionalOneOf(MEMBER_ROLES, {
     description: 'Default member for a new membership; kept when omitted.',
   })
-  @IsOptional()
-  @IsIn(MEMBER_ROLES)
   role?: MemberRole;
 
   @ApiPropertyOptional({
@@ -39,9 +35,7 @@ export class BulkAddMembersBody {
   @IsString({ each: true })
   user_ids: string[];
 
-  @ApiPropertyOptional({ enum: MEMBER_ROLES, default: 'member' })
-  @IsOptional()
-  @IsIn(MEMBER_ROLES)
+  @OptionalOneOf(MEMBER_ROLES, { default: 'member' })
   role?: MemberRole;
 }
 
@@ -52,14 +46,8 @@ export class BulkAddMembersResponse {
   @ApiProperty() unchanged: number;
 }
 
-export class ListMembersQuery extends PageQuery {
-  @ApiPropertyOptional({ type: Boolean })
-  @OptionalBooleanQuery()
-  is_active?: boolean;
-
-  @ApiPropertyOptional({ enum: MEMBER_ROLES })
-  @IsOptional()
-  @IsIn(MEMBER_ROLES)
+export class ListMembersQuery extends PageQueryByActivity {
+  @OptionalOneOf(MEMBER_ROLES)
   role?: MemberRole;
 }
 
@@ -74,9 +62,7 @@ export class MemberResponse {
   @ApiProperty() updated_at: string;
 }
 
-export class MemberPage extends PageInfo {
-  @ApiProperty({ type: [MemberResponse] }) data: MemberResponse[];
-}
+export class MemberPage extends PageOf(MemberResponse) {}
 
 export class UserOrganizationResponse {
   @ApiProperty({ example: 'acme' }) organization_id: string;

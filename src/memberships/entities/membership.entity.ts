@@ -1,25 +1,31 @@
-import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { Column, Entity } from 'typeorm';
+import {
+  FlagColumn,
+  OrganizationIdColumn,
+  TimestampColumn,
+  UserIdColumn,
+} from '../../common/columns';
 
 export const MEMBER_ROLES = ['member', 'admin'] as const;
 export type MemberRole = (typeof MEMBER_ROLES)[number];
 
 @Entity('organization_members')
 export class MembershipEntity {
-  @PrimaryColumn({ name: 'organization_id', type: 'varchar', length: 64 })
+  @OrganizationIdColumn({ primary: true })
   organizationId: string;
 
-  @PrimaryColumn({ name: 'user_id', type: 'varchar', length: 255 })
+  @UserIdColumn({ primary: true })
   userId: string;
 
   @Column({ type: 'varchar', length: 16 })
   role: MemberRole;
 
-  @Column({ name: 'is_active', type: 'boolean' })
+  @FlagColumn('is_active')
   isActive: boolean;
 
-  @Column({ name: 'joined_at', type: 'varchar', length: 32 })
+  @TimestampColumn('joined_at')
   joinedAt: string;
 
-  @Column({ name: 'updated_at', type: 'varchar', length: 32 })
+  @TimestampColumn('updated_at')
   updatedAt: string;
 }

@@ -1,7 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsBoolean, IsOptional, IsString } from 'class-validator';
-import { PageInfo, PageQuery } from '../../common/pagination.dto';
-import { OptionalBooleanQuery } from '../../common/validators';
+import { PageOf, PageQueryByActivity } from '../../common/pagination.dto';
 
 export class PutGrantBody {
   @ApiPropertyOptional({
@@ -47,11 +46,7 @@ export class BulkGrantsResponse {
   @ApiProperty({ description: 'Revocations of grants that did not exist.' }) not_granted: number;
 }
 
-export class ListGrantsQuery extends PageQuery {
-  @ApiPropertyOptional({ type: Boolean })
-  @OptionalBooleanQuery()
-  is_active?: boolean;
-}
+export class ListGrantsQuery extends PageQueryByActivity {}
 
 export class GrantResponse {
   @ApiProperty({ example: 'acme' }) organization_id: string;
@@ -68,6 +63,4 @@ export class GrantResponse {
   @ApiProperty() updated_at: string;
 }
 
-export class GrantPage extends PageInfo {
-  @ApiProperty({ type: [GrantResponse] }) data: GrantResponse[];
-}
+export class GrantPage extends PageOf(GrantResponse) {}

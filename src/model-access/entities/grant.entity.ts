@@ -1,20 +1,26 @@
-import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { Entity } from 'typeorm';
+import {
+  FlagColumn,
+  ModelIdColumn,
+  OrganizationIdColumn,
+  TimestampColumn,
+} from '../../common/columns';
 
 /** A model granted to an organization: an exact catalog id or a prefix pattern ending in `*`. */
 @Entity('organization_models')
 export class GrantEntity {
-  @PrimaryColumn({ name: 'organization_id', type: 'varchar', length: 64 })
+  @OrganizationIdColumn({ primary: true })
   organizationId: string;
 
-  @PrimaryColumn({ name: 'model_id', type: 'varchar', length: 255 })
+  @ModelIdColumn({ primary: true })
   modelId: string;
 
-  @Column({ name: 'is_active', type: 'boolean' })
+  @FlagColumn('is_active')
   isActive: boolean;
 
-  @Column({ name: 'created_at', type: 'varchar', length: 32 })
+  @TimestampColumn('created_at')
   createdAt: string;
 
-  @Column({ name: 'updated_at', type: 'varchar', length: 32 })
+  @TimestampColumn('updated_at')
   updatedAt: string;
 }

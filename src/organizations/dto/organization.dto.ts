@@ -12,7 +12,7 @@ import {
   MinLength,
   ValidateIf,
 } from 'class-validator';
-import { PageInfo, PageQuery } from '../../common/pagination.dto';
+import { PageOf, PageQueryByActivity } from '../../common/pagination.dto';
 import {
   NoControlCharacters,
   OptionalBooleanQuery,
@@ -134,11 +134,7 @@ export class DeleteOrganizationQuery {
   cascade?: boolean;
 }
 
-export class ListOrganizationsQuery extends PageQuery {
-  @ApiPropertyOptional({ type: Boolean })
-  @OptionalBooleanQuery()
-  is_active?: boolean;
-}
+export class ListOrganizationsQuery extends PageQueryByActivity {}
 
 export class OrganizationResponse {
   @ApiProperty({ example: 'acme' }) id: string;
@@ -154,6 +150,4 @@ export class OrganizationResponse {
   @ApiProperty() updated_at: string;
 }
 
-export class OrganizationPage extends PageInfo {
-  @ApiProperty({ type: [OrganizationResponse] }) data: OrganizationResponse[];
-}
+export class OrganizationPage extends PageOf(OrganizationResponse) {}

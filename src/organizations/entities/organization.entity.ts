@@ -1,4 +1,10 @@
-import { Column, Entity, PrimaryColumn, ValueTransformer } from 'typeorm';
+import { Column, Entity, ValueTransformer } from 'typeorm';
+import {
+  FlagColumn,
+  NameColumn,
+  OrganizationIdColumn,
+  TimestampColumn,
+} from '../../common/columns';
 
 /** A string[] kept as JSON text (portable across SQLite and PostgreSQL). */
 const jsonList: ValueTransformer = {
@@ -8,28 +14,28 @@ const jsonList: ValueTransformer = {
 
 @Entity('organizations')
 export class OrganizationEntity {
-  @PrimaryColumn({ type: 'varchar', length: 64 })
+  @OrganizationIdColumn({ primary: true, name: 'id' })
   id: string;
 
-  @Column({ type: 'varchar', length: 255 })
+  @NameColumn()
   name: string;
 
   @Column({ name: 'external_user', type: 'varchar', length: 64 })
   externalUser: string;
 
-  @Column({ name: 'is_active', type: 'boolean' })
+  @FlagColumn('is_active')
   isActive: boolean;
 
-  @Column({ name: 'auto_grant_new_models', type: 'boolean' })
+  @FlagColumn('auto_grant_new_models')
   autoGrantNewModels: boolean;
 
   /** Lowercase domains whose users join this organization (set by site admins). */
   @Column({ name: 'email_domains', type: 'text', transformer: jsonList })
   emailDomains: string[];
 
-  @Column({ name: 'created_at', type: 'varchar', length: 32 })
+  @TimestampColumn('created_at')
   createdAt: string;
 
-  @Column({ name: 'updated_at', type: 'varchar', length: 32 })
+  @TimestampColumn('updated_at')
   updatedAt: string;
 }

@@ -1,14 +1,15 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
+import { ApiProperty } from '@nestjs/swagger';
+import { IsIn, IsString } from 'class-validator';
 import {
-  NoControlCharacters,
+  OptionalOneOf,
+  OptionalText,
   USER_EMAIL_MAX,
   USER_NAME_MAX,
   USER_TEXT_PATTERN,
   UserEmailText,
   UserNameText,
 } from '../../common/validators';
-import { PageInfo, PageQuery } from '../../common/pagination.dto';
+import { PageOf, PageQuery } from '../../common/pagination.dto';
 import { USER_ROLES, UserRole } from '../entities/user.entity';
 
 export class UpsertUserBody {
@@ -42,16 +43,10 @@ export class UpsertUserBody {
 }
 
 export class ListUsersQuery extends PageQuery {
-  @ApiPropertyOptional({ description: 'Case-insensitive substring of email or name.' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(255)
-  @NoControlCharacters()
+  @OptionalText(255, { description: 'Case-insensitive substring of email or name.' })
   search?: string;
 
-  @ApiPropertyOptional({ enum: USER_ROLES })
-  @IsOptional()
-  @IsIn(USER_ROLES)
+  @OptionalOneOf(USER_ROLES)
   role?: UserRole;
 }
 
@@ -64,6 +59,4 @@ export class UserResponse {
   @ApiProperty({ example: '2026-11-28T17:13:03.123Z' }) updated_at: string;
 }
 
-export class UserPage extends PageInfo {
-  @ApiProperty({ type: [UserResponse] }) data: UserResponse[];
-}
+export class UserPage extends PageOf(UserResponse) {}

@@ -1,14 +1,15 @@
-import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { Column, Entity } from 'typeorm';
+import { NameColumn, TimestampColumn, UserIdColumn } from '../../common/columns';
 
 export const USER_ROLES = ['pending', 'user', 'admin'] as const;
 export type UserRole = (typeof USER_ROLES)[number];
 
 @Entity('users')
 export class UserEntity {
-  @PrimaryColumn({ type: 'varchar', length: 255 })
+  @UserIdColumn({ primary: true, name: 'id' })
   id: string;
 
-  @Column({ type: 'varchar', length: 255 })
+  @NameColumn()
   name: string;
 
   @Column({ type: 'varchar', length: 320 })
@@ -17,9 +18,9 @@ export class UserEntity {
   @Column({ type: 'varchar', length: 16 })
   role: UserRole;
 
-  @Column({ name: 'created_at', type: 'varchar', length: 32 })
+  @TimestampColumn('created_at')
   createdAt: string;
 
-  @Column({ name: 'updated_at', type: 'varchar', length: 32 })
+  @TimestampColumn('updated_at')
   updatedAt: string;
 }
