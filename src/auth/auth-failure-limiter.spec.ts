@@ -71,9 +71,14 @@ describe(AuthFailureLimiter.name, () => {
     // A limiter that swept expired windows on each failure iterated its maps there, and grew
     // slower with every address it held. Count every way a Map can be walked while more
     // failures and checks arrive on the full limiter: the count must stay zero.
-    const walks = (['forEach', 'entries', 'keys', 'values', Symbol.iterator] as const).map(
-      (method) => jest.spyOn(Map.prototype, method as keyof Map<unknown, unknown>),
-    );
+    const proto = Map.prototype as Map<string, unknown>;
+    const walks = [
+      jest.spyOn(proto, 'forEach'),
+      jest.spyOn(proto, 'entries'),
+      jest.spyOn(proto, 'keys'),
+      jest.spyOn(proto, 'values'),
+      jest.spyOn(proto, Symbol.iterator),
+    ];
     try {
       batch(sut, 200_000, 35_000, now);
       sut.blockedFor(address(5), now + 120_000);
