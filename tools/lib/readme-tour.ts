@@ -122,3 +122,33 @@ export function jsonContains(actual: unknown, expected: unknown): boolean {
   }
   return Object.is(actual, expected);
 }
+
+/**
+ * Every curl command of every ```bash block (marked or not), continuation lines joined, with
+ * the README line it starts on: what a newcomer pastes, tour or not.
+ */
+export function curlCommands(readme: string): { line: number; command: string }[] {
+  const lines = readme.split('\n');
+  const found: { line: number; command: string }[] = [];
+  let inBash = false;
+  for (let i = 0; i < lines.length; i++) {
+    if (!inBash) {
+      inBash = /^```bash\s*$/.test(lines[i]);
+      continue;
+    }
+    if (/^```\s*$/.test(lines[i])) {
+      inBash = false;
+      continue;
+    }
+    if (!/(^|[\s;(|&])curl\s/.test(lines[i])) {
+      continue;
+    }
+    const start = i;
+    let command = lines[i];
+    while (command.endsWith('\\') && i + 1 < lines.length) {
+      command = `${command.slice(0, -1)} ${lines[++i].trim()}`;
+    }
+    found.push({ line: start + 1, command });
+  }
+  return found;
+}
