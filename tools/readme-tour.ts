@@ -1,6 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import {
   copyFileSync,
+  cpSync,
   lstatSync,
   mkdtempSync,
   readdirSync,
@@ -53,9 +54,24 @@ const PRIVATE = new Set(['.git', '.env', 'data', 'dist', 'backups', 'coverage'])
 /** Small files copied rather than linked, so that paths resolve inside the scratch directory. */
 const COPIED = /^(package(-lock)?\.json|tsconfig.*\.json|nest-cli\.json)$/;
 
-/** The scratch directory: the repository's sources and node_modules, its own everything else. */
+/** run-built.js's check of what `npm start` would rebuild (plain JavaScript, outside dist/). */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { staleParts } = require(join(ROOT, 'tools', 'run-built.js')) as {
+  staleParts: (root: string) => { server: boolean; console: boolean };
+};
+
+/**
+ * The scratch directory: the repository's sources and node_modules, its own everything else.
+ * When the repository's dist/ is up to date, a copy of it goes in too, so the tour's `npm start`
+ * finds nothing to rebuild (as on a newcomer's second start); otherwise it builds its own.
+ */
 function scratchCopy(): string {
   const dir = mkdtempSync(join(tmpdir(), 'readme-tour-'));
+  const stale = staleParts(ROOT);
+  if (!stale.server && !stale.console) {
+    cpSync(join(ROOT, 'dist'), join(dir, 'dist'), { recursive: true });
+    process.stdout.write('README tour: dist/ is up to date; the scratch directory gets a copy\n');
+  }
   for (const entry of readdirSync(ROOT)) {
     if (PRIVATE.has(entry)) {
       continue;
