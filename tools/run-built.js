@@ -6,7 +6,7 @@
 // Plain JavaScript on purpose: it must run before anything is compiled.
 'use strict';
 const { spawnSync } = require('node:child_process');
-const { existsSync, readdirSync, statSync } = require('node:fs');
+const { existsSync, readdirSync, rmSync, statSync } = require('node:fs');
 const { join } = require('node:path');
 
 const ROOT = join(__dirname, '..');
@@ -55,14 +55,24 @@ function staleParts(root) {
   };
 }
 
-/** Runs `node <script> ...args` in `root`; answers its exit status. */
-function runNode(root, script, args) {
+/**
+ * Runs the build `node <script> ...args` in `root`; answers its exit status. A failed build
+ * removes `output` (tsc writes its files even on type errors), so the next run builds again
+ * instead of taking a broken dist/ for an up-to-date one.
+ */
+function runBuild(root, output, script, args) {
   const run = spawnSync(process.execPath, [join(root, script), ...args], {
     cwd: root,
     stdio: 'inherit',
   });
-  return run.status ?? 1;
+  const status = run.status ?? 1;
+  if (status !== 0) {
+    rmSync(join(root, output), { force: true });
+  }
+  return status;
 }
+
+const TSC = ['node_modules/typescript/bin/tsc', ['-p', 'tsconfig.build.json']];
 
 /**
  * npm start's prestart: the parts of `npm run build` whose output is older than their sources,
@@ -77,14 +87,14 @@ function buildIfStale(root) {
   }
   if (stale.server) {
     process.stderr.write('run-built: building the service (tsc)\n');
-    const status = runNode(root, 'node_modules/typescript/bin/tsc', ['-p', 'tsconfig.build.json']);
+    const status = runBuild(root, join('dist', 'src', 'main.js'), ...TSC);
     if (status !== 0) {
       return status;
     }
   }
   if (stale.console) {
     process.stderr.write('run-built: building the admin console (vite)\n');
-    return runNode(root, 'node_modules/vite/bin/vite.js', [
+    return runBuild(root, join('dist', 'console', 'index.html'), 'node_modules/vite/bin/vite.js', [
       'build',
       '--config',
       'console/vite.config.mts',
@@ -108,7 +118,7 @@ function main(argv) {
   }
   if (isStale(ROOT, name)) {
     process.stderr.write(`run-built: sources changed since dist/ was built; building first\n`);
-    const status = runNode(ROOT, 'node_modules/typescript/bin/tsc', ['-p', 'tsconfig.build.json']);
+    const status = runBuild(ROOT, join('dist', 'tools', `${name}.js`), ...TSC);
     if (status !== 0) {
       return status;
     }
