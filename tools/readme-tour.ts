@@ -67,11 +67,6 @@ const { staleParts } = require(join(ROOT, 'tools', 'run-built.js')) as {
  */
 function scratchCopy(): string {
   const dir = mkdtempSync(join(tmpdir(), 'readme-tour-'));
-  const stale = staleParts(ROOT);
-  if (!stale.server && !stale.console) {
-    cpSync(join(ROOT, 'dist'), join(dir, 'dist'), { recursive: true });
-    process.stdout.write('README tour: dist/ is up to date; the scratch directory gets a copy\n');
-  }
   for (const entry of readdirSync(ROOT)) {
     if (PRIVATE.has(entry)) {
       continue;
@@ -82,6 +77,16 @@ function scratchCopy(): string {
     } else {
       symlinkSync(from, join(dir, entry));
     }
+  }
+  const stale = staleParts(ROOT);
+  if (!stale.server && !stale.console) {
+    // Last: the copy must be newer than the settings files copied above.
+    cpSync(join(ROOT, 'dist'), join(dir, 'dist'), { recursive: true });
+    const copied = staleParts(dir);
+    if (copied.server || copied.console) {
+      throw new ToolError(`the copy of dist/ in ${dir} is not up to date with its sources`, 1);
+    }
+    process.stdout.write('README tour: dist/ is up to date; npm start will not rebuild it\n');
   }
   return dir;
 }
