@@ -21,6 +21,7 @@ interface Rule {
 interface Panel {
   id: number;
   title: string;
+  gridPos: { x: number; y: number; w: number; h: number };
   datasource: { uid: string };
   targets: { expr: string; refId: string }[];
 }
@@ -100,6 +101,24 @@ describe('docker/prometheus/alerts.yml and docker/grafana/model-access.json', ()
       }
     }
     expect(unknown).toEqual([]);
+  });
+
+  it('lays the panels out on the 24-column grid without overlaps', () => {
+    const overlapping: string[] = [];
+    dashboard.panels.forEach((a, i) => {
+      expect(a.gridPos.x + a.gridPos.w).toBeLessThanOrEqual(24);
+      for (const b of dashboard.panels.slice(i + 1)) {
+        const apart =
+          a.gridPos.x + a.gridPos.w <= b.gridPos.x ||
+          b.gridPos.x + b.gridPos.w <= a.gridPos.x ||
+          a.gridPos.y + a.gridPos.h <= b.gridPos.y ||
+          b.gridPos.y + b.gridPos.h <= a.gridPos.y;
+        if (!apart) {
+          overlapping.push(`${a.title} / ${b.title}`);
+        }
+      }
+    });
+    expect(overlapping).toEqual([]);
   });
 
   it('charts what the guide tells operators to watch: error rate, p99, decisions by reason, spend and budgets', () => {
