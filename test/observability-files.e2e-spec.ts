@@ -103,6 +103,14 @@ describe('docker/prometheus/alerts.yml and docker/grafana/model-access.json', ()
     expect(unknown).toEqual([]);
   });
 
+  it("lists every metric of the service in the guide's metrics table", () => {
+    const guide = readFileSync(join(ROOT, 'PRODUCTION_DEPLOYMENT_GUIDE.md'), 'utf8');
+    const listed = new Set([...guide.matchAll(/^\| `([a-z_:]+)` \|/gm)].map((m) => m[1]));
+    const own = [...exported].filter((name) => !/^(process|nodejs)_/.test(name));
+    expect(own.length).toBeGreaterThan(8);
+    expect(own.filter((name) => !listed.has(name))).toEqual([]);
+  });
+
   it('lays the panels out on the 24-column grid without overlaps', () => {
     const overlapping: string[] = [];
     dashboard.panels.forEach((a, i) => {
