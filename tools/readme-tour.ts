@@ -23,7 +23,7 @@ const ROOT = resolve(__dirname, '..', '..');
 export const COMMAND: CommandSpec = {
   usage: 'npm run readme:tour --',
   summary:
-    'Runs the README as a newcomer would: the block marked <!-- tour:server --> starts the server in a fresh directory (its own .env, its own SQLite file), then every block marked <!-- tour --> runs in order in one bash session there. Every curl must succeed (2xx) and every "# -> <json>" comment must be contained in the answer of the command before it.',
+    'Runs the README as a newcomer would: the block marked <!-- tour:server --> starts the server in a fresh directory (its own .env, its own SQLite file), then every block marked <!-- tour --> runs in order in one bash session there, followed by the blocks marked <!-- tour:after --> (sections that say to run them after the tour). Every curl must succeed (2xx) and every "# -> <json>" comment must be contained in the answer of the command before it.',
   options: [
     { name: 'readme', type: 'string', valueName: '<file>', description: 'Default README.md.' },
     {
@@ -218,8 +218,12 @@ export async function main(argv: string[]): Promise<number> {
   const readmePath = resolve(ROOT, typeof args.readme === 'string' ? args.readme : 'README.md');
   const blocks = extractTourBlocks(readFileSync(readmePath, 'utf8'));
   const server = blocks.filter((b) => b.kind === 'server');
-  const tour = blocks.filter((b) => b.kind === 'tour');
-  if (server.length !== 1 || tour.length === 0) {
+  // The blocks the README says to run after the tour go last, in their own order.
+  const tour = [
+    ...blocks.filter((b) => b.kind === 'tour'),
+    ...blocks.filter((b) => b.kind === 'after'),
+  ];
+  if (server.length !== 1 || !blocks.some((b) => b.kind === 'tour')) {
     throw new ToolError(
       `${readmePath} must mark exactly one <!-- tour:server --> block and at least one <!-- tour --> block (found ${server.length} and ${tour.length})`,
       1,

@@ -30,6 +30,13 @@ describe('extractTourBlocks', () => {
     ]);
   });
 
+  it('marks the blocks to run after the tour', () => {
+    const readme = ['<!-- tour:after -->', `${FENCE}bash`, 'curl "$BASE/late"', FENCE].join('\n');
+    expect(extractTourBlocks(readme)).toEqual([
+      { kind: 'after', line: 2, code: 'curl "$BASE/late"' },
+    ]);
+  });
+
   it('refuses a marker that is not followed by a bash block', () => {
     expect(() =>
       extractTourBlocks(['<!-- tour -->', `${FENCE}json`, '{}', FENCE].join('\n')),
