@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   if (config.adminApiKeys.length === 0 && config.webuiSecretKey === '') {
     logger.warn(
       {
-        msg: 'neither ADMIN_API_KEYS nor WEBUI_SECRET_KEY is set: nobody can sign in, every route but /health, /metrics and /docs answers 401',
+        msg: 'neither ADMIN_API_KEYS nor WEBUI_SECRET_KEY is set: nobody can sign in; every API call answers 401 (/health, /metrics, /docs and the console sign-in page stay open)',
       },
       'Bootstrap',
     );

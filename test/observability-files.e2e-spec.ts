@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { BudgetLedgerService, ORGANIZATION_ROW } from '../src/budgets/budget-ledger.service';
+import { usdToNanos } from '../src/budgets/budget-settings';
+import { FakeClock } from './support/budget-fixtures';
 import { World } from './support/factories';
 import { enc, startTestApp, TestApp } from './support/test-app';
 
@@ -18,6 +21,7 @@ interface Rule {
 interface Panel {
   id: number;
   title: string;
+  gridPos: { x: number; y: number; w: number; h: number };
   datasource: { uid: string };
   targets: { expr: string; refId: string }[];
 }
@@ -99,10 +103,135 @@ describe('docker/prometheus/alerts.yml and docker/grafana/model-access.json', ()
     expect(unknown).toEqual([]);
   });
 
-  it('charts what the guide tells operators to watch: error rate, p99, decisions by reason', () => {
+  it("lists every metric of the service in the guide's metrics table", () => {
+    const guide = readFileSync(join(ROOT, 'PRODUCTION_DEPLOYMENT_GUIDE.md'), 'utf8');
+    const listed = new Set([...guide.matchAll(/^\| `([a-z_:]+)` \|/gm)].map((m) => m[1]));
+    const own = [...exported].filter((name) => !/^(process|nodejs)_/.test(name));
+    expect(own.length).toBeGreaterThan(8);
+    expect(own.filter((name) => !listed.has(name))).toEqual([]);
+  });
+
+  it('lays the panels out on the 24-column grid without overlaps', () => {
+    const overlapping: string[] = [];
+    dashboard.panels.forEach((a, i) => {
+      expect(a.gridPos.x + a.gridPos.w).toBeLessThanOrEqual(24);
+      for (const b of dashboard.panels.slice(i + 1)) {
+        const apart =
+          a.gridPos.x + a.gridPos.w <= b.gridPos.x ||
+          b.gridPos.x + b.gridPos.w <= a.gridPos.x ||
+          a.gridPos.y + a.gridPos.h <= b.gridPos.y ||
+          b.gridPos.y + b.gridPos.h <= a.gridPos.y;
+        if (!apart) {
+          overlapping.push(`${a.title} / ${b.title}`);
+        }
+      }
+    });
+    expect(overlapping).toEqual([]);
+  });
+
+  it('charts what the guide tells operators to watch: error rate, p99, decisions by reason, spend and budgets', () => {
     const exprs = dashboard.panels.flatMap((p) => p.targets.map((x) => x.expr)).join('\n');
     expect(exprs).toMatch(/status_class="5xx"/);
     expect(exprs).toMatch(/histogram_quantile\(0\.99/);
     expect(exprs).toMatch(/sum by \(result, reason\) \(rate\(access_decisions_total/);
+    expect(exprs).toMatch(/sum by \(organization\) \(increase\(gateway_cost_usd_total/);
+    expect(exprs).toMatch(
+      /organization_budget_spent_usd\{[^}]*\}\) \/ max by \(organization\) \(organization_budget_usd/,
+    );
+  });
+
+  it('alerts on the same figures, spend by organization and budget thresholds included', () => {
+    const byName = new Map(rules.map((r) => [r.alert, r.expr]));
+    expect(byName.get('ModelAccessHighErrorRate')).toMatch(/status_class="5xx"/);
+    expect(byName.get('ModelAccessSlowChecks')).toMatch(/histogram_quantile\(0\.99/);
+    expect(byName.get('ModelAccessDenialsSpike')).toMatch(/access_decisions_total/);
+    expect(byName.get('ModelAccessGatewaySpendSurge')).toMatch(/gateway_cost_usd_total/);
+    expect(byName.get('ModelAccessGatewayUpstreamErrors')).toMatch(/gateway_requests_total/);
+    for (const name of [
+      'ModelAccessBudgetNearlySpent',
+      'ModelAccessBudgetExhausted',
+      'ModelAccessBudgetRunsOutBeforeReset',
+    ]) {
+      expect(byName.get(name)).toMatch(
+        /organization_budget_spent_usd[\s\S]*organization_budget_usd/,
+      );
+    }
+  });
+});
+
+describe('budget gauges on /metrics', () => {
+  const clock = new FakeClock('2026-12-19T14:00:00.000Z');
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await startTestApp({}, undefined, { clock });
+  });
+  afterAll(async () => t.close());
+
+  /** The value of one series of /metrics, or undefined when absent. */
+  async function sample(name: string, labels: string): Promise<number | undefined> {
+    const res = await t.get('/metrics', null);
+    const line = res.text.split('\n').find((l) => l.startsWith(`${name}{${labels}} `));
+    return line === undefined ? undefined : Number(line.split(' ')[1]);
+  }
+
+  async function setBudget(org: string, body: Record<string, unknown>): Promise<void> {
+    const res = await t.patch(`/api/v1/organizations/${enc(org)}/budget`, body);
+    expect(res.status).toBe(200);
+  }
+
+  it('reports each budgeted active organization: budget, settled spend this period, reset time', async () => {
+    const w = new World(t);
+    const [monthly, daily, unbudgeted, archived] = await Promise.all([
+      w.org('gauges-monthly'),
+      w.org('gauges-daily'),
+      w.org('gauges-none'),
+      w.org('gauges-archived'),
+    ]);
+    await setBudget(monthly, { budget_usd: 250, budget_period: 'monthly' });
+    await setBudget(daily, { budget_usd: 0.5, budget_period: 'daily' });
+    await setBudget(archived, { budget_usd: 10 });
+    await w.archive(archived);
+
+    const ledger = t.app.get(BudgetLedgerService);
+    const spend = async (org: string, periodStart: string, usd: number): Promise<void> => {
+      const scope = { organizationId: org, userId: ORGANIZATION_ROW, periodStart };
+      const held = await ledger.reserve([scope], usdToNanos(usd));
+      if (!held.held) {
+        throw new Error(`reservation refused for ${org}`);
+      }
+      await ledger.settle(held.reservation, usdToNanos(usd));
+    };
+    await spend(monthly, '2026-12-01T00:00:00.000Z', 200.25);
+    await spend(monthly, '2026-11-01T00:00:00.000Z', 3); // last month: not counted
+    await spend(daily, '2026-12-19T00:00:00.000Z', 0.125);
+
+    expect(
+      await sample('organization_budget_usd', `organization="${monthly}",period="monthly"`),
+    ).toBe(250);
+    expect(await sample('organization_budget_spent_usd', `organization="${monthly}"`)).toBe(200.25);
+    expect(
+      await sample('organization_budget_resets_timestamp_seconds', `organization="${monthly}"`),
+    ).toBe(Date.parse('2027-01-01T00:00:00.000Z') / 1000);
+    expect(await sample('organization_budget_usd', `organization="${daily}",period="daily"`)).toBe(
+      0.5,
+    );
+    expect(await sample('organization_budget_spent_usd', `organization="${daily}"`)).toBe(0.125);
+    expect(
+      await sample('organization_budget_resets_timestamp_seconds', `organization="${daily}"`),
+    ).toBe(Date.parse('2026-12-20T00:00:00.000Z') / 1000);
+    for (const org of [unbudgeted, archived]) {
+      expect(
+        await sample('organization_budget_spent_usd', `organization="${org}"`),
+      ).toBeUndefined();
+    }
+
+    // The next day: a new daily period with nothing spent yet; removing a budget removes its series.
+    clock.set('2026-12-20T08:00:00.000Z');
+    expect(await sample('organization_budget_spent_usd', `organization="${daily}"`)).toBe(0);
+    await setBudget(monthly, { budget_usd: null });
+    expect(
+      await sample('organization_budget_usd', `organization="${monthly}",period="monthly"`),
+    ).toBeUndefined();
   });
 });

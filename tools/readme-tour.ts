@@ -1,6 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import {
   copyFileSync,
+  cpSync,
   lstatSync,
   mkdtempSync,
   readdirSync,
@@ -22,7 +23,7 @@ const ROOT = resolve(__dirname, '..', '..');
 export const COMMAND: CommandSpec = {
   usage: 'npm run readme:tour --',
   summary:
-    'Runs the README as a newcomer would: the block marked <!-- tour:server --> starts the server in a fresh directory (its own .env, its own SQLite file), then every block marked <!-- tour --> runs in order in one bash session there. Every curl must succeed (2xx) and every "# -> <json>" comment must be contained in the answer of the command before it.',
+    'Runs the README as a newcomer would: the block marked <!-- tour:server --> starts the server in a fresh directory (its own .env, its own SQLite file), then every block marked <!-- tour --> runs in order in one bash session there, followed by the blocks marked <!-- tour:after --> (sections that say to run them after the tour). Every curl must succeed (2xx) and every "# -> <json>" comment must be contained in the answer of the command before it.',
   options: [
     { name: 'readme', type: 'string', valueName: '<file>', description: 'Default README.md.' },
     {
@@ -53,7 +54,17 @@ const PRIVATE = new Set(['.git', '.env', 'data', 'dist', 'backups', 'coverage'])
 /** Small files copied rather than linked, so that paths resolve inside the scratch directory. */
 const COPIED = /^(package(-lock)?\.json|tsconfig.*\.json|nest-cli\.json)$/;
 
-/** The scratch directory: the repository's sources and node_modules, its own everything else. */
+/** run-built.js's check of what `npm start` would rebuild (plain JavaScript, outside dist/). */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { staleParts } = require(join(ROOT, 'tools', 'run-built.js')) as {
+  staleParts: (root: string) => { server: boolean; console: boolean };
+};
+
+/**
+ * The scratch directory: the repository's sources and node_modules, its own everything else.
+ * When the repository's dist/ is up to date, a copy of it goes in too, so the tour's `npm start`
+ * finds nothing to rebuild (as on a newcomer's second start); otherwise it builds its own.
+ */
 function scratchCopy(): string {
   const dir = mkdtempSync(join(tmpdir(), 'readme-tour-'));
   for (const entry of readdirSync(ROOT)) {
@@ -66,6 +77,16 @@ function scratchCopy(): string {
     } else {
       symlinkSync(from, join(dir, entry));
     }
+  }
+  const stale = staleParts(ROOT);
+  if (!stale.server && !stale.console) {
+    // Last: the copy must be newer than the settings files copied above.
+    cpSync(join(ROOT, 'dist'), join(dir, 'dist'), { recursive: true });
+    const copied = staleParts(dir);
+    if (copied.server || copied.console) {
+      throw new ToolError(`the copy of dist/ in ${dir} is not up to date with its sources`, 1);
+    }
+    process.stdout.write('README tour: dist/ is up to date; npm start will not rebuild it\n');
   }
   return dir;
 }
@@ -197,8 +218,12 @@ export async function main(argv: string[]): Promise<number> {
   const readmePath = resolve(ROOT, typeof args.readme === 'string' ? args.readme : 'README.md');
   const blocks = extractTourBlocks(readFileSync(readmePath, 'utf8'));
   const server = blocks.filter((b) => b.kind === 'server');
-  const tour = blocks.filter((b) => b.kind === 'tour');
-  if (server.length !== 1 || tour.length === 0) {
+  // The blocks the README says to run after the tour go last, in their own order.
+  const tour = [
+    ...blocks.filter((b) => b.kind === 'tour'),
+    ...blocks.filter((b) => b.kind === 'after'),
+  ];
+  if (server.length !== 1 || !blocks.some((b) => b.kind === 'tour')) {
     throw new ToolError(
       `${readmePath} must mark exactly one <!-- tour:server --> block and at least one <!-- tour --> block (found ${server.length} and ${tour.length})`,
       1,

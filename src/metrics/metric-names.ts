@@ -8,3 +8,8 @@ export const ORGANIZATION_GRANTS = 'organization_grants';
 
 /** The route label of requests no route matched (never the raw path: unbounded cardinality). */
 export const UNMATCHED_ROUTE = 'unmatched';
+
+/** Budget gauges of active organizations with a budget (read at scrape time, see BudgetGauges). */
+export const ORGANIZATION_BUDGET = 'organization_budget_usd';
+export const ORGANIZATION_BUDGET_SPENT = 'organization_budget_spent_usd';
+export const ORGANIZATION_BUDGET_RESETS = 'organization_budget_resets_timestamp_seconds';

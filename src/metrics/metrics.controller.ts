@@ -12,6 +12,7 @@ import { FastifyReply } from 'fastify';
 import { register } from 'prom-client';
 import { MetricsScraper } from '../auth/access-level.decorators';
 import { ProblemResponse } from '../common/problem.dto';
+import { BudgetGauges } from './budget-gauges';
 import { MetricsService } from './metrics.service';
 
 /** The OpenAPI security scheme of METRICS_TOKEN (registered in setupSwagger). */
@@ -24,14 +25,17 @@ export const METRICS_TOKEN_SCHEME = 'metrics_token';
 @ApiTags('metrics')
 @Controller()
 export class MetricsController {
-  constructor(private readonly metrics: MetricsService) {}
+  constructor(
+    private readonly metrics: MetricsService,
+    private readonly budgets: BudgetGauges,
+  ) {}
 
   @Get()
   @MetricsScraper()
   @ApiOperation({
     summary: 'Prometheus metrics (text exposition format)',
     description:
-      'Request durations by route template and status class, access decisions, organization/member/grant gauges, database query durations and process metrics. Requires `Authorization: Bearer <METRICS_TOKEN>` when METRICS_TOKEN is set.',
+      'Request durations by route template and status class, access decisions, organization/member/grant gauges, budgets and spend of budgeted organizations, gateway calls/tokens/cost by organization, database query durations and process metrics. Requires `Authorization: Bearer <METRICS_TOKEN>` when METRICS_TOKEN is set.',
   })
   // Public unless METRICS_TOKEN is set: no requirement, or the metrics_token bearer scheme.
   @ApiSecurity({})
@@ -50,6 +54,7 @@ export class MetricsController {
   })
   async scrape(@Res({ passthrough: true }) reply: FastifyReply): Promise<string> {
     await this.metrics.refreshGauges();
+    await this.budgets.refresh();
     void reply.header('content-type', register.contentType);
     return register.metrics();
   }

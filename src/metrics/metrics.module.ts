@@ -10,10 +10,14 @@ import {
   ACCESS_DECISIONS,
   DATABASE_QUERY_DURATION,
   HTTP_REQUEST_DURATION,
+  ORGANIZATION_BUDGET,
+  ORGANIZATION_BUDGET_RESETS,
+  ORGANIZATION_BUDGET_SPENT,
   ORGANIZATION_GRANTS,
   ORGANIZATION_MEMBERS,
   ORGANIZATIONS,
 } from './metric-names';
+import { BudgetGauges } from './budget-gauges';
 import { MetricsController } from './metrics.controller';
 import { MetricsService } from './metrics.service';
 
@@ -37,6 +41,7 @@ const QUERY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
   ],
   providers: [
     MetricsService,
+    BudgetGauges,
     makeHistogramProvider({
       name: HTTP_REQUEST_DURATION,
       help: 'Time from request received to response sent, by route template and status class.',
@@ -69,7 +74,22 @@ const QUERY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
       help: 'Model grants (ids and patterns) by state (active, inactive), counted at scrape time.',
       labelNames: ['state'],
     }),
+    makeGaugeProvider({
+      name: ORGANIZATION_BUDGET,
+      help: 'Budget in USD per period of each active organization that has one (period: daily, weekly, monthly), read at scrape time.',
+      labelNames: ['organization', 'period'],
+    }),
+    makeGaugeProvider({
+      name: ORGANIZATION_BUDGET_SPENT,
+      help: 'Settled gateway spend in USD of each budgeted active organization in its current budget period (what the access rule compares with organization_budget_usd), read at scrape time.',
+      labelNames: ['organization'],
+    }),
+    makeGaugeProvider({
+      name: ORGANIZATION_BUDGET_RESETS,
+      help: "Unix time at which each budgeted active organization's current budget period ends and its spend starts again from zero, read at scrape time.",
+      labelNames: ['organization'],
+    }),
   ],
-  exports: [MetricsService],
+  exports: [MetricsService, BudgetGauges],
 })
 export class MetricsModule {}

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { extractExpectations, extractTourBlocks, jsonContains } from './readme-tour';
+import { curlCommands, extractExpectations, extractTourBlocks, jsonContains } from './readme-tour';
 
 const FENCE = '```';
 
@@ -30,6 +30,13 @@ describe('extractTourBlocks', () => {
     ]);
   });
 
+  it('marks the blocks to run after the tour', () => {
+    const readme = ['<!-- tour:after -->', `${FENCE}bash`, 'curl "$BASE/late"', FENCE].join('\n');
+    expect(extractTourBlocks(readme)).toEqual([
+      { kind: 'after', line: 2, code: 'curl "$BASE/late"' },
+    ]);
+  });
+
   it('refuses a marker that is not followed by a bash block', () => {
     expect(() =>
       extractTourBlocks(['<!-- tour -->', `${FENCE}json`, '{}', FENCE].join('\n')),
@@ -45,6 +52,33 @@ describe('extractTourBlocks', () => {
     for (const block of blocks) {
       expect(() => extractExpectations(block.code, block.line)).not.toThrow();
     }
+  });
+});
+
+describe('curlCommands', () => {
+  const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
+
+  it('joins continuation lines and reads every bash block, marked or not', () => {
+    const sut = curlCommands(
+      [
+        'text curl x',
+        `${FENCE}bash`,
+        'curl -X PUT "$BASE/a" \\',
+        "  --json '{}'",
+        'echo',
+        FENCE,
+      ].join('\n'),
+    );
+    expect(sut).toEqual([{ line: 3, command: `curl -X PUT "$BASE/a"  --json '{}'` }]);
+  });
+
+  it('sends every JSON body of the README with --json (a bare -d is form-encoded: 415)', () => {
+    const commands = curlCommands(readme);
+    expect(commands.length).toBeGreaterThan(20);
+    const formEncoded = commands.filter(
+      (c) => /\s(-d|--data(-raw|-binary)?)\s/.test(c.command) && !/content-type/i.test(c.command),
+    );
+    expect(formEncoded).toEqual([]);
   });
 });
 

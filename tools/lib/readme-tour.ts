@@ -3,6 +3,8 @@
  *
  *   <!-- tour:server -->  the block that configures and starts the server (run in the background)
  *   <!-- tour -->         a block of the tour, run in order in one bash session
+ *   <!-- tour:after -->   a block the README says to run after the tour (an earlier section that
+ *                         builds on it): run, in order, after every <!-- tour --> block
  *
  * Inside a tour block, a comment line `# -> <json>` (continued on following comment lines
  * indented by at least two spaces) states what the previous command answered; the runner
@@ -10,7 +12,7 @@
  */
 
 export interface TourBlock {
-  kind: 'server' | 'tour';
+  kind: 'server' | 'tour' | 'after';
   /** 1-based line of the opening fence in the README, for error messages. */
   line: number;
   code: string;
@@ -23,7 +25,7 @@ export interface Expectation {
   text: string;
 }
 
-const MARKER = /^<!--\s*tour(:server)?\s*-->\s*$/;
+const MARKER = /^<!--\s*tour(?::(server|after))?\s*-->\s*$/;
 const FENCE_OPEN = /^```bash\s*$/;
 const FENCE_CLOSE = /^```\s*$/;
 
@@ -50,7 +52,7 @@ export function extractTourBlocks(readme: string): TourBlock[] {
       throw new Error(`README line ${open + 1}: the \`\`\`bash block is never closed`);
     }
     blocks.push({
-      kind: marker[1] ? 'server' : 'tour',
+      kind: (marker[1] as 'server' | 'after' | undefined) ?? 'tour',
       line: open + 1,
       code: lines.slice(open + 1, close).join('\n'),
     });
@@ -121,4 +123,34 @@ export function jsonContains(actual: unknown, expected: unknown): boolean {
     );
   }
   return Object.is(actual, expected);
+}
+
+/**
+ * Every curl command of every ```bash block (marked or not), continuation lines joined, with
+ * the README line it starts on: what a newcomer pastes, tour or not.
+ */
+export function curlCommands(readme: string): { line: number; command: string }[] {
+  const lines = readme.split('\n');
+  const found: { line: number; command: string }[] = [];
+  let inBash = false;
+  for (let i = 0; i < lines.length; i++) {
+    if (!inBash) {
+      inBash = /^```bash\s*$/.test(lines[i]);
+      continue;
+    }
+    if (/^```\s*$/.test(lines[i])) {
+      inBash = false;
+      continue;
+    }
+    if (!/(^|[\s;(|&])curl\s/.test(lines[i])) {
+      continue;
+    }
+    const start = i;
+    let command = lines[i];
+    while (command.endsWith('\\') && i + 1 < lines.length) {
+      command = `${command.slice(0, -1)} ${lines[++i].trim()}`;
+    }
+    found.push({ line: start + 1, command });
+  }
+  return found;
 }
