@@ -548,7 +548,7 @@ async function runGatewayScenario(duration: number): Promise<number> {
       `${path('with a budget', r.budgeted)}\n` +
       `first streamed byte direct ${r.ttft.direct.toFixed(2)} ms, gateway ${r.ttft.gateway.toFixed(2)} ms\n` +
       `most calls per second (immediate stand-in, 100 connections, not a target): direct ${r.saturation.direct.toFixed(0)} req/s, ` +
-      `gateway ${r.saturation.gateway.toFixed(0)} req/s at ${r.saturation.cpuUsPerCall.toFixed(0)} us of service CPU per call\n`,
+      `gateway ${r.saturation.gateway.toFixed(0)} req/s at ${r.saturation.cpuUsPerCall.toFixed(0)} us of service CPU per call; service RSS at the end ${r.finalRssMb.toFixed(0)} MB\n`,
   );
   process.stdout.write(
     `${textTable(

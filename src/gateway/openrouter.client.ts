@@ -61,7 +61,6 @@ export class OpenRouterClient implements OnApplicationShutdown {
     return this.config.openrouterApiKey !== '';
   }
 
-
   /**
    * Sends one request and resolves with the answer's head (status, headers) and its body
    * as a stream. Rejects with UpstreamUnavailable when the connection fails or no answer

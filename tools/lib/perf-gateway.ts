@@ -60,6 +60,8 @@ export interface GatewayBenchResult {
   openStreams: { count: number; rssMb: number };
   answers: { count: number; rssBeforeMb: number; rssAfterMb: number };
   ledger: { calls: number; rows: number; lost: number };
+  /** The service's RSS at the end, after the saturation runs (not a target). */
+  finalRssMb: number;
 }
 
 function rssMb(pid: number): number {
@@ -204,6 +206,20 @@ export async function benchGateway(opts: GatewayBenchOptions): Promise<GatewayBe
         return result;
       };
 
+      // streams first: their memory is measured before the saturation runs grow the heap
+      const directTtft: number[] = [];
+      const gatewayTtft: number[] = [];
+      for (let i = 0; i < 200; i++) {
+        directTtft.push(await firstByteMs(directUrl, upstreamHeaders));
+        gatewayTtft.push(await firstByteMs(gatewayUrl, userHeaders));
+      }
+
+      const openRss = await holdOpenStreams(gatewayUrl, userHeaders, opts.streams, service.pid);
+
+      const rssBefore = rssMb(service.pid);
+      await streamAnswers(gatewayUrl, userHeaders, opts.answers);
+      const rssAfter = rssMb(service.pid);
+
       // warm every path, then interleave the measured runs
       for (const path of ['direct', 'gateway', 'budgeted'] as const) {
         await measure(path, 2);
@@ -233,19 +249,6 @@ export async function benchGateway(opts: GatewayBenchOptions): Promise<GatewayBe
         ((cpuSeconds(service.pid) - cpuBefore) * 1e6) / Math.max(1, saturatedGateway.requests);
       gatewayCalls += saturatedGateway.requests;
 
-      const directTtft: number[] = [];
-      const gatewayTtft: number[] = [];
-      for (let i = 0; i < 200; i++) {
-        directTtft.push(await firstByteMs(directUrl, upstreamHeaders));
-        gatewayTtft.push(await firstByteMs(gatewayUrl, userHeaders));
-      }
-
-      const openRss = await holdOpenStreams(gatewayUrl, userHeaders, opts.streams, service.pid);
-
-      const rssBefore = rssMb(service.pid);
-      await streamAnswers(gatewayUrl, userHeaders, opts.answers);
-      const rssAfter = rssMb(service.pid);
-
       // every answered call must have its row (wrk's calls cut at its stop add aborted rows)
       const calls = gatewayCalls + 200 + opts.streams + opts.answers;
       const rows = await waitForRows(service.url, admin, calls);
@@ -263,6 +266,7 @@ export async function benchGateway(opts: GatewayBenchOptions): Promise<GatewayBe
         openStreams: { count: opts.streams, rssMb: openRss },
         answers: { count: opts.answers, rssBeforeMb: rssBefore, rssAfterMb: rssAfter },
         ledger: { calls, rows, lost: Math.max(0, calls - rows) },
+        finalRssMb: rssMb(service.pid),
       };
     } finally {
       await service.stop();
