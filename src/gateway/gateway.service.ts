@@ -63,7 +63,7 @@ interface DecidedCall {
 /**
  * The OpenAI-compatible gateway in front of the upstream. Every call runs the same named
  * steps: authenticate the caller (the guard), resolve the user (forwarded headers upsert),
- * decide (the access rule, through the same AccessService.check as /access/check), admit
+ * decide (the access rule, through the same AccessService decision as /access/check), admit
  * (budgets and rate limits: the GATEWAY_ADMISSION seam), forward (the body unchanged but
  * for `user`), and meter (one usage ledger row per forwarded call, written off the path).
  */
@@ -117,7 +117,7 @@ export class GatewayService {
     input: ReturnType<typeof checkGatewayBody>,
     headers: IncomingHttpHeaders,
   ): Promise<DecidedCall> {
-    const decision = await this.access.check(userId, input.model);
+    const decision = await this.access.decide(userId, input.model);
     if (!decision.allowed) {
       if (decision.reason === 'model_not_found') {
         throw new GatewayError(
@@ -134,8 +134,8 @@ export class GatewayService {
         'model',
       );
     }
-    let organizationId = decision.organization_id!;
-    let openrouterUser = decision.openrouter_user!;
+    let organizationId = decision.organizationId!;
+    let openrouterUser = decision.openrouterUser!;
     const preferred = headers['x-organization-id'];
     if (typeof preferred === 'string' && preferred !== '' && preferred !== organizationId) {
       const granting = await this.access.grantingOrganizations(userId, input.model);

@@ -125,17 +125,24 @@ function averaged(runs: WrkRun[]): PathFigures {
   return { p50: mean((r) => r.p50), p99: mean((r) => r.p99), rps: mean((r) => r.rps) };
 }
 
-async function firstByteMs(url: string, headers: Record<string, string>): Promise<number> {
-  const started = performance.now();
-  const res = await fetch(url, {
+/** A streamed chat completion of `model`, as a client sends it. */
+function streamCall(
+  url: string,
+  headers: Record<string, string>,
+  model: string,
+  signal?: AbortSignal,
+): Promise<Response> {
+  return fetch(url, {
     method: 'POST',
     headers,
-    body: JSON.stringify({
-      model: 'bench/stream-100k',
-      stream: true,
-      messages: [{ role: 'user', content: 'hi' }],
-    }),
+    signal,
+    body: JSON.stringify({ model, stream: true, messages: [{ role: 'user', content: 'hi' }] }),
   });
+}
+
+async function firstByteMs(url: string, headers: Record<string, string>): Promise<number> {
+  const started = performance.now();
+  const res = await streamCall(url, headers, 'bench/stream-100k');
   const reader = res.body!.getReader();
   await reader.read();
   const ms = performance.now() - started;
@@ -336,16 +343,7 @@ async function holdOpenStreams(
       Array.from({ length: count }, async () => {
         const controller = new AbortController();
         controllers.push(controller);
-        const res = await fetch(url, {
-          method: 'POST',
-          headers,
-          signal: controller.signal,
-          body: JSON.stringify({
-            model: 'bench/hold',
-            stream: true,
-            messages: [{ role: 'user', content: 'hi' }],
-          }),
-        });
+        const res = await streamCall(url, headers, 'bench/hold', controller.signal);
         await res.body!.getReader().read();
       }),
     );
@@ -366,15 +364,7 @@ async function streamAnswers(
     Array.from({ length: 50 }, async () => {
       while (next < count) {
         next++;
-        const res = await fetch(url, {
-          method: 'POST',
-          headers,
-          body: JSON.stringify({
-            model: 'bench/stream-100k',
-            stream: true,
-            messages: [{ role: 'user', content: 'hi' }],
-          }),
-        });
+        const res = await streamCall(url, headers, 'bench/stream-100k');
         const text = await res.text();
         if (res.status !== 200 || !text.endsWith('data: [DONE]\n\n')) {
           throw new Error(`streamed answer ${res.status}, ${text.length} bytes`);
