@@ -29,8 +29,8 @@ export interface AdmissionRequest {
   organizationId: string;
   /** The model's prices, or how to read them (only read when a budget applies). */
   model: PricedModel | (() => Promise<PricedModel>);
-  /** Upper estimate of the prompt's tokens (see estimatePromptTokens). */
-  promptTokens: number;
+  /** Upper estimate of the prompt's tokens (see estimatePromptTokens), or how to make it (only when a budget applies). */
+  promptTokens: number | (() => number);
   /** The request's max_tokens (or max_completion_tokens), when given. */
   maxTokens: number | null;
   /** Completions the request asks for (`n`), each up to the completion bound; default 1. */
@@ -239,12 +239,9 @@ export class BudgetAdmissionService {
         periodStart,
       });
     }
-    const nanos = worstCaseNanos(
-      model,
-      request.promptTokens,
-      request.maxTokens,
-      request.choices ?? 1,
-    );
+    const promptTokens =
+      typeof request.promptTokens === 'function' ? request.promptTokens() : request.promptTokens;
+    const nanos = worstCaseNanos(model, promptTokens, request.maxTokens, request.choices ?? 1);
     prices.model = model;
     const result = await this.ledger.reserve(scopes, nanos);
     if (result.held) {

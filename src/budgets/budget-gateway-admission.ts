@@ -40,19 +40,33 @@ export function requestedChoices(body: Readonly<Record<string, unknown>>): numbe
   return Math.max(1, positiveInteger(body, 'n') ?? 1, positiveInteger(body, 'best_of') ?? 1);
 }
 
+/** Models whose prices are kept (a catalog larger than this reads the rest per call). */
+const PRICES_KEPT = 10_000;
+
 /**
  * The gateway's admission seam, bound to budgets and rate limits: reads the model's prices
- * (only when a budget applies), estimates the prompt, admits through BudgetAdmissionService
+ * (only when a budget applies; kept until the catalog changes), estimates the prompt, admits through BudgetAdmissionService
  * and turns its refusals into OpenAI-shaped gateway errors (with Retry-After on 429/503).
  * The ticket settles at the reported usage, or releases the reservation when a failed or
  * aborted call reported none.
  */
 @Injectable()
 export class BudgetGatewayAdmission implements GatewayAdmission {
+  private readonly prices = new Map<string, PricedModel>();
+  /** Increases whenever the catalog may have changed: prices read before it are not kept. */
+  private generation = 0;
+
   constructor(
     private readonly budgets: BudgetAdmissionService,
     private readonly db: DatabaseService,
-  ) {}
+  ) {
+    db.onChange((change) => {
+      if (change.tables.some((t) => t.table === 'models' || t.table === '*')) {
+        this.prices.clear();
+        this.generation++;
+      }
+    });
+  }
 
   async admit(request: AdmissionRequest): Promise<AdmissionTicket> {
     try {
@@ -60,7 +74,7 @@ export class BudgetGatewayAdmission implements GatewayAdmission {
         userId: request.userId,
         organizationId: request.organizationId,
         model: () => this.pricesOf(request.modelId),
-        promptTokens: estimatePromptTokens(request.body),
+        promptTokens: () => estimatePromptTokens(request.body),
         maxTokens: requestedMaxTokens(request.body),
         choices: requestedChoices(request.body),
       });
@@ -93,7 +107,30 @@ export class BudgetGatewayAdmission implements GatewayAdmission {
     }
   }
 
+  /**
+   * A model's prices, read once and kept until a write to the catalog (here or, through the
+   * change feed, on another replica); not kept while other replicas' writes could go
+   * unheard or a write of this process is open (its end may not be announced yet).
+   */
   private async pricesOf(modelId: string): Promise<PricedModel> {
+    const kept = this.prices.get(modelId);
+    if (kept) {
+      return kept;
+    }
+    const generation = this.generation;
+    const model = await this.readPrices(modelId);
+    if (
+      generation === this.generation &&
+      this.db.changesObservable &&
+      this.db.writesOpen === 0 &&
+      this.prices.size < PRICES_KEPT
+    ) {
+      this.prices.set(modelId, model);
+    }
+    return model;
+  }
+
+  private async readPrices(modelId: string): Promise<PricedModel> {
     const [sql, params] = bind(
       this.db.kind,
       'SELECT prompt_price_usd, completion_price_usd, context_length, max_completion_tokens FROM models WHERE id = $1',

@@ -18,8 +18,8 @@ import {
 } from './gateway-admission';
 import { GatewayCallers } from './gateway-callers.service';
 import { OpenRouterClient, UpstreamUnavailable } from './openrouter.client';
-import { RelayResult, UpstreamRelay } from './upstream-relay';
-import { ScannedAnswer } from './usage-scanner';
+import { ReadAnswer, readAnswer, RelayResult, UpstreamRelay } from './upstream-relay';
+import { JsonScanner, ScannedAnswer } from './usage-scanner';
 
 const UPSTREAM_PATHS: Record<GatewayEndpoint, string> = {
   'chat.completions': 'chat/completions',
@@ -43,6 +43,12 @@ const REFUSALS: Record<string, string> = {
 /** Largest upstream error body read (to re-shape it); the rest is dropped. */
 const MAX_ERROR_BODY = 64 * 1024;
 
+/**
+ * Largest non-streamed answer read whole and sent in one write (with its length); larger
+ * ones are relayed as they arrive, like streams.
+ */
+const MAX_WHOLE_ANSWER = 256 * 1024;
+
 /** The decided call: who, through which organization, with which OpenRouter user value. */
 interface DecidedCall {
   endpoint: GatewayEndpoint;
@@ -57,7 +63,7 @@ interface DecidedCall {
 /**
  * The OpenAI-compatible gateway in front of the upstream. Every call runs the same named
  * steps: authenticate the caller (the guard), resolve the user (forwarded headers upsert),
- * decide (the access rule, through the same AccessService.check as /access/check), admit
+ * decide (the access rule, through the same AccessService decision as /access/check), admit
  * (budgets and rate limits: the GATEWAY_ADMISSION seam), forward (the body unchanged but
  * for `user`), and meter (one usage ledger row per forwarded call, written off the path).
  */
@@ -111,7 +117,7 @@ export class GatewayService {
     input: ReturnType<typeof checkGatewayBody>,
     headers: IncomingHttpHeaders,
   ): Promise<DecidedCall> {
-    const decision = await this.access.check(userId, input.model);
+    const decision = await this.access.decide(userId, input.model);
     if (!decision.allowed) {
       if (decision.reason === 'model_not_found') {
         throw new GatewayError(
@@ -128,8 +134,8 @@ export class GatewayService {
         'model',
       );
     }
-    let organizationId = decision.organization_id!;
-    let openrouterUser = decision.openrouter_user!;
+    let organizationId = decision.organizationId!;
+    let openrouterUser = decision.openrouterUser!;
     const preferred = headers['x-organization-id'];
     if (typeof preferred === 'string' && preferred !== '' && preferred !== organizationId) {
       const granting = await this.access.grantingOrganizations(userId, input.model);
@@ -272,6 +278,42 @@ export class GatewayService {
       return;
     }
 
+    let prefix: Buffer[] = [];
+    const length = Number(upstream.headers['content-length'] ?? Number.NaN);
+    if (!call.stream && !(length > MAX_WHOLE_ANSWER)) {
+      let read: ReadAnswer;
+      try {
+        read = await readAnswer(upstream, this.config.upstreamIdleTimeoutMs, MAX_WHOLE_ANSWER);
+      } catch (error) {
+        controller.abort();
+        meter('error', 502, null, null, generationId);
+        if (clientClosed) {
+          return;
+        }
+        throw new GatewayError(
+          502,
+          `The upstream answer was interrupted: ${(error as Error).message}.`,
+          'upstream_interrupted',
+        );
+      }
+      if (read.whole) {
+        const scanner = new JsonScanner();
+        scanner.push(read.body);
+        scanner.end();
+        const answer = scanner.answer;
+        meter(
+          answer.errorMessage === null ? 'ok' : 'error',
+          status,
+          answer,
+          read.firstByteAt,
+          generationId,
+        );
+        void this.answerHeaders(reply, status, upstream, false, generationId).send(read.body);
+        return;
+      }
+      prefix = read.prefix;
+    }
+
     const relay = new UpstreamRelay(
       upstream,
       call.stream,
@@ -285,7 +327,19 @@ export class GatewayService {
           result.firstTokenAt,
           generationId,
         ),
+      prefix,
     );
+    void this.answerHeaders(reply, status, upstream, call.stream, generationId).send(relay);
+  }
+
+  /** The status and headers of a relayed answer: the upstream's type and generation id. */
+  private answerHeaders(
+    reply: FastifyReply,
+    status: number,
+    upstream: IncomingMessage,
+    stream: boolean,
+    generationId: string | null,
+  ): FastifyReply {
     const contentType = upstream.headers['content-type'];
     void reply
       .status(status)
@@ -293,17 +347,17 @@ export class GatewayService {
         'content-type',
         typeof contentType === 'string'
           ? contentType
-          : call.stream
+          : stream
             ? 'text/event-stream'
             : 'application/json',
       );
     if (generationId) {
       void reply.header('x-generation-id', generationId);
     }
-    if (call.stream) {
+    if (stream) {
       void reply.header('cache-control', 'no-cache').header('x-accel-buffering', 'no');
     }
-    void reply.send(relay);
+    return reply;
   }
 
   private ledgerRow(

@@ -25,10 +25,28 @@ export class OpenRouterClient implements OnApplicationShutdown {
   private readonly base: URL;
   private readonly agent: http.Agent;
   private readonly transport: typeof http | typeof https;
+  /** Where every request goes, parsed once: host, port, protocol and the base path. */
+  private readonly target: { protocol: string; hostname: string; port: string; path: string };
+  /** The headers every call carries (key, attribution), built once. */
+  private readonly fixedHeaders: Record<string, string>;
 
   constructor(private readonly config: AppConfig) {
     this.base = new URL(`${config.openrouterBaseUrl}/`);
     const secure = this.base.protocol === 'https:';
+    this.target = {
+      protocol: this.base.protocol,
+      // an IPv6 literal is bracketed in a URL, bare in request options
+      hostname: this.base.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: this.base.port,
+      path: this.base.pathname,
+    };
+    this.fixedHeaders = { authorization: `Bearer ${config.openrouterApiKey}` };
+    if (config.openrouterHttpReferer !== '') {
+      this.fixedHeaders['http-referer'] = config.openrouterHttpReferer;
+    }
+    if (config.openrouterXTitle !== '') {
+      this.fixedHeaders['x-title'] = config.openrouterXTitle;
+    }
     this.transport = secure ? https : http;
     const options = {
       keepAlive: true,
@@ -43,21 +61,6 @@ export class OpenRouterClient implements OnApplicationShutdown {
     return this.config.openrouterApiKey !== '';
   }
 
-  /** The headers every upstream call carries: the key and the optional attribution. */
-  private headers(extra: Record<string, string | number>): Record<string, string | number> {
-    const headers: Record<string, string | number> = {
-      authorization: `Bearer ${this.config.openrouterApiKey}`,
-      ...extra,
-    };
-    if (this.config.openrouterHttpReferer !== '') {
-      headers['http-referer'] = this.config.openrouterHttpReferer;
-    }
-    if (this.config.openrouterXTitle !== '') {
-      headers['x-title'] = this.config.openrouterXTitle;
-    }
-    return headers;
-  }
-
   /**
    * Sends one request and resolves with the answer's head (status, headers) and its body
    * as a stream. Rejects with UpstreamUnavailable when the connection fails or no answer
@@ -69,22 +72,30 @@ export class OpenRouterClient implements OnApplicationShutdown {
     body: Buffer | null,
     signal: AbortSignal,
   ): Promise<IncomingMessage> {
-    const url = new URL(path.replace(/^\//, ''), this.base);
     return new Promise((resolve, reject) => {
-      const request = this.transport.request(url, {
+      const request = this.transport.request({
+        ...this.target,
+        path: `${this.target.path}${path.replace(/^\//, '')}`,
         method,
         agent: this.agent,
-        signal,
-        headers: this.headers(
-          body
-            ? {
-                'content-type': 'application/json',
-                'content-length': body.length,
-                accept: 'application/json, text/event-stream',
-              }
-            : { accept: 'application/json' },
-        ),
+        headers: body
+          ? {
+              ...this.fixedHeaders,
+              'content-type': 'application/json',
+              'content-length': body.length,
+              accept: 'application/json, text/event-stream',
+            }
+          : { ...this.fixedHeaders, accept: 'application/json' },
       });
+      // Cancelled through the signal by hand: the `signal` request option costs a stream
+      // end-of-stream watcher per call. Once the answer has ended the request is marked
+      // destroyed, so a late abort does nothing to the pooled connection.
+      const cancel = () => request.destroy(new UpstreamUnavailable('cancelled', false));
+      if (signal.aborted) {
+        cancel();
+      } else {
+        signal.addEventListener('abort', cancel, { once: true });
+      }
       const timer = setTimeout(() => {
         request.destroy(
           new UpstreamUnavailable(

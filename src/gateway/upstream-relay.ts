@@ -35,6 +35,8 @@ export class UpstreamRelay extends Readable {
     private readonly idleTimeoutMs: number,
     private readonly cancelUpstream: () => void,
     private readonly onEnd: (result: RelayResult) => void,
+    /** Chunks of the answer already read (readAnswer), sent first. */
+    prefix: readonly Buffer[] = [],
   ) {
     super({ highWaterMark: 64 * 1024 });
     this.scanner = streamed ? new SseScanner() : new JsonScanner();
@@ -48,6 +50,7 @@ export class UpstreamRelay extends Readable {
       }
     });
     this.armIdleTimer();
+    prefix.forEach((chunk) => this.onData(chunk));
   }
 
   override _read(): void {
@@ -152,4 +155,78 @@ export class UpstreamRelay extends Readable {
       problem,
     });
   }
+}
+
+/** A non-streamed answer read whole, or the first chunks of one too large for that. */
+export type ReadAnswer =
+  | { whole: true; body: Buffer; firstByteAt: number }
+  | { whole: false; prefix: Buffer[]; firstByteAt: number | null };
+
+/**
+ * Reads a non-streamed answer whole when it is at most `maxBytes` (the gateway then sends it
+ * in one write, with its length, which costs far less per call than relaying a stream).
+ * A larger answer stops the reading: the upstream is paused and the chunks read so far are
+ * handed back, for an UpstreamRelay to send first. Rejects with the problem when the
+ * upstream breaks or stays silent `idleTimeoutMs` before the end; the caller then cancels
+ * the upstream request.
+ */
+export function readAnswer(
+  upstream: IncomingMessage,
+  idleTimeoutMs: number,
+  maxBytes: number,
+): Promise<ReadAnswer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let firstByteAt: number | null = null;
+    const stop = () => {
+      clearTimeout(idle);
+      upstream.off('data', onData);
+      upstream.off('end', onEnd);
+      upstream.off('error', onError);
+      upstream.off('aborted', onAborted);
+      upstream.off('close', onClose);
+    };
+    const fail = (problem: string) => {
+      stop();
+      reject(new Error(problem));
+    };
+    const onData = (chunk: Buffer) => {
+      firstByteAt ??= performance.now();
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size > maxBytes) {
+        stop();
+        upstream.pause();
+        resolve({ whole: false, prefix: chunks, firstByteAt });
+        return;
+      }
+      idle.refresh();
+    };
+    const onEnd = () => {
+      stop();
+      resolve({
+        whole: true,
+        body: Buffer.concat(chunks),
+        firstByteAt: firstByteAt ?? performance.now(),
+      });
+    };
+    const onError = (error: Error) => fail(`upstream connection broke (${error.message})`);
+    const onAborted = () => fail('upstream connection broke');
+    const onClose = () => {
+      if (!upstream.complete) {
+        fail('upstream connection closed before the answer ended');
+      }
+    };
+    const idle = setTimeout(
+      () => fail(`no data from the upstream for ${idleTimeoutMs} ms`),
+      idleTimeoutMs,
+    );
+    idle.unref();
+    upstream.on('data', onData);
+    upstream.once('end', onEnd);
+    upstream.once('error', onError);
+    upstream.once('aborted', onAborted);
+    upstream.once('close', onClose);
+  });
 }

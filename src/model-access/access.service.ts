@@ -75,6 +75,30 @@ export class AccessService {
   }
 
   async check(userId: string, modelId: string): Promise<AccessCheckResponse> {
+    const { view, decision } = await this.decideIn(userId, modelId);
+    return {
+      user_id: userId,
+      model_id: modelId,
+      allowed: decision.allowed,
+      organization_id: decision.organizationId,
+      openrouter_user: decision.openrouterUser,
+      reason: decision.reason,
+      ...(await this.budgetOf(view, decision, modelId)),
+    };
+  }
+
+  /**
+   * The decision check() reports, without its budget figures: what the gateway enforces
+   * (one rule, one code path; the remaining budget is not read for every model call).
+   */
+  async decide(userId: string, modelId: string): Promise<AccessDecision> {
+    return (await this.decideIn(userId, modelId)).decision;
+  }
+
+  private async decideIn(
+    userId: string,
+    modelId: string,
+  ): Promise<{ view: UserView; decision: AccessDecision }> {
     const problems = [
       ...idProblems(userId, USER_ID_RULE),
       ...idProblems(modelId, { ...MODEL_ID_RULE, pattern: undefined }),
@@ -89,15 +113,7 @@ export class AccessService {
     for (const listener of this.listeners) {
       listener(decision);
     }
-    return {
-      user_id: userId,
-      model_id: modelId,
-      allowed: decision.allowed,
-      organization_id: decision.organizationId,
-      openrouter_user: decision.openrouterUser,
-      reason: decision.reason,
-      ...(await this.budgetOf(view, decision, modelId)),
-    };
+    return { view, decision };
   }
 
   /**

@@ -1,7 +1,9 @@
 /**
  * A minimal OpenAI-style upstream for `npm run bench` (gateway scenario), run as its own
- * process: `node perf-upstream.js <port>`. The model id picks the answer:
- * - bench/json: a small chat completion with usage (as OpenRouter answers),
+ * process: `node perf-upstream.js <port> [delay-ms]`. The model id picks the answer:
+ * - bench/json: a small chat completion with usage (as OpenRouter answers), sent after
+ *   `delay-ms` (default 0), the time a model takes to answer,
+ * - bench/json-now: the same answer at once (for the gateway's most calls per second),
  * - bench/stream-100k: an SSE answer of 100 chunks of 1 KB, a usage chunk and [DONE],
  * - bench/hold: an SSE answer that sends one chunk a second until the client goes away.
  */
@@ -42,6 +44,9 @@ function hold(res: ServerResponse): void {
   res.on('close', () => clearInterval(timer));
 }
 
+/** How long bench/json takes to answer, in ms (a real model takes from 0.3 s to minutes). */
+const DELAY_MS = Number(process.argv[3] ?? 0);
+
 const server = createServer((req: IncomingMessage, res: ServerResponse) => {
   if (req.method === 'GET') {
     res.writeHead(200, { 'content-type': 'application/json' }).end('{"data":[]}');
@@ -58,7 +63,13 @@ const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     } else if (model === 'bench/hold') {
       hold(res);
     } else {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON_ANSWER);
+      const answer = () =>
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON_ANSWER);
+      if (model === 'bench/json' && DELAY_MS > 0) {
+        setTimeout(answer, DELAY_MS);
+      } else {
+        answer();
+      }
     }
   });
 });

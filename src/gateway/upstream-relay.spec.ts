@@ -1,0 +1,105 @@
+import { createServer, get, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { readAnswer, RelayResult, UpstreamRelay } from './upstream-relay';
+
+/** A local upstream whose answer each test writes itself. */
+let answer: (res: ServerResponse) => void;
+let server: Server;
+let base: string;
+
+beforeAll(async () => {
+  server = createServer((_req, res) => answer(res));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+function fetchUpstream(): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => get(base, resolve).once('error', reject));
+}
+
+const USAGE = { prompt_tokens: 3, completion_tokens: 5, cost: 0.25 };
+
+describe('readAnswer', () => {
+  it('reads a small chunked answer whole', async () => {
+    answer = (res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"id":"gen-1",');
+      res.end(`"usage":${JSON.stringify(USAGE)}}`);
+    };
+    const read = await readAnswer(await fetchUpstream(), 5_000, 1024);
+    expect(read.whole).toBe(true);
+    expect(read.whole && JSON.parse(read.body.toString())).toEqual({ id: 'gen-1', usage: USAGE });
+  });
+
+  it('hands a larger answer to the relay, which sends every byte once and still finds the usage', async () => {
+    const filler = 'x'.repeat(50_000);
+    const text = `{"id":"gen-2","choices":[{"text":"${filler}"}],"usage":${JSON.stringify(USAGE)}}`;
+    answer = (res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      // several writes, so the limit is passed in the middle of the answer
+      for (let i = 0; i < text.length; i += 8_000) {
+        res.write(text.slice(i, i + 8_000));
+      }
+      res.end();
+    };
+    const upstream = await fetchUpstream();
+    const read = await readAnswer(upstream, 5_000, 10_000);
+    expect(read.whole).toBe(false);
+    const prefix = read.whole ? [] : read.prefix;
+    expect(prefix.reduce((n, c) => n + c.length, 0)).toBeGreaterThan(10_000);
+    let result: RelayResult | null = null;
+    const relay = new UpstreamRelay(
+      upstream,
+      false,
+      5_000,
+      () => undefined,
+      (r) => (result = r),
+      prefix,
+    );
+    const received: Buffer[] = [];
+    await pipeline(
+      relay,
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          received.push(chunk);
+          done();
+        },
+      }),
+    );
+    expect(Buffer.concat(received).toString()).toBe(text);
+    expect(result).toMatchObject({
+      end: 'ok',
+      answer: { generationId: 'gen-2', promptTokens: 3, completionTokens: 5, costUsd: 0.25 },
+    });
+  });
+
+  it('rejects when the upstream drops the connection mid-answer', async () => {
+    answer = (res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+      res.write('{"id":"gen-3",');
+      setTimeout(() => res.socket?.destroy(), 20);
+    };
+    await expect(readAnswer(await fetchUpstream(), 5_000, 1024)).rejects.toThrow(
+      /upstream connection/,
+    );
+  });
+
+  it('rejects when the upstream stays silent mid-answer', async () => {
+    answer = (res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"id":"gen-4",');
+    };
+    const upstream = await fetchUpstream();
+    await expect(readAnswer(upstream, 100, 1024)).rejects.toThrow(
+      'no data from the upstream for 100 ms',
+    );
+    upstream.destroy();
+  });
+});
