@@ -10,13 +10,14 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { FastifyReply, FastifyRequest } from 'fastify';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
 import { AccessLevel, ACCESS_LEVEL_KEY } from './access-level.decorators';
 import { AuthFailureLimiter } from './auth-failure-limiter';
 import { AuthService } from './auth.service';
 import { PRINCIPAL_KEY } from './current-principal.decorator';
 import { adminOrganizationIds, Principal } from './principal';
+import { sha256 } from './sha256';
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
@@ -34,7 +35,7 @@ export class RequestAuthenticator {
     private readonly limiter: AuthFailureLimiter,
     config: AppConfig,
   ) {
-    this.metricsToken = config.metricsToken === null ? null : digest(config.metricsToken);
+    this.metricsToken = config.metricsToken === null ? null : sha256(config.metricsToken);
   }
 
   /** The principal allowed at `level`; throws 401, 403, 404 or 429 otherwise. */
@@ -76,7 +77,7 @@ export class RequestAuthenticator {
     this.refuseBlocked(request.ip, reply);
     const header = request.headers.authorization;
     const token = typeof header === 'string' ? BEARER.exec(header)?.[1] : undefined;
-    if (token === undefined || !timingSafeEqual(digest(token), this.metricsToken)) {
+    if (token === undefined || !timingSafeEqual(sha256(token), this.metricsToken)) {
       this.limiter.recordFailure(request.ip);
       reply.header('WWW-Authenticate', 'Bearer');
       throw new UnauthorizedException('This route requires Authorization: Bearer <METRICS_TOKEN>.');
@@ -209,8 +210,4 @@ export function authorize(
 /** An organization is visible to its active members (and to site admins). */
 function canSee(principal: Principal, orgId: string): boolean {
   return principal.memberships.some((m) => m.organizationId === orgId && m.isActive);
-}
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
 }

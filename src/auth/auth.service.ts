@@ -1,9 +1,10 @@
 import { Injectable } from '@nestjs/common';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
 import { AccessCacheService } from '../model-access/access-cache.service';
 import { TokenResult, verifyWebUiToken } from './jwt';
 import { Principal } from './principal';
+import { sha256 } from './sha256';
 
 export type AuthResult = { ok: true; principal: Principal } | { ok: false; problem: string };
 
@@ -14,10 +15,6 @@ interface VerifiedToken {
   userId: string;
   /** `exp` claim in seconds, or Infinity when the token has none. */
   expiresAt: number;
-}
-
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value, 'utf8').digest();
 }
 
 /** Turns a bearer token into a Principal: an admin API key or a web UI session. */
@@ -32,17 +29,19 @@ export class AuthService {
     private readonly cache: AccessCacheService,
   ) {
     this.keys = config.adminApiKeys.map((key) => ({
-      digest: digest(key),
-      actor: `api-key:${digest(key).toString('hex').slice(0, 12)}`,
+      digest: sha256(key),
+      actor: `api-key:${sha256(key).toString('hex').slice(0, 12)}`,
     }));
     this.gatewayKeys = config.gatewayApiKeys.map((key) => ({
-      digest: digest(key),
-      actor: `gateway-key:${digest(key).toString('hex').slice(0, 12)}`,
+      digest: sha256(key),
+      actor: `gateway-key:${sha256(key).toString('hex').slice(0, 12)}`,
     }));
   }
 
   async authenticate(token: string): Promise<AuthResult> {
-    const gatewayActor = matchKey(this.gatewayKeys, token);
+    // One digest of the token, compared with every gateway key and every admin key.
+    const given = sha256(token);
+    const gatewayActor = matchKey(this.gatewayKeys, given);
     if (gatewayActor) {
       return {
         ok: true,
@@ -55,7 +54,7 @@ export class AuthService {
         },
       };
     }
-    const apiKeyActor = matchKey(this.keys, token);
+    const apiKeyActor = matchKey(this.keys, given);
     if (apiKeyActor) {
       return {
         ok: true,
@@ -137,9 +136,8 @@ export class AuthService {
   }
 }
 
-/** Compares against every key in constant time; returns the key's audit name. */
-function matchKey(keys: { digest: Buffer; actor: string }[], token: string): string | null {
-  const given = digest(token);
+/** Compares a token's digest with every key's in constant time; returns the key's audit name. */
+function matchKey(keys: { digest: Buffer; actor: string }[], given: Buffer): string | null {
   let match: string | null = null;
   for (const key of keys) {
     if (timingSafeEqual(given, key.digest)) {
