@@ -339,6 +339,7 @@ async function runWorld(
           next: generator,
         });
       }
+      const tcpBefore = tcpCounters();
       const result = await drive(opts.driver, {
         url: urls,
         connections: opts.connections,
@@ -346,7 +347,9 @@ async function runWorld(
         next: generator,
         serverPid: pids,
       });
-      log(`${worldName}/${label}/${scenario} (build ${opts.build}): ${summary(result)}`);
+      log(
+        `${worldName}/${label}/${scenario} (build ${opts.build}): ${summary(result)}${tcpGrowth(tcpBefore)}`,
+      );
       rows.push({
         world: worldName,
         database: label,
@@ -360,7 +363,7 @@ async function runWorld(
       const slow = await serverSideSlowRequests(service.url);
       if (slow !== null) {
         log(
-          `server side (${worldName}/${label}, pid ${service.pid}): ${slow} requests took over 5 s (from /metrics)`,
+          `server side (${worldName}/${label}, pid ${service.pid}): ${slow.over1} requests took over 1 s, ${slow.over5} over 5 s (from /metrics)`,
         );
       }
     }
@@ -372,17 +375,59 @@ async function runWorld(
 }
 
 /**
- * Requests the service itself measured at over 5 s (http_request_duration_seconds, when
+ * Machine-wide TCP counters (Linux /proc/net): retransmitted segments, retransmission
+ * timeouts and listen-queue overflows. On a saturated machine the kernel's loopback path
+ * retransmits, and a request then waits seconds that the server never sees (BENCHMARKS.md,
+ * client timeouts); the bench logs the counters' growth over each run to tell it apart.
+ */
+function tcpCounters(): Record<string, number> | null {
+  try {
+    const read = (file: string, prefix: string): Record<string, number> => {
+      const lines = readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith(`${prefix}:`));
+      const names = lines[0].split(/\s+/).slice(1);
+      const values = lines[1].split(/\s+/).slice(1).map(Number);
+      return Object.fromEntries(names.map((n, i) => [n, values[i]]));
+    };
+    const tcp = read('/proc/net/snmp', 'Tcp');
+    const ext = read('/proc/net/netstat', 'TcpExt');
+    return {
+      retransmitted: tcp.RetransSegs,
+      timeouts: ext.TCPTimeouts,
+      listenOverflows: ext.ListenOverflows,
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** How much each TCP counter grew since `before`, as a log fragment. */
+function tcpGrowth(before: Record<string, number> | null): string {
+  const after = tcpCounters();
+  if (!before || !after) {
+    return '';
+  }
+  return `; machine TCP during the run: ${Object.keys(after)
+    .map((k) => `${k} +${after[k] - before[k]}`)
+    .join(', ')}`;
+}
+
+/**
+ * Requests the service itself measured at over 1 s and over 5 s (http_request_duration_seconds, when
  * /metrics exists): tells a stall in the server from one in the load generator.
  */
-async function serverSideSlowRequests(url: string): Promise<number | null> {
+async function serverSideSlowRequests(
+  url: string,
+): Promise<{ over1: number; over5: number } | null> {
   try {
     const res = await fetch(`${url}/metrics`);
     if (!res.ok) {
       return null;
     }
     let total = 0;
-    let fast = 0;
+    let within1 = 0;
+    let within5 = 0;
     for (const line of (await res.text()).split('\n')) {
       if (!line.startsWith('http_request_duration_seconds_bucket{')) {
         continue;
@@ -391,10 +436,12 @@ async function serverSideSlowRequests(url: string): Promise<number | null> {
       if (line.includes('le="+Inf"')) {
         total += value;
       } else if (line.includes('le="5"')) {
-        fast += value;
+        within5 += value;
+      } else if (line.includes('le="1"')) {
+        within1 += value;
       }
     }
-    return total - fast;
+    return { over1: total - within1, over5: total - within5 };
   } catch {
     return null;
   }
