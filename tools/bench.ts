@@ -621,7 +621,6 @@ function machine(): Record<string, string | number> {
     memory_gb: Math.round(totalmem() / 2 ** 30),
     os: `${platform()} ${release()}`,
     node: process.version,
-    loadavg_before: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
   };
 }
 
@@ -632,6 +631,7 @@ function writeMarkdown(
   checks: Verdict[],
   notes: string[],
   builds: string[],
+  load: { before: string; after: string },
   opts: Record<string, unknown>,
 ): void {
   const file = join(ROOT, 'BENCHMARKS.md');
@@ -655,7 +655,8 @@ function writeMarkdown(
     `Command: \`${command}\``,
     '',
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.memory_gb} GB, ${m.os}, Node ${m.node}, load average ` +
-      `before the run ${m.loadavg_before}. The load generator shares these cores with the server.`,
+      `${load.before} before the run, ${load.after} after. The load generator shares these cores ` +
+      'with the server.',
     '',
     ...notes.map((n) => `- ${n}`),
     '',
@@ -911,13 +912,22 @@ async function main(): Promise<number> {
   }
   log(`wrote ${file}`);
   if (!args['no-markdown']) {
-    writeMarkdown(command, rows, bare, checks, notes, builds, {
-      duration_s: opts.duration,
-      warmup_s: opts.warmup,
-      connections: opts.connections,
-      write_ratio: opts.writeRatio,
-      generator: `${driver.name}${driver.name === 'wrk' ? ` -t${driver.threads}` : ''}`,
-    });
+    writeMarkdown(
+      command,
+      rows,
+      bare,
+      checks,
+      notes,
+      builds,
+      { before: loadBefore, after: report.load_average_after },
+      {
+        duration_s: opts.duration,
+        warmup_s: opts.warmup,
+        connections: opts.connections,
+        write_ratio: opts.writeRatio,
+        generator: `${driver.name}${driver.name === 'wrk' ? ` -t${driver.threads}` : ''}`,
+      },
+    );
   }
   log(
     `total ${report.total_seconds.toFixed(0)} s; load average after ${report.load_average_after}; targets ${report.passed ? 'met' : 'MISSED'}`,
