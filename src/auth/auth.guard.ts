@@ -14,7 +14,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
 import { AccessLevel, ACCESS_LEVEL_KEY } from './access-level.decorators';
 import { AuthFailureLimiter } from './auth-failure-limiter';
-import { AuthService } from './auth.service';
+import { AuthResult, AuthService } from './auth.service';
 import { PRINCIPAL_KEY } from './current-principal.decorator';
 import { adminOrganizationIds, Principal } from './principal';
 import { sha256 } from './sha256';
@@ -38,12 +38,16 @@ export class RequestAuthenticator {
     this.metricsToken = config.metricsToken === null ? null : sha256(config.metricsToken);
   }
 
-  /** The principal allowed at `level`; throws 401, 403, 404 or 429 otherwise. */
-  async decide(
+  /**
+   * The principal allowed at `level`; throws 401, 403, 404 or 429 otherwise. An API key is
+   * decided without a promise (the access check is called with one, thousands of times a
+   * second); a session token needs the access cache, and the answer is then a promise.
+   */
+  decide(
     level: AccessLevel,
     request: FastifyRequest & Record<string, unknown>,
     reply: FastifyReply,
-  ): Promise<Principal | null> {
+  ): Principal | null | Promise<Principal | null> {
     if (level === 'public') {
       return null;
     }
@@ -51,10 +55,10 @@ export class RequestAuthenticator {
       this.authenticateScraper(request, reply);
       return null;
     }
-    const principal = await this.authenticate(request, reply);
-    request[PRINCIPAL_KEY] = principal;
-    authorize(level, principal, request.params as Record<string, string> | undefined);
-    return principal;
+    const principal = this.authenticate(request, reply);
+    return principal instanceof Promise
+      ? principal.then((p) => admit(level, request, p))
+      : admit(level, request, principal);
   }
 
   /** 429 while the address is blocked by the failure limiter. */
@@ -84,7 +88,10 @@ export class RequestAuthenticator {
     }
   }
 
-  private async authenticate(request: FastifyRequest, reply: FastifyReply): Promise<Principal> {
+  private authenticate(
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Principal | Promise<Principal> {
     const address = request.ip;
     this.refuseBlocked(address, reply);
     const header = request.headers.authorization;
@@ -101,7 +108,14 @@ export class RequestAuthenticator {
           : 'The Authorization header must be "Bearer <token>".',
       );
     }
-    const result = await this.auth.authenticate(match[1]);
+    const result = this.auth.authenticate(match[1]);
+    return result instanceof Promise
+      ? result.then((r) => this.accepted(r, address, reply))
+      : this.accepted(result, address, reply);
+  }
+
+  /** The principal of a successful authentication; 401 (and a recorded failure) otherwise. */
+  private accepted(result: AuthResult, address: string, reply: FastifyReply): Principal {
     if (!result.ok) {
       this.limiter.recordFailure(address);
       reply.header('WWW-Authenticate', 'Bearer error="invalid_token"');
@@ -109,6 +123,17 @@ export class RequestAuthenticator {
     }
     return result.principal;
   }
+}
+
+/** Records the principal on the request and applies the access level to it. */
+function admit(
+  level: AccessLevel,
+  request: FastifyRequest & Record<string, unknown>,
+  principal: Principal,
+): Principal {
+  request[PRINCIPAL_KEY] = principal;
+  authorize(level, principal, request.params as Record<string, string> | undefined);
+  return principal;
 }
 
 /** The access level a handler declares (routes without one are site-admin only). */

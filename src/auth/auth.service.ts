@@ -38,7 +38,11 @@ export class AuthService {
     }));
   }
 
-  async authenticate(token: string): Promise<AuthResult> {
+  /**
+   * An API key is answered at once, without a promise (the busiest callers use one); a
+   * session token needs the user's view from the access cache and is answered with a promise.
+   */
+  authenticate(token: string): AuthResult | Promise<AuthResult> {
     // One digest of the token, compared with every gateway key and every admin key.
     const given = sha256(token);
     const gatewayActor = matchKey(this.gatewayKeys, given);
@@ -82,9 +86,13 @@ export class AuthService {
     if (!verified.ok) {
       return { ok: false, problem: verified.problem };
     }
+    return this.userPrincipal(verified.userId);
+  }
+
+  private async userPrincipal(userId: string): Promise<AuthResult> {
     // The user's role and memberships always come from the access cache, which a write
     // empties: a deleted or demoted user is refused on the next request.
-    const view = await this.cache.view(verified.userId);
+    const view = await this.cache.view(userId);
     if (!view.user) {
       return { ok: false, problem: 'unknown user' };
     }

@@ -343,7 +343,10 @@ export function installAccessFastPath(app: NestFastifyApplication): FastRoute[] 
       const request = rawRequest as unknown as Request;
       const reply = rawReply as unknown as FastifyReply;
       try {
-        await authenticator.decide(route.level, request, reply);
+        const decided = authenticator.decide(route.level, request, reply);
+        if (decided instanceof Promise) {
+          await decided;
+        }
         let args = argumentsOf(route, request, reply);
         if (!Array.isArray(args)) {
           args = await args;
