@@ -8,7 +8,7 @@ import { sendFrameworkProblem } from './common/framework-errors';
 import { JsonLogger } from './common/json-logger';
 import { tellTheTruth } from './common/openapi-truth';
 import { bindRequestContext } from './common/request-context';
-import { securityHeaders } from './common/security-headers';
+import { jsonAnswerHeaders, securityHeaders } from './common/security-headers';
 import { createValidationPipe, InvalidJsonBodyException } from './common/validation';
 import { installConsole } from './console/console-static';
 import { AppConfig } from './config/app-config';
@@ -83,9 +83,16 @@ export async function createApp(
   acceptJsonOnly(fastify);
   bindRequestContext(app);
   installRequestObserver(app, app.get(MetricsService), log);
-  const headers = await securityHeaders({ contentSecurityPolicy: { directives: SWAGGER_UI_CSP } });
+  // Documents (the Swagger UI under /docs; the console sets its own) get helmet's full set,
+  // JSON answers the part that matters for JSON (see jsonAnswerHeaders).
+  const documentHeaders = await securityHeaders({
+    contentSecurityPolicy: { directives: SWAGGER_UI_CSP },
+  });
+  const jsonHeaders = jsonAnswerHeaders(documentHeaders);
   fastify.addHook('onRequest', (request, reply, done) => {
-    void reply.headers(headers).header('x-request-id', request.id);
+    void reply
+      .headers(request.url.startsWith('/docs') ? documentHeaders : jsonHeaders)
+      .header('x-request-id', request.id);
     done();
   });
   if (config.corsOrigins.length > 0) {

@@ -19,24 +19,37 @@ describe('Security headers, CORS, body limit and authentication failures', () =>
     await t.close();
   });
 
-  it('sets helmet security headers on API answers, errors and the Swagger console', async () => {
+  it('sets the security headers of a JSON answer on API answers, errors and probes', async () => {
     for (const [url, token] of [
       ['/api/v1/users', undefined],
       ['/api/v1/users', null],
-      ['/docs', null],
+      ['/api/v1/access/check?user_id=u&model_id=m', undefined],
       ['/health', null],
     ] as const) {
       const res = await t.get(url, token);
       expect(res.headers['x-content-type-options']).toBe('nosniff');
-      expect(res.headers['x-frame-options']).toBe('SAMEORIGIN');
       expect(res.headers['strict-transport-security']).toContain('max-age=');
-      expect(res.headers['referrer-policy']).toBe('no-referrer');
-      const csp = String(res.headers['content-security-policy']);
-      expect(csp).toContain("default-src 'self'");
-      expect(csp).toContain("script-src 'self'");
-      expect(csp).toContain("frame-ancestors 'self'");
-      expect(csp).not.toContain('upgrade-insecure-requests');
+      expect(res.headers['cross-origin-resource-policy']).toBe('same-origin');
+      expect(res.headers['content-security-policy']).toBe(
+        "default-src 'none'; frame-ancestors 'none'",
+      );
+      // headers that act on documents only are left out of JSON answers (BENCHMARKS.md)
+      expect(res.headers['x-frame-options']).toBeUndefined();
+      expect(res.headers['x-dns-prefetch-control']).toBeUndefined();
     }
+  });
+
+  it("sets helmet's full set on the Swagger console", async () => {
+    const res = await t.get('/docs', null);
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['x-frame-options']).toBe('SAMEORIGIN');
+    expect(res.headers['strict-transport-security']).toContain('max-age=');
+    expect(res.headers['referrer-policy']).toBe('no-referrer');
+    const csp = String(res.headers['content-security-policy']);
+    expect(csp).toContain("default-src 'self'");
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("frame-ancestors 'self'");
+    expect(csp).not.toContain('upgrade-insecure-requests');
   });
 
   it('answers a CORS preflight from a configured origin, exposing X-Request-Id', async () => {

@@ -1,16 +1,17 @@
 /**
  * `npm run bench`: seeds a world, starts the built service and a bare Fastify server,
- * drives both with autocannon and reports throughput and latency side by side.
- * Run `npm run bench -- --help` for the options.
+ * drives both with wrk and reports throughput, latency and server CPU per request side by
+ * side. Run `npm run bench -- --help` for the options.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, platform, release, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { signWebUiToken } from '../src/auth/jwt';
 import { ArgsSpec, numberArg, parseArgs, secondsArg, stringArg } from './lib/args';
 import { benchGateway } from './lib/perf-gateway';
-import { LoadRequest, LoadResult, runLoad } from './lib/perf-load';
+import { LoadOptions, LoadRequest, LoadResult, runLoad } from './lib/perf-load';
+import { GeneratorUse, requireWrk, runWrk } from './lib/perf-wrk';
 import {
   ChildServer,
   createPostgresDatabase,
@@ -25,8 +26,10 @@ import { prng } from './lib/prng';
 const HELP = `Usage: npm run bench -- [options]
 
 Seeds a fresh database (10,000 users, 100 organizations, 500 models by default), starts the
-built service (node dist/src/main.js) and a bare Fastify server, drives each with autocannon,
-and reports requests/s, latency p50/p95/p99, errors and the ratio to the bare server.
+built service (node dist/src/main.js) and a bare Fastify server, drives each with wrk (random
+user and model per request), and reports requests/s, latency p50/p95/p99, errors, server CPU
+per request (from /proc) and the ratios to the bare server; the headline figure is the ratio
+of CPU per request, the least disturbed by other load on the machine.
 Writes bench-results/bench-<time>.json, bench-results/latest.json and the results section of
 BENCHMARKS.md.
 
@@ -49,14 +52,26 @@ Options:
                         adds), the most calls per second of each path, time to first streamed
                         byte, RSS with 1,000 open streams and over 10,000 streamed 100 KB
                         answers, and ledger rows lost
-  --service <dir>       start <dir>/dist/src/main.js instead of this checkout's (to compare builds)
+  --service <dirs>      the builds to measure, comma-separated: each <dir>/dist/src/main.js is
+                        run on its own freshly seeded database, same scenarios, same bare
+                        reference (\`.\` is this checkout, the default). Before/after in one run:
+                        --service /path/to/old-checkout,.
+  --driver <name>       load generator: wrk (default; an error when it is not installed) or
+                        autocannon (one Node process; every table then says so, because it
+                        saturates before the bare server on a small machine)
+  --threads <n>         wrk threads per generator process to start from (default 1); the bare
+                        server is then driven with twice as many, and while that raises its
+                        figure by more than 10% the runs use the doubled generator (up to 4)
+  --cpu-prof <dir>      start the service (and the bare server) with node --cpu-prof, writing
+                        .cpuprofile files into <dir> when they stop
   --no-markdown         do not rewrite BENCHMARKS.md
   --json <file>         also write the JSON report there
   --help                this text
 
-Targets (same run, same machine): access check >= 40% of bare req/s, p99 <= 2x bare p99,
-zero errors and non-2xx; user model listing >= 25% of bare req/s; mixed run with writes:
-zero errors and non-2xx; --scale: access check keeps >= 80% of its small-world req/s.`;
+Targets (same run, same machine): access check >= 60% of bare req/s, CPU per request
+<= 1.7x bare's, p99 <= 2x bare p99, zero errors and non-2xx; user model listing and
+/v1/models >= 50% of bare req/s; mixed run with writes: zero errors and non-2xx; --scale:
+access check keeps >= 80% of its small-world req/s.`;
 
 /** How long the gateway scenario's stand-in takes to answer a non-streamed call (see perf-gateway). */
 const GATEWAY_UPSTREAM_DELAY_MS = 100;
@@ -72,6 +87,9 @@ const ARGS: ArgsSpec = {
     { name: 'replicas', type: 'string' },
     { name: 'only', type: 'string' },
     { name: 'service', type: 'string' },
+    { name: 'driver', type: 'string' },
+    { name: 'threads', type: 'string' },
+    { name: 'cpu-prof', type: 'string' },
     { name: 'no-markdown', type: 'boolean' },
     { name: 'json', type: 'string' },
   ],
@@ -82,12 +100,17 @@ const SECRET = 'bench-webui-secret-0123456789abcdef';
 const SCENARIOS = ['check', 'user-models', 'openai-models', 'mixed'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
+/** One measured run and what its generator cost. */
+type Measured = LoadResult & { generator: GeneratorUse };
+
 interface Row {
   world: 'small' | 'scale';
   /** sqlite, postgres, or `postgres x<n>` for n replicas on one PostgreSQL database. */
   database: string;
   scenario: Scenario | 'bare';
-  result: LoadResult;
+  /** The build measured (`.` for this checkout), shown when the run compares several. */
+  build: string;
+  result: Measured;
   seedSeconds?: number;
 }
 
@@ -96,6 +119,33 @@ interface Verdict {
   target: string;
   measured: string;
   pass: boolean;
+}
+
+/** How load is generated: wrk (default) or, when asked for, autocannon. */
+interface Driver {
+  name: 'wrk' | 'autocannon';
+  threads: number;
+}
+
+/** Runs one load with the chosen generator. */
+async function drive(
+  driver: Driver,
+  options: LoadOptions,
+  threads = driver.threads,
+): Promise<Measured> {
+  if (driver.name === 'wrk') {
+    return runWrk({ ...options, threads });
+  }
+  const result = await runLoad(options);
+  return {
+    ...result,
+    generator: {
+      driver: 'autocannon',
+      threads: 1,
+      processes: 1,
+      cpuMicrosPerRequest: null,
+    },
+  };
 }
 
 /** Request generators over the seeded world (random users and models, fixed seed). */
@@ -196,6 +246,17 @@ function log(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);
 }
 
+/** One line per measured run: throughput, latency, errors, server and generator CPU. */
+function summary(r: Measured): string {
+  const errors = r.errors > 0 ? ` ${JSON.stringify(r.errorKinds)}` : '';
+  const server = r.cpuMicrosPerRequest?.toFixed(0) ?? '-';
+  const generator = r.generator.cpuMicrosPerRequest?.toFixed(0) ?? '-';
+  return (
+    `${r.rps.toFixed(0)} req/s, p99 ${ms(r.latency.p99)} ms, errors ${r.errors}${errors}, ` +
+    `non-2xx ${r.non2xx}, server ${server} µs CPU/req, generator ${generator} µs CPU/req`
+  );
+}
+
 async function timed<T>(label: string, fn: () => Promise<T>): Promise<[T, number]> {
   const started = Date.now();
   const value = await fn();
@@ -215,12 +276,17 @@ async function runWorld(
     warmup: number;
     connections: number;
     writeRatio: number;
-    serviceRoot: string;
+    driver: Driver;
+    /** The build: `.` for this checkout, or a directory holding dist/src/main.js. */
+    build: string;
+    cpuProf?: string;
     replicas?: number;
   },
 ): Promise<Row[]> {
   const replicas = opts.replicas ?? 1;
   const label = replicas > 1 ? `${database} x${replicas}` : database;
+  const serviceRoot = opts.build === '.' ? ROOT : resolve(opts.build);
+  const nodeArgs = opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${resolve(opts.cpuProf)}`] : [];
   let url: string;
   let cleanup: () => Promise<void>;
   if (database === 'postgres') {
@@ -249,11 +315,11 @@ async function runWorld(
     // Replicas start at the same moment on the seeded database, as they would in production.
     services.push(
       ...(await Promise.all(
-        Array.from({ length: replicas }, () => startService(env, opts.serviceRoot)),
+        Array.from({ length: replicas }, () => startService(env, serviceRoot, nodeArgs)),
       )),
     );
     for (const service of services) {
-      log(`service pid ${service.pid} at ${service.url}`);
+      log(`service pid ${service.pid} at ${service.url} (build ${opts.build})`);
     }
     const urls = services.map((s) => s.url);
     const pids = services.map((s) => s.pid);
@@ -272,14 +338,15 @@ async function runWorld(
       // The mixed run starts on the warm cache the read scenarios left (no warm-up of its own:
       // see BENCHMARKS.md, known gaps).
       if (opts.warmup > 0 && scenario !== 'mixed') {
-        await runLoad({
+        await drive(opts.driver, {
           url: urls,
           connections: opts.connections,
           durationSeconds: opts.warmup,
           next: generator,
         });
       }
-      const result = await runLoad({
+      const tcpBefore = tcpCounters();
+      const result = await drive(opts.driver, {
         url: urls,
         connections: opts.connections,
         durationSeconds: opts.duration,
@@ -287,15 +354,22 @@ async function runWorld(
         serverPid: pids,
       });
       log(
-        `${worldName}/${label}/${scenario}: ${result.rps.toFixed(0)} req/s, p99 ${ms(result.latency.p99)} ms, errors ${result.errors}${result.errors > 0 ? ` ${JSON.stringify(result.errorKinds)}` : ''}, non-2xx ${result.non2xx}, ${result.cpuMicrosPerRequest?.toFixed(0) ?? '-'} µs CPU/req`,
+        `${worldName}/${label}/${scenario} (build ${opts.build}): ${summary(result)}${tcpGrowth(tcpBefore)}`,
       );
-      rows.push({ world: worldName, database: label, scenario, result, seedSeconds });
+      rows.push({
+        world: worldName,
+        database: label,
+        scenario,
+        build: opts.build,
+        result,
+        seedSeconds,
+      });
     }
     for (const service of services) {
       const slow = await serverSideSlowRequests(service.url);
       if (slow !== null) {
         log(
-          `server side (${worldName}/${label}, pid ${service.pid}): ${slow} requests took over 5 s (from /metrics)`,
+          `server side (${worldName}/${label}, pid ${service.pid}): ${slow.over1} requests took over 1 s, ${slow.over5} over 5 s (from /metrics)`,
         );
       }
     }
@@ -307,17 +381,59 @@ async function runWorld(
 }
 
 /**
- * Requests the service itself measured at over 5 s (http_request_duration_seconds, when
+ * Machine-wide TCP counters (Linux /proc/net): retransmitted segments, retransmission
+ * timeouts and listen-queue overflows. On a saturated machine the kernel's loopback path
+ * retransmits, and a request then waits seconds that the server never sees (BENCHMARKS.md,
+ * client timeouts); the bench logs the counters' growth over each run to tell it apart.
+ */
+function tcpCounters(): Record<string, number> | null {
+  try {
+    const read = (file: string, prefix: string): Record<string, number> => {
+      const lines = readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith(`${prefix}:`));
+      const names = lines[0].split(/\s+/).slice(1);
+      const values = lines[1].split(/\s+/).slice(1).map(Number);
+      return Object.fromEntries(names.map((n, i) => [n, values[i]]));
+    };
+    const tcp = read('/proc/net/snmp', 'Tcp');
+    const ext = read('/proc/net/netstat', 'TcpExt');
+    return {
+      retransmitted: tcp.RetransSegs,
+      timeouts: ext.TCPTimeouts,
+      listenOverflows: ext.ListenOverflows,
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** How much each TCP counter grew since `before`, as a log fragment. */
+function tcpGrowth(before: Record<string, number> | null): string {
+  const after = tcpCounters();
+  if (!before || !after) {
+    return '';
+  }
+  return `; machine TCP during the run: ${Object.keys(after)
+    .map((k) => `${k} +${after[k] - before[k]}`)
+    .join(', ')}`;
+}
+
+/**
+ * Requests the service itself measured at over 1 s and over 5 s (http_request_duration_seconds, when
  * /metrics exists): tells a stall in the server from one in the load generator.
  */
-async function serverSideSlowRequests(url: string): Promise<number | null> {
+async function serverSideSlowRequests(
+  url: string,
+): Promise<{ over1: number; over5: number } | null> {
   try {
     const res = await fetch(`${url}/metrics`);
     if (!res.ok) {
       return null;
     }
     let total = 0;
-    let fast = 0;
+    let within1 = 0;
+    let within5 = 0;
     for (const line of (await res.text()).split('\n')) {
       if (!line.startsWith('http_request_duration_seconds_bucket{')) {
         continue;
@@ -326,22 +442,46 @@ async function serverSideSlowRequests(url: string): Promise<number | null> {
       if (line.includes('le="+Inf"')) {
         total += value;
       } else if (line.includes('le="5"')) {
-        fast += value;
+        within5 += value;
+      } else if (line.includes('le="1"')) {
+        within1 += value;
       }
     }
-    return total - fast;
+    return { over1: total - within1, over5: total - within5 };
   } catch {
     return null;
   }
 }
 
-function verdicts(rows: Row[], bare: LoadResult): Verdict[] {
+/** Server CPU per request, as a multiple of the bare server's; null when either is unknown. */
+function cpuRatio(r: LoadResult, bare: LoadResult): number | null {
+  return r.cpuMicrosPerRequest === null || bare.cpuMicrosPerRequest === null
+    ? null
+    : r.cpuMicrosPerRequest / bare.cpuMicrosPerRequest;
+}
+
+const times = (value: number | null): string => (value === null ? '-' : `${value.toFixed(2)}x`);
+
+/** The targets of the hot path, checked for every build measured (one process, small world). */
+const THROUGHPUT_TARGETS: Partial<Record<Scenario, number>> = {
+  check: 0.6,
+  'user-models': 0.5,
+  'openai-models': 0.5,
+};
+
+function verdicts(rows: Row[], bare: LoadResult, builds: string[]): Verdict[] {
   const out: Verdict[] = [];
-  const find = (world: string, database: string, scenario: string): Row | undefined =>
-    rows.find((r) => r.world === world && r.database === database && r.scenario === scenario);
+  const find = (build: string, world: string, database: string, scenario: string) =>
+    rows.find(
+      (r) =>
+        r.build === build &&
+        r.world === world &&
+        r.database === database &&
+        r.scenario === scenario,
+    );
   for (const row of rows) {
     const r = row.result;
-    const label = `${row.world}/${row.database}/${row.scenario}`;
+    const label = `${builds.length > 1 ? `${row.build}: ` : ''}${row.world}/${row.database}/${row.scenario}`;
     out.push({
       name: `${label} errors`,
       target: '0 errors, 0 non-2xx',
@@ -349,12 +489,22 @@ function verdicts(rows: Row[], bare: LoadResult): Verdict[] {
       pass: r.errors === 0 && r.non2xx === 0,
     });
     const oneProcess = !row.database.includes(' x');
-    if (row.world === 'small' && row.scenario === 'check' && oneProcess) {
+    const floor = THROUGHPUT_TARGETS[row.scenario as Scenario];
+    if (row.world === 'small' && oneProcess && floor !== undefined) {
       out.push({
         name: `${label} throughput`,
-        target: '>= 40% of bare',
+        target: `>= ${pct(floor)} of bare`,
         measured: pct(r.rps / bare.rps),
-        pass: r.rps >= 0.4 * bare.rps,
+        pass: r.rps >= floor * bare.rps,
+      });
+    }
+    if (row.world === 'small' && row.scenario === 'check' && oneProcess) {
+      const ratio = cpuRatio(r, bare);
+      out.push({
+        name: `${label} CPU per request`,
+        target: '<= 1.7x bare',
+        measured: times(ratio),
+        pass: ratio !== null && ratio <= 1.7,
       });
       out.push({
         name: `${label} p99`,
@@ -363,16 +513,8 @@ function verdicts(rows: Row[], bare: LoadResult): Verdict[] {
         pass: r.latency.p99 <= 2 * bare.latency.p99,
       });
     }
-    if (row.world === 'small' && row.scenario === 'user-models' && oneProcess) {
-      out.push({
-        name: `${label} throughput`,
-        target: '>= 25% of bare',
-        measured: pct(r.rps / bare.rps),
-        pass: r.rps >= 0.25 * bare.rps,
-      });
-    }
     if (row.world === 'scale' && row.scenario === 'check') {
-      const small = find('small', row.database, 'check');
+      const small = find(row.build, 'small', row.database, 'check');
       if (small) {
         out.push({
           name: `${label} vs small world`,
@@ -386,41 +528,95 @@ function verdicts(rows: Row[], bare: LoadResult): Verdict[] {
   return out;
 }
 
-function tableRows(rows: Row[], bare: LoadResult): { header: string[]; body: string[][] } {
+function tableRows(
+  rows: Row[],
+  bare: LoadResult,
+  builds: string[],
+): { header: string[]; body: string[][] } {
+  const several = builds.length > 1;
   const header = [
     'scenario',
+    ...(several ? ['build'] : []),
     'world',
     'db',
     'req/s',
     'vs bare',
+    'CPU µs/req',
+    'CPU/req vs bare',
     'p50 ms',
     'p95 ms',
     'p99 ms',
     'p99 vs bare',
     'errors',
     'non-2xx',
-    'server CPU µs/req',
+    'generator µs/req',
   ];
-  const body = [
-    ...rows.map((row) => {
-      const r = row.result;
-      return [
-        row.scenario === 'bare' ? 'bare fastify (fixed JSON)' : row.scenario,
-        row.world,
-        row.database,
-        r.rps.toFixed(0),
-        pct(r.rps / bare.rps),
-        ms(r.latency.p50),
-        ms(r.latency.p95),
-        ms(r.latency.p99),
-        `${(r.latency.p99 / bare.latency.p99).toFixed(2)}x`,
-        String(r.errors),
-        String(r.non2xx),
-        r.cpuMicrosPerRequest === null ? '-' : r.cpuMicrosPerRequest.toFixed(0),
-      ];
-    }),
-  ];
+  const body = rows.map((row) => {
+    const r = row.result;
+    return [
+      row.scenario === 'bare'
+        ? `bare fastify (${r.generator.driver} x${r.generator.threads * r.generator.processes})`
+        : row.scenario,
+      ...(several ? [row.scenario === 'bare' ? '-' : row.build] : []),
+      row.world,
+      row.database,
+      r.rps.toFixed(0),
+      pct(r.rps / bare.rps),
+      r.cpuMicrosPerRequest === null ? '-' : r.cpuMicrosPerRequest.toFixed(0),
+      times(cpuRatio(r, bare)),
+      ms(r.latency.p50),
+      ms(r.latency.p95),
+      ms(r.latency.p99),
+      `${(r.latency.p99 / bare.latency.p99).toFixed(2)}x`,
+      String(r.errors),
+      String(r.non2xx),
+      r.generator.cpuMicrosPerRequest === null ? '-' : r.generator.cpuMicrosPerRequest.toFixed(0),
+    ];
+  });
   return { header, body };
+}
+
+/**
+ * The headline: server CPU per request of each small-world access check against the bare
+ * server's, the ratio least moved by other processes on the machine.
+ */
+function headline(rows: Row[], bare: LoadResult, builds: string[]): string[] {
+  return rows
+    .filter((r) => r.world === 'small' && r.scenario === 'check')
+    .map(
+      (r) =>
+        `CPU per access check${builds.length > 1 ? ` (${r.build})` : ''} on ${r.database}: ` +
+        `${times(cpuRatio(r.result, bare))} bare Fastify's ` +
+        `(${r.result.cpuMicrosPerRequest?.toFixed(0) ?? '-'} vs ${bare.cpuMicrosPerRequest?.toFixed(0) ?? '-'} µs)`,
+    );
+}
+
+/** What the generator was and whether it could have limited the bare server. */
+function generatorNote(driver: Driver, bare: Measured, doubled: Measured | null): string[] {
+  const lines: string[] = [];
+  if (driver.name === 'autocannon') {
+    lines.push(
+      'GENERATOR: AUTOCANNON (--driver autocannon), one Node process on the same cores as the ' +
+        'server: it saturates before the bare server does, so every ratio to bare is flattered.',
+    );
+  } else {
+    lines.push(
+      `Generator: wrk, ${driver.threads} thread(s) per process, one process per server; it used ` +
+        `${bare.generator.cpuMicrosPerRequest?.toFixed(0) ?? '-'} µs of CPU per bare request ` +
+        `against the bare server's ${bare.cpuMicrosPerRequest?.toFixed(0) ?? '-'} µs.`,
+    );
+  }
+  if (doubled) {
+    const gain = doubled.rps / bare.rps - 1;
+    lines.push(
+      `Doubled generator (${doubled.generator.threads} threads): bare ${doubled.rps.toFixed(0)} req/s ` +
+        `against ${bare.rps.toFixed(0)} (${gain >= 0 ? '+' : ''}${(gain * 100).toFixed(0)}%)` +
+        (gain > 0.1
+          ? ': MORE GENERATOR STILL RAISES BARE, THE GENERATOR IS A LIMIT (ratios flattered)'
+          : ': the generator is not the limit.'),
+    );
+  }
+  return lines;
 }
 
 function machine(): Record<string, string | number> {
@@ -439,6 +635,9 @@ function writeMarkdown(
   rows: Row[],
   bare: LoadResult,
   checks: Verdict[],
+  notes: string[],
+  builds: string[],
+  load: { before: string; after: string },
   opts: Record<string, unknown>,
 ): void {
   const file = join(ROOT, 'BENCHMARKS.md');
@@ -454,15 +653,18 @@ function writeMarkdown(
     existing = `${existing.trimEnd()}\n\n${begin}\n${end}\n`;
   }
   const m = machine();
-  const { header, body } = tableRows(rows, bare);
+  const { header, body } = tableRows(rows, bare, builds);
   const section = [
     begin,
     `## Latest run (${new Date().toISOString()})`,
     '',
     `Command: \`${command}\``,
     '',
-    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memory_gb} GB, ${m.os}, Node ${m.node}. The load generator`,
-    '(autocannon, one process) shares these cores with the server under test.',
+    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memory_gb} GB, ${m.os}, Node ${m.node}, load average ` +
+      `${load.before} before the run, ${load.after} after. The load generator shares these cores ` +
+      'with the server.',
+    '',
+    ...notes.map((n) => `- ${n}`),
     '',
     `Settings: ${Object.entries(opts)
       .map(([k, v]) => `${k} ${String(v)}`)
@@ -565,12 +767,37 @@ async function main(): Promise<number> {
     process.stdout.write(`${HELP}\n`);
     return 0;
   }
+  const driverName = stringArg(args, 'driver') ?? 'wrk';
+  if (driverName !== 'wrk' && driverName !== 'autocannon') {
+    throw new Error(`--driver must be wrk or autocannon (got "${driverName}")`);
+  }
+  const driver: Driver = {
+    name: driverName,
+    threads: driverName === 'wrk' ? Math.max(1, Math.floor(numberArg(args, 'threads', 1))) : 1,
+  };
+  if (driver.name === 'wrk') {
+    requireWrk();
+  } else {
+    log(
+      'GENERATOR: AUTOCANNON (--driver autocannon): one Node process sharing the cores with the ' +
+        'server; it saturates first, so every ratio to the bare server is flattered.',
+    );
+  }
+  const builds = (stringArg(args, 'service') ?? '.').split(',').map((b) => b.trim() || '.');
+  for (const build of builds) {
+    const main = join(build === '.' ? ROOT : resolve(build), 'dist', 'src', 'main.js');
+    if (!existsSync(main)) {
+      throw new Error(`--service ${build}: ${main} does not exist (build it with npm run build)`);
+    }
+  }
+  const cpuProf = stringArg(args, 'cpu-prof');
   const opts = {
     duration: secondsArg(args, 'duration', 10),
     warmup: secondsArg(args, 'warmup', 2),
     connections: numberArg(args, 'connections', 300),
     writeRatio: numberArg(args, 'write-ratio', 0.03),
-    serviceRoot: stringArg(args, 'service') ?? ROOT,
+    driver,
+    cpuProf,
   };
   const only = stringArg(args, 'only');
   if (only === 'gateway') {
@@ -586,61 +813,89 @@ async function main(): Promise<number> {
     : [...SCENARIOS];
   const postgres = stringArg(args, 'postgres');
   const startedAt = Date.now();
+  const loadBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  log(`load average before the run: ${loadBefore}`);
   Logger.overrideLogger(['error']);
   const small = buildWorld(SMALL_WORLD);
   const rows: Row[] = [];
 
-  const bareServer = await startBareServer();
-  let bare: LoadResult;
+  // The bare server, driven with the generator of the service runs, then with twice as many
+  // generator threads: if that raised its figure, the generator would be the limit.
+  const bareServer = await startBareServer(
+    cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${resolve(cpuProf)}`] : [],
+  );
+  let bare: Measured;
+  let doubled: Measured | null = null;
   try {
     const traffic = new Traffic(small);
-    const generator = (): LoadRequest => traffic.check();
-    if (opts.warmup > 0) {
-      await runLoad({
-        url: bareServer.url,
-        connections: opts.connections,
-        durationSeconds: opts.warmup,
-        next: generator,
-      });
-    }
-    bare = await runLoad({
+    const load: LoadOptions = {
       url: bareServer.url,
       connections: opts.connections,
       durationSeconds: opts.duration,
-      next: generator,
+      next: () => traffic.check(),
       serverPid: bareServer.pid,
-    });
-    log(`bare fastify: ${bare.rps.toFixed(0)} req/s, p99 ${ms(bare.latency.p99)} ms`);
+    };
+    if (opts.warmup > 0) {
+      await drive(driver, { ...load, durationSeconds: opts.warmup });
+    }
+    bare = await drive(driver, load);
+    log(`bare fastify (${driver.threads} generator thread(s)): ${summary(bare)}`);
+    // While twice the generator threads raise bare's figure by more than 10%, the generator
+    // is a limit: the runs then use the doubled generator (up to 4 threads per process; on a
+    // machine shared with other jobs more threads only win CPU from those jobs).
+    while (driver.name === 'wrk') {
+      doubled = await drive(driver, load, driver.threads * 2);
+      log(`bare fastify (${driver.threads * 2} generator threads): ${summary(doubled)}`);
+      if (doubled.rps <= bare.rps * 1.1 || driver.threads * 2 > 4) {
+        break;
+      }
+      log(`the generator limited bare: the runs use ${driver.threads * 2} wrk threads`);
+      driver.threads *= 2;
+      bare = doubled;
+    }
   } finally {
     await bareServer.stop();
   }
-  rows.push({ world: 'small', database: '-', scenario: 'bare', result: bare });
+  rows.push({ world: 'small', database: '-', scenario: 'bare', build: '-', result: bare });
 
   const databases: ('sqlite' | 'postgres')[] = postgres ? ['sqlite', 'postgres'] : ['sqlite'];
   for (const database of databases) {
-    rows.push(...(await runWorld(small, 'small', database, postgres, scenarios, opts)));
+    for (const build of builds) {
+      rows.push(
+        ...(await runWorld(small, 'small', database, postgres, scenarios, { ...opts, build })),
+      );
+    }
     if (args.scale) {
       const large = buildWorld(SCALE_WORLD);
-      rows.push(...(await runWorld(large, 'scale', database, postgres, scenarios, opts)));
+      for (const build of builds) {
+        rows.push(
+          ...(await runWorld(large, 'scale', database, postgres, scenarios, { ...opts, build })),
+        );
+      }
     }
   }
   const replicas = numberArg(args, 'replicas', 2);
   const replicaScenarios = scenarios.filter((s) => s === 'check' || s === 'mixed');
   if (postgres && replicas > 1 && replicaScenarios.length > 0) {
-    rows.push(
-      ...(await runWorld(small, 'small', 'postgres', postgres, replicaScenarios, {
-        ...opts,
-        replicas,
-      })),
-    );
+    for (const build of builds) {
+      rows.push(
+        ...(await runWorld(small, 'small', 'postgres', postgres, replicaScenarios, {
+          ...opts,
+          build,
+          replicas,
+        })),
+      );
+    }
   }
 
   const checks = verdicts(
     rows.filter((r) => r.scenario !== 'bare'),
     bare,
+    builds,
   );
-  const { header, body } = tableRows(rows, bare);
-  process.stdout.write(`\n${textTable(header, body)}\n\n`);
+  const notes = [...generatorNote(driver, bare, doubled), ...headline(rows, bare, builds)];
+  const { header, body } = tableRows(rows, bare, builds);
+  process.stdout.write(`\n${notes.join('\n')}\n\n${textTable(header, body)}\n\n`);
   process.stdout.write(
     `${textTable(
       ['check', 'target', 'measured', 'result'],
@@ -659,14 +914,20 @@ async function main(): Promise<number> {
     generated_at: new Date().toISOString(),
     command,
     machine: machine(),
-    settings: { ...opts, scenarios },
+    load_average_before: loadBefore,
+    load_average_after: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
+    settings: { ...opts, builds, scenarios },
+    notes,
     total_seconds: (Date.now() - startedAt) / 1000,
+    bare_doubled_generator: doubled,
     results: rows.map((r) => ({
       scenario: r.scenario,
+      build: r.build,
       world: r.world,
       database: r.database,
       ...r.result,
       ratio_to_bare: r.result.rps / bare.rps,
+      cpu_ratio_to_bare: cpuRatio(r.result, bare),
       p99_ratio_to_bare: r.result.latency.p99 / bare.latency.p99,
     })),
     checks,
@@ -684,14 +945,26 @@ async function main(): Promise<number> {
   }
   log(`wrote ${file}`);
   if (!args['no-markdown']) {
-    writeMarkdown(command, rows, bare, checks, {
-      duration_s: opts.duration,
-      warmup_s: opts.warmup,
-      connections: opts.connections,
-      write_ratio: opts.writeRatio,
-    });
+    writeMarkdown(
+      command,
+      rows,
+      bare,
+      checks,
+      notes,
+      builds,
+      { before: loadBefore, after: report.load_average_after },
+      {
+        duration_s: opts.duration,
+        warmup_s: opts.warmup,
+        connections: opts.connections,
+        write_ratio: opts.writeRatio,
+        generator: `${driver.name}${driver.name === 'wrk' ? ` -t${driver.threads}` : ''}`,
+      },
+    );
   }
-  log(`total ${report.total_seconds.toFixed(0)} s; targets ${report.passed ? 'met' : 'MISSED'}`);
+  log(
+    `total ${report.total_seconds.toFixed(0)} s; load average after ${report.load_average_after}; targets ${report.passed ? 'met' : 'MISSED'}`,
+  );
   return report.passed ? 0 : 1;
 }
 

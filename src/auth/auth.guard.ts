@@ -10,13 +10,14 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { FastifyReply, FastifyRequest } from 'fastify';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
 import { AccessLevel, ACCESS_LEVEL_KEY } from './access-level.decorators';
 import { AuthFailureLimiter } from './auth-failure-limiter';
-import { AuthService } from './auth.service';
+import { AuthResult, AuthService } from './auth.service';
 import { PRINCIPAL_KEY } from './current-principal.decorator';
 import { adminOrganizationIds, Principal } from './principal';
+import { sha256 } from './sha256';
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
@@ -34,15 +35,19 @@ export class RequestAuthenticator {
     private readonly limiter: AuthFailureLimiter,
     config: AppConfig,
   ) {
-    this.metricsToken = config.metricsToken === null ? null : digest(config.metricsToken);
+    this.metricsToken = config.metricsToken === null ? null : sha256(config.metricsToken);
   }
 
-  /** The principal allowed at `level`; throws 401, 403, 404 or 429 otherwise. */
-  async decide(
+  /**
+   * The principal allowed at `level`; throws 401, 403, 404 or 429 otherwise. An API key is
+   * decided without a promise (the access check is called with one, thousands of times a
+   * second); a session token needs the access cache, and the answer is then a promise.
+   */
+  decide(
     level: AccessLevel,
     request: FastifyRequest & Record<string, unknown>,
     reply: FastifyReply,
-  ): Promise<Principal | null> {
+  ): Principal | null | Promise<Principal | null> {
     if (level === 'public') {
       return null;
     }
@@ -50,10 +55,10 @@ export class RequestAuthenticator {
       this.authenticateScraper(request, reply);
       return null;
     }
-    const principal = await this.authenticate(request, reply);
-    request[PRINCIPAL_KEY] = principal;
-    authorize(level, principal, request.params as Record<string, string> | undefined);
-    return principal;
+    const principal = this.authenticate(request, reply);
+    return principal instanceof Promise
+      ? principal.then((p) => admit(level, request, p))
+      : admit(level, request, principal);
   }
 
   /** 429 while the address is blocked by the failure limiter. */
@@ -76,14 +81,17 @@ export class RequestAuthenticator {
     this.refuseBlocked(request.ip, reply);
     const header = request.headers.authorization;
     const token = typeof header === 'string' ? BEARER.exec(header)?.[1] : undefined;
-    if (token === undefined || !timingSafeEqual(digest(token), this.metricsToken)) {
+    if (token === undefined || !timingSafeEqual(sha256(token), this.metricsToken)) {
       this.limiter.recordFailure(request.ip);
       reply.header('WWW-Authenticate', 'Bearer');
       throw new UnauthorizedException('This route requires Authorization: Bearer <METRICS_TOKEN>.');
     }
   }
 
-  private async authenticate(request: FastifyRequest, reply: FastifyReply): Promise<Principal> {
+  private authenticate(
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Principal | Promise<Principal> {
     const address = request.ip;
     this.refuseBlocked(address, reply);
     const header = request.headers.authorization;
@@ -100,7 +108,14 @@ export class RequestAuthenticator {
           : 'The Authorization header must be "Bearer <token>".',
       );
     }
-    const result = await this.auth.authenticate(match[1]);
+    const result = this.auth.authenticate(match[1]);
+    return result instanceof Promise
+      ? result.then((r) => this.accepted(r, address, reply))
+      : this.accepted(result, address, reply);
+  }
+
+  /** The principal of a successful authentication; 401 (and a recorded failure) otherwise. */
+  private accepted(result: AuthResult, address: string, reply: FastifyReply): Principal {
     if (!result.ok) {
       this.limiter.recordFailure(address);
       reply.header('WWW-Authenticate', 'Bearer error="invalid_token"');
@@ -108,6 +123,17 @@ export class RequestAuthenticator {
     }
     return result.principal;
   }
+}
+
+/** Records the principal on the request and applies the access level to it. */
+function admit(
+  level: AccessLevel,
+  request: FastifyRequest & Record<string, unknown>,
+  principal: Principal,
+): Principal {
+  request[PRINCIPAL_KEY] = principal;
+  authorize(level, principal, request.params as Record<string, string> | undefined);
+  return principal;
 }
 
 /** The access level a handler declares (routes without one are site-admin only). */
@@ -209,8 +235,4 @@ export function authorize(
 /** An organization is visible to its active members (and to site admins). */
 function canSee(principal: Principal, orgId: string): boolean {
   return principal.memberships.some((m) => m.organizationId === orgId && m.isActive);
-}
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
 }

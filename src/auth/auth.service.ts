@@ -1,9 +1,10 @@
 import { Injectable } from '@nestjs/common';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
 import { AccessCacheService } from '../model-access/access-cache.service';
 import { TokenResult, verifyWebUiToken } from './jwt';
 import { Principal } from './principal';
+import { sha256 } from './sha256';
 
 export type AuthResult = { ok: true; principal: Principal } | { ok: false; problem: string };
 
@@ -14,10 +15,6 @@ interface VerifiedToken {
   userId: string;
   /** `exp` claim in seconds, or Infinity when the token has none. */
   expiresAt: number;
-}
-
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value, 'utf8').digest();
 }
 
 /** Turns a bearer token into a Principal: an admin API key, a gateway key or a web UI session. */
@@ -35,13 +32,19 @@ export class AuthService {
     this.gatewayKeys = config.gatewayApiKeys.map((key) => knownKey(key, 'gateway-key'));
   }
 
-  async authenticate(token: string): Promise<AuthResult> {
-    // A gateway key names no user (the forwarded headers do); an admin key is a site admin.
-    const gatewayActor = matchKey(this.gatewayKeys, token);
+  /**
+   * An API key is answered at once, without a promise (the busiest callers use one); a
+   * session token needs the user's view from the access cache and is answered with a promise.
+   */
+  authenticate(token: string): AuthResult | Promise<AuthResult> {
+    // One digest of the token, compared with every gateway key and every admin key. A gateway
+    // key names no user (the forwarded headers do); an admin key is a site admin.
+    const given = sha256(token);
+    const gatewayActor = matchKey(this.gatewayKeys, given);
     if (gatewayActor) {
       return { ok: true, principal: keyPrincipal('gateway_key', gatewayActor, false) };
     }
-    const apiKeyActor = matchKey(this.keys, token);
+    const apiKeyActor = matchKey(this.keys, given);
     if (apiKeyActor) {
       return { ok: true, principal: keyPrincipal('api_key', apiKeyActor, true) };
     }
@@ -60,9 +63,13 @@ export class AuthService {
     if (!verified.ok) {
       return { ok: false, problem: verified.problem };
     }
+    return this.userPrincipal(verified.userId);
+  }
+
+  private async userPrincipal(userId: string): Promise<AuthResult> {
     // The user's role and memberships always come from the access cache, which a write
     // empties: a deleted or demoted user is refused on the next request.
-    const view = await this.cache.view(verified.userId);
+    const view = await this.cache.view(userId);
     if (!view.user) {
       return { ok: false, problem: 'unknown user' };
     }
@@ -116,7 +123,8 @@ export class AuthService {
 
 /** A configured key: its digest, and the actor audit events name (a fingerprint, never the key). */
 function knownKey(key: string, prefix: string): { digest: Buffer; actor: string } {
-  return { digest: digest(key), actor: `${prefix}:${digest(key).toString('hex').slice(0, 12)}` };
+  const digest = sha256(key);
+  return { digest, actor: `${prefix}:${digest.toString('hex').slice(0, 12)}` };
 }
 
 /** The principal an API key stands for: no user of its own, no memberships. */
@@ -128,9 +136,8 @@ function keyPrincipal(
   return { kind, actor, userId: null, siteAdmin, memberships: [] };
 }
 
-/** Compares against every key in constant time; returns the key's audit name. */
-function matchKey(keys: { digest: Buffer; actor: string }[], token: string): string | null {
-  const given = digest(token);
+/** Compares a token's digest with every key's in constant time; returns the key's audit name. */
+function matchKey(keys: { digest: Buffer; actor: string }[], given: Buffer): string | null {
   let match: string | null = null;
   for (const key of keys) {
     if (timingSafeEqual(given, key.digest)) {

@@ -62,6 +62,19 @@ export function nestsDeeperThan(value: unknown, limit: number): boolean {
 /** Own keys of Object.prototype: a field named so would slip past the unknown-field check. */
 const PROTOTYPE_KEYS = new Set([...Object.getOwnPropertyNames(Object.prototype), '__proto__']);
 
+/** True when some field (at any depth) is named like an Object.prototype member. */
+export function hasPrototypeKeyField(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') {
+    return false;
+  }
+  for (const key of Object.keys(value)) {
+    if (PROTOTYPE_KEYS.has(key) || hasPrototypeKeyField((value as Record<string, unknown>)[key])) {
+      return true;
+    }
+  }
+  return false;
+}
+
 /** Fields (at any depth) named like Object.prototype members, as `a.b` paths. */
 export function prototypeKeyFields(value: unknown, prefix = ''): string[] {
   if (value === null || typeof value !== 'object') {
@@ -77,16 +90,41 @@ export function prototypeKeyFields(value: unknown, prefix = ''): string[] {
 }
 
 /** A body must be a JSON object (no body at all counts as {}), and not absurdly deep. */
-class StrictValidationPipe extends ValidationPipe {
+export class StrictValidationPipe extends ValidationPipe {
+  /**
+   * True when transform(value, metadata) would return value itself, decided without running
+   * it (the access fast path skips the pipe then): not for a body, nor for an argument typed
+   * as a class (validated); yes for a custom decorator's value (not validated), a whole path
+   * or query object (left as it is, once a query has no field named like an Object.prototype
+   * member), and a single path or query field typed string (or untyped) that is a string.
+   */
+  returnsUnchanged(value: unknown, metadata: ArgumentMetadata): boolean {
+    if (metadata.type === 'body' || this.expectedType !== undefined) {
+      return false;
+    }
+    if (metadata.metatype !== undefined && this.toValidate(metadata)) {
+      return false;
+    }
+    if (metadata.type === 'custom') {
+      return true;
+    }
+    if (metadata.data === undefined) {
+      return metadata.type === 'param' || !hasPrototypeKeyField(value);
+    }
+    return (
+      typeof value === 'string' && (metadata.metatype === undefined || metadata.metatype === String)
+    );
+  }
+
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
-    if (metadata.type === 'body' || metadata.type === 'query') {
+    if ((metadata.type === 'body' || metadata.type === 'query') && hasPrototypeKeyField(value)) {
       // class-validator's whitelist does not see fields named like Object.prototype members
-      const fields = prototypeKeyFields(value);
-      if (fields.length > 0) {
-        throw new ValidationFailedException(
-          fields.map((field) => ({ field, message: `property ${field} should not exist` })),
-        );
-      }
+      throw new ValidationFailedException(
+        prototypeKeyFields(value).map((field) => ({
+          field,
+          message: `property ${field} should not exist`,
+        })),
+      );
     }
     if (metadata.type === 'body' && value !== undefined) {
       if (value === null || typeof value !== 'object' || Array.isArray(value)) {

@@ -53,6 +53,9 @@ export interface IdRule {
  */
 const INVISIBLE = /[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]/;
 
+/** Printable ASCII, no space at either end: no control, invisible or non-NFC character. */
+const PLAIN_ASCII = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
+
 /** Problems with one identifier, or an empty list. */
 export function idProblems(value: unknown, rule: IdRule): string[] {
   if (typeof value !== 'string' || value.length === 0) {
@@ -60,6 +63,12 @@ export function idProblems(value: unknown, rule: IdRule): string[] {
   }
   if (value.length > rule.maxLength) {
     return [`${rule.field} must be at most ${rule.maxLength} characters`];
+  }
+  if (PLAIN_ASCII.test(value)) {
+    // the common case, in one test: none of the checks below but the pattern can fail
+    return rule.pattern && !rule.pattern.test(value)
+      ? [`${rule.field} must be ${rule.patternText}`]
+      : [];
   }
   if (hasControlCharacters(value)) {
     return [`${rule.field} must not contain control characters`];

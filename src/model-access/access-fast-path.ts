@@ -35,6 +35,48 @@ interface Argument {
   pipes: PipeTransform[];
 }
 
+/**
+ * A pipe that can tell, without running, that it would return a value as it is (the global
+ * StrictValidationPipe does, see common/validation.ts): the fast path then skips it for that
+ * value. Anything it cannot vouch for still goes through transform.
+ */
+interface SelfSkippingPipe extends PipeTransform {
+  returnsUnchanged(value: unknown, metadata: ArgumentMetadata): boolean;
+}
+
+function skipsItself(pipe: PipeTransform): pipe is SelfSkippingPipe {
+  return typeof (pipe as Partial<SelfSkippingPipe>).returnsUnchanged === 'function';
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+/**
+ * Runs a value through an argument's pipes as Nest does (in order, each on the previous
+ * result), without a promise unless a pipe returns one: most are synchronous, and on the
+ * busiest route an await per pipe cost more than the pipes.
+ */
+function piped(arg: Argument, value: unknown): unknown {
+  let current = value;
+  for (const pipe of arg.pipes) {
+    if (isThenable(current)) {
+      current = current.then((v) =>
+        skipsItself(pipe) && pipe.returnsUnchanged(v, arg.metadata)
+          ? v
+          : pipe.transform(v, arg.metadata),
+      );
+    } else if (!(skipsItself(pipe) && pipe.returnsUnchanged(current, arg.metadata))) {
+      current = pipe.transform(current, arg.metadata);
+    }
+  }
+  return current;
+}
+
 /** A route the fast path answers, derived from its handler's metadata. */
 export interface FastRoute {
   /** The route template as Fastify knows it, e.g. `/api/v1/users/:id/models`. */
@@ -263,11 +305,12 @@ export function installAccessFastPath(app: NestFastifyApplication): FastRoute[] 
   const routes = new Map(derived.map((route) => [route.url, route]));
   const handlers = AccessController.prototype as unknown as Record<string, Handler>;
 
-  const argumentsOf = async (
+  /** The handler's arguments, or a promise of them when a pipe answered with one. */
+  const argumentsOf = (
     route: FastRoute,
     request: Request,
     reply: FastifyReply,
-  ): Promise<unknown[]> => {
+  ): unknown[] | Promise<unknown[]> => {
     let context: ExecutionContextHost | undefined;
     const contextOf = () =>
       (context ??= new ExecutionContextHost(
@@ -276,14 +319,13 @@ export function installAccessFastPath(app: NestFastifyApplication): FastRoute[] 
         handlers[route.handlerName],
       ));
     const values: unknown[] = [];
+    let pending = false;
     for (const arg of route.arguments) {
-      let value = arg.read(request, reply, contextOf);
-      for (const pipe of arg.pipes) {
-        value = await pipe.transform(value, arg.metadata);
-      }
+      const value = piped(arg, arg.read(request, reply, contextOf));
+      pending ||= isThenable(value);
       values.push(value);
     }
-    return values;
+    return pending ? Promise.all(values) : values;
   };
 
   app
@@ -301,8 +343,14 @@ export function installAccessFastPath(app: NestFastifyApplication): FastRoute[] 
       const request = rawRequest as unknown as Request;
       const reply = rawReply as unknown as FastifyReply;
       try {
-        await authenticator.decide(route.level, request, reply);
-        const args = await argumentsOf(route, request, reply);
+        const decided = authenticator.decide(route.level, request, reply);
+        if (decided instanceof Promise) {
+          await decided;
+        }
+        let args = argumentsOf(route, request, reply);
+        if (!Array.isArray(args)) {
+          args = await args;
+        }
         const result = await (controller as unknown as Record<string, Handler>)[route.handlerName](
           ...args,
         );

@@ -16,6 +16,9 @@ import {
   UserModelsResponse,
 } from './dto/access.dto';
 
+/** The budget fields of an answer for a user none of whose memberships has a budget. */
+const NO_BUDGET = { budget_remaining_usd: null, budget_resets_at: null } as const;
+
 /** Listener told of every access decision (metrics). */
 export type DecisionListener = (decision: AccessDecision) => void;
 
@@ -35,7 +38,8 @@ export class AccessService {
    * under a budget are never served from the serialized cache.
    */
   private async view(userId: string): Promise<UserView> {
-    return this.budgets.apply(await this.cache.view(userId));
+    const view = await this.cache.view(userId);
+    return this.budgets.applies(view) ? this.budgets.apply(view) : view;
   }
 
   private async underBudget(userId: string): Promise<UserView | null> {
@@ -83,7 +87,12 @@ export class AccessService {
       organization_id: decision.organizationId,
       openrouter_user: decision.openrouterUser,
       reason: decision.reason,
-      ...(await this.budgetOf(view, decision, modelId)),
+      // Users under no budget (most) skip the budget read entirely.
+      ...(view.access.usableMemberships.some(
+        (m) => m.limits.budgetUsd !== null || m.limits.memberBudgetUsd !== null,
+      )
+        ? await this.budgetOf(view, decision, modelId)
+        : NO_BUDGET),
     };
   }
 

@@ -74,11 +74,18 @@ function stopper(child: ChildProcess): () => Promise<void> {
     });
 }
 
-/** Starts the built service (dist/src/main.js) with the given environment. */
-export async function startService(env: Record<string, string>, root = ROOT): Promise<ChildServer> {
+/**
+ * Starts the built service (dist/src/main.js under root) with the given environment;
+ * nodeArgs go to node before the script (e.g. --cpu-prof).
+ */
+export async function startService(
+  env: Record<string, string>,
+  root = ROOT,
+  nodeArgs: string[] = [],
+): Promise<ChildServer> {
   const port = await freePort();
   const stderr: string[] = [];
-  const child = spawn(process.execPath, [join(root, 'dist', 'src', 'main.js')], {
+  const child = spawn(process.execPath, [...nodeArgs, join(root, 'dist', 'src', 'main.js')], {
     cwd: root,
     env: {
       PATH: process.env.PATH ?? '',
@@ -111,10 +118,10 @@ export async function startService(env: Record<string, string>, root = ROOT): Pr
 }
 
 /** Starts the bare Fastify reference server as a child process. */
-export async function startBareServer(): Promise<ChildServer> {
+export async function startBareServer(nodeArgs: string[] = []): Promise<ChildServer> {
   const port = await freePort();
   const script = join(ROOT, 'dist', 'tools', 'lib', 'perf-bare-server.js');
-  const child = spawn(process.execPath, [script, String(port)], {
+  const child = spawn(process.execPath, [...nodeArgs, script, String(port)], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
