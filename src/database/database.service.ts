@@ -184,7 +184,6 @@ export class DatabaseService implements OnApplicationShutdown, RevisionSource {
 
   /** PostgreSQL: write transactions allowed at once, so reads always find a free connection. */
   private readonly writeSlots: Semaphore;
-  private openWriteCount = 0;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -203,11 +202,6 @@ export class DatabaseService implements OnApplicationShutdown, RevisionSource {
   }
 
   /** False while changes made by other replicas could go unnoticed: nothing may be cached. */
-  /** PostgreSQL write transactions of this process that have not ended yet. */
-  get writesOpen(): number {
-    return this.openWriteCount;
-  }
-
   get changesObservable(): boolean {
     return this.changeFeedHealthy;
   }
@@ -315,14 +309,7 @@ export class DatabaseService implements OnApplicationShutdown, RevisionSource {
       committed =
         this.kind === 'sqlite'
           ? await this.sqliteLock.run(() => this.sqliteTransaction(record, fn, announce))
-          : await this.writeSlots.run(async () => {
-              this.openWriteCount++;
-              try {
-                return await this.postgresTransaction(record, fn, announce);
-              } finally {
-                this.openWriteCount--;
-              }
-            });
+          : await this.writeSlots.run(() => this.postgresTransaction(record, fn, announce));
       return committed.result;
     } finally {
       const tables = record.changes();

@@ -149,21 +149,13 @@ export class AccessCacheService {
   /**
    * True when an answer computed from reads made since `generation` may be stored: no
    * layer was emptied meanwhile and other replicas' changes are observable. A write still
-   * in flight does not forbid it: whatever such an answer read of that write (SQLite
-   * readers may share its connection), the write's end empties what it touched after the
-   * answer is stored, and bumps the generation so an answer that straddles the end is not
-   * stored at all.
+   * in flight does not forbid it: whatever such an answer read of that write (a PostgreSQL
+   * read may see it commit between two of its statements; SQLite readers may share its
+   * connection), the write's end empties what it touched after the answer is stored, and
+   * bumps the generation so an answer that straddles the end is not stored at all.
    */
   private storable(generation: number): boolean {
-    // On PostgreSQL a read may overlap a write transaction that commits and is announced
-    // in between two of its statements; an answer computed while a write is open is served
-    // but not kept.
-    return (
-      this.enabled &&
-      generation === this.generation &&
-      this.db.changesObservable &&
-      this.db.writesOpen === 0
-    );
+    return this.enabled && generation === this.generation && this.db.changesObservable;
   }
 
   private remember<V>(map: Map<string, V>, key: string, value: V): void {
@@ -261,9 +253,18 @@ export class AccessCacheService {
       this.remember(this.userRows, userId, rows);
     }
     const catalog = await this.getCatalog(manager);
-    const missing = rows.memberships
-      .map((m) => m.organizationId)
-      .filter((id) => bypass || !this.organizations.has(id));
+    // The cached grants are taken now: a write ending while the others are read may empty
+    // them, and an organization missing from the view would read as "no grant".
+    const cached = new Map<string, OrganizationGrants>();
+    const missing: string[] = [];
+    for (const m of rows.memberships) {
+      const grants = bypass ? undefined : this.organizations.get(m.organizationId);
+      if (grants) {
+        cached.set(m.organizationId, grants);
+      } else {
+        missing.push(m.organizationId);
+      }
+    }
     const loaded = await this.readGrants(manager, missing, catalog);
     if (this.storable(version)) {
       for (const [id, grants] of loaded) {
@@ -272,7 +273,7 @@ export class AccessCacheService {
     }
     const organizations = new Map<string, OrganizationGrants>();
     for (const m of rows.memberships) {
-      const grants = loaded.get(m.organizationId) ?? this.organizations.get(m.organizationId);
+      const grants = loaded.get(m.organizationId) ?? cached.get(m.organizationId);
       if (grants) {
         organizations.set(m.organizationId, grants);
       }
