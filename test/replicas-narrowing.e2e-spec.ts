@@ -1,3 +1,5 @@
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
 import { AccessCacheService } from '../src/model-access/access-cache.service';
 import { World } from './support/factories';
 import { enc, startTestApp, TestApp } from './support/test-app';
@@ -17,6 +19,12 @@ describe('replicas forget only what changed', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('postgres');
+    // A server whose default is stricter: the service still writes READ COMMITTED.
+    const admin = new Client({ connectionString: db.url });
+    await admin.connect();
+    const name = new URL(db.url).pathname.slice(1);
+    await admin.query(`ALTER DATABASE ${name} SET default_transaction_isolation TO 'serializable'`);
+    await admin.end();
     a = await startTestApp({}, db);
     b = await startTestApp({}, db);
     w = new World(a);
@@ -45,6 +53,11 @@ describe('replicas forget only what changed', () => {
     }
   };
 
+  it('runs its transactions READ COMMITTED whatever the server default', async () => {
+    const rows = await b.app.get(DataSource).query('SHOW default_transaction_isolation');
+    expect(rows).toEqual([{ default_transaction_isolation: 'read committed' }]);
+  });
+
   it('a membership or grant write on A empties only the named users and organizations on B', async () => {
     const [o1, o2] = [await w.org(), await w.org()];
     const model = await w.model();
@@ -54,6 +67,7 @@ describe('replicas forget only what changed', () => {
     await w.member(o2, u3);
     await w.grant(o1, model);
     await w.grant(o2, model);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // B hears those writes
     for (const u of [u1, u2, u3]) {
       expect((await checkOnB(u, model)).allowed).toBe(true);
     }

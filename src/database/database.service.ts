@@ -390,7 +390,8 @@ export class DatabaseService implements OnApplicationShutdown, RevisionSource {
   ): Promise<Committed<T>> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.dataSource.transaction('READ COMMITTED', async (tx) => {
+        // READ COMMITTED: the connections' default (data-source.ts)
+        return await this.dataSource.transaction(async (tx) => {
           this.openWrites.set(tx.queryRunner!, record);
           const result = await fn(tx);
           return { result, revision: announce ? await this.announce(tx, record) : null };
