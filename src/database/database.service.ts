@@ -64,6 +64,9 @@ export const SQLITE_READER = Symbol('SQLITE_READER');
  */
 export const CHANGE_CHANNEL = 'model_access_changes';
 
+/** SQLite: the one-row table that counts revisions (migration AccessRevision). */
+const SQLITE_REVISION_TABLE = 'access_revision';
+
 /** Revisions a replica remembers having heard on the change feed (the newest ones). */
 const HEARD_REVISIONS = 65_536;
 /** How often a read waiting for a revision looks again. */
@@ -495,7 +498,8 @@ export class DatabaseService implements OnApplicationShutdown, RevisionSource {
     dataSource.subscribers.push({
       beforeQuery: (event) => {
         const target = statementTarget(event.query);
-        if (target === null) {
+        // the revision counter is bookkeeping of the write itself, not a change to announce
+        if (target === null || target === SQLITE_REVISION_TABLE) {
           return;
         }
         const record = dataSource === this.dataSource ? this.recordOf(event.queryRunner) : null;
@@ -556,8 +560,8 @@ export class DatabaseService implements OnApplicationShutdown, RevisionSource {
 async function sqliteRevision(manager: EntityManager, raise: boolean): Promise<bigint> {
   const rows: { value: number | bigint | string }[] = await manager.query(
     raise
-      ? 'UPDATE access_revision SET value = value + 1 WHERE id = 1 RETURNING value'
-      : 'SELECT value FROM access_revision WHERE id = 1',
+      ? `UPDATE ${SQLITE_REVISION_TABLE} SET value = value + 1 WHERE id = 1 RETURNING value`
+      : `SELECT value FROM ${SQLITE_REVISION_TABLE} WHERE id = 1`,
   );
   return BigInt(rows[0]?.value ?? 0);
 }
