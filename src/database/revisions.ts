@@ -222,8 +222,13 @@ export function documentRevisions(document: OpenAPIObject): void {
         schema: REVISION_SCHEMA,
       },
     ];
+    const schemas = document.components?.schemas ?? {};
+    const error = path.startsWith('/v1/') ? 'OpenAiErrorResponse' : 'ProblemResponse';
     read.responses['503'] ??= {
       description: 'The minimum revision is not in the database within 1 s (Retry-After: 1).',
+      ...(error in schemas
+        ? { content: { 'application/json': { schema: { $ref: `#/components/schemas/${error}` } } } }
+        : {}),
     };
   }
 }
