@@ -11,6 +11,8 @@ import { bindRequestContext } from './common/request-context';
 import { jsonAnswerHeaders, securityHeaders } from './common/security-headers';
 import { createValidationPipe, InvalidJsonBodyException } from './common/validation';
 import { installConsole } from './console/console-static';
+import { DatabaseService } from './database/database.service';
+import { documentRevisions, installRevisions } from './database/revisions';
 import { AppConfig } from './config/app-config';
 import { METRICS_TOKEN_SCHEME } from './metrics/metrics.controller';
 import { MetricsService } from './metrics/metrics.service';
@@ -82,6 +84,7 @@ export async function createApp(
   const fastify = app.getHttpAdapter().getInstance();
   acceptJsonOnly(fastify);
   bindRequestContext(app);
+  installRevisions(app, app.get(DatabaseService));
   installRequestObserver(app, app.get(MetricsService), log);
   // Documents (the Swagger UI under /docs; the console sets its own) get helmet's full set,
   // JSON answers the part that matters for JSON (see jsonAnswerHeaders).
@@ -98,8 +101,8 @@ export async function createApp(
   if (config.corsOrigins.length > 0) {
     app.enableCors({
       origin: config.corsOrigins.includes('*') ? true : config.corsOrigins,
-      allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
-      exposedHeaders: ['X-Request-Id', 'Retry-After'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'X-Min-Access-Revision'],
+      exposedHeaders: ['X-Request-Id', 'Retry-After', 'X-Access-Revision'],
     });
   }
   app.useGlobalPipes(createValidationPipe());
@@ -215,6 +218,7 @@ export function setupSwagger(app: NestFastifyApplication): void {
       .build(),
   );
   documentPathParameterErrors(document);
+  documentRevisions(document);
   tellTheTruth(document);
   SwaggerModule.setup('docs', app, document, {
     jsonDocumentUrl: 'docs-json',

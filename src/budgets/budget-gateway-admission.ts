@@ -110,7 +110,7 @@ export class BudgetGatewayAdmission implements GatewayAdmission {
   /**
    * A model's prices, read once and kept until a write to the catalog (here or, through the
    * change feed, on another replica); not kept while other replicas' writes could go
-   * unheard or a write of this process is open (its end may not be announced yet).
+   * unheard, nor when a catalog change was announced while it was being read.
    */
   private async pricesOf(modelId: string): Promise<PricedModel> {
     const kept = this.prices.get(modelId);
@@ -122,7 +122,6 @@ export class BudgetGatewayAdmission implements GatewayAdmission {
     if (
       generation === this.generation &&
       this.db.changesObservable &&
-      this.db.writesOpen === 0 &&
       this.prices.size < PRICES_KEPT
     ) {
       this.prices.set(modelId, model);

@@ -18,7 +18,12 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
     default: 'sqlite:./data/app.db',
     description: 'sqlite:<file> (embedded, WAL mode) or postgres://user:pass@host:5432/db.',
   },
-  { name: 'DATABASE_POOL_SIZE', default: '10', description: 'PostgreSQL connection pool size.' },
+  {
+    name: 'DATABASE_POOL_SIZE',
+    default: '20',
+    description:
+      'PostgreSQL connection pool size; up to this minus 2 write transactions run at once.',
+  },
   {
     name: 'SQLITE_BUSY_TIMEOUT_MS',
     default: '5000',

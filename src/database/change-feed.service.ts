@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { Client } from 'pg';
 import { AppConfig } from '../config/app-config';
+import { decodeChanges } from './change-message';
 import { CHANGE_CHANNEL, DatabaseService, EVERYTHING } from './database.service';
 
 const RECONNECT_DELAY_MS = 250;
@@ -10,9 +11,11 @@ const KEEPALIVE_MS = 5000;
 
 /**
  * Hears the writes of other processes and tells the DatabaseService, which tells the
- * caches. SQLite: polls PRAGMA data_version. PostgreSQL: LISTEN/NOTIFY; every write
- * commits a pg_notify in its own transaction, so a replica learns of it within the
- * notification latency (milliseconds; the documented bound is one second). While the
+ * caches. SQLite: polls PRAGMA data_version. PostgreSQL: LISTEN/NOTIFY; every write that
+ * changes something commits a pg_notify naming the rows it wrote (change-message.ts), so a
+ * replica learns of it within the notification latency (milliseconds; the documented
+ * bound is one second) and forgets exactly what a local write of those rows would make it
+ * forget: the change goes through the same DatabaseService.notifyChange. While the
  * listening connection is down, caching is switched off, and everything is dropped again
  * on reconnect, so a lost notification can never leave a stale answer behind.
  */
@@ -53,10 +56,9 @@ export class ChangeFeedService implements OnModuleInit, OnApplicationShutdown {
       this.db
         .sqliteDataVersion()
         .then((version) => {
-          if (version !== null && version !== last) {
-            this.db.notifyChange({ kind: 'external', tables: EVERYTHING });
-          }
+          const changed = version !== null && version !== last;
           last = version;
+          return changed ? this.db.externalSqliteChange() : undefined;
         })
         .catch(() => undefined)
         .finally(() => {
@@ -70,9 +72,20 @@ export class ChangeFeedService implements OnModuleInit, OnApplicationShutdown {
     this.db.setChangeFeedHealthy(false);
     const client = new Client({ connectionString: this.config.databaseUrl });
     client.on('notification', (message) => {
-      if (message.channel === CHANGE_CHANNEL && message.payload !== this.db.instanceId) {
-        this.db.notifyChange({ kind: 'external', tables: EVERYTHING });
+      if (message.channel !== CHANGE_CHANNEL) {
+        return;
       }
+      const change = decodeChanges(message.payload ?? '');
+      if (change === null) {
+        // not a text this version writes (another version of the service): assume the worst
+        this.db.notifyChange({ kind: 'external', tables: EVERYTHING });
+        return;
+      }
+      // This process's own writes were applied when they ended.
+      if (change.instanceId !== this.db.instanceId) {
+        this.db.notifyChange({ kind: 'external', tables: change.tables });
+      }
+      this.db.heardRevision(change.revision);
     });
     client.on('error', (error) => this.lost(client, error));
     client.on('end', () => this.lost(client, new Error('connection ended')));

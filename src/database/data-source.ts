@@ -24,7 +24,13 @@ export function buildDataSourceOptions(config: AppConfig): DataSourceOptions {
       type: 'postgres',
       url: config.databaseUrl,
       poolSize: config.databasePoolSize,
-      extra: { max: config.databasePoolSize, connectionTimeoutMillis: 5000 },
+      extra: {
+        max: config.databasePoolSize,
+        connectionTimeoutMillis: 5000,
+        // Every write transaction runs READ COMMITTED (DatabaseService relies on it), set once
+        // per connection so that BEGIN needs no second statement (a round trip per write).
+        options: '-c default_transaction_isolation=read\\ committed',
+      },
     };
   }
   if (config.sqlitePath !== ':memory:') {

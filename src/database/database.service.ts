@@ -10,8 +10,15 @@ import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { databaseErrorKind, isBusyError } from '../common/database-errors';
 import { AppConfig } from '../config/app-config';
+import { encodeChanges } from './change-message';
 import { runMigrations, withSchemaLock } from './migrate';
 import { Mutex, Semaphore } from './mutex';
+import {
+  recordWrittenRevision,
+  REVISION_WAIT_MS,
+  RevisionNotReachedException,
+  RevisionSource,
+} from './revisions';
 
 /**
  * One table a write changed. With `rows`, the write declared (DatabaseService.declareRows)
@@ -51,8 +58,25 @@ export type DatabaseTimer = (
  */
 export const SQLITE_READER = Symbol('SQLITE_READER');
 
-/** PostgreSQL NOTIFY channel on which every committed write is announced to all replicas. */
+/**
+ * PostgreSQL NOTIFY channel on which every committed write that changed something is
+ * announced to all replicas, naming the rows it wrote (see change-message.ts).
+ */
 export const CHANGE_CHANNEL = 'model_access_changes';
+
+/** SQLite: the one-row table that counts revisions (migration AccessRevision). */
+const SQLITE_REVISION_TABLE = 'access_revision';
+
+/** Revisions a replica remembers having heard on the change feed (the newest ones). */
+const HEARD_REVISIONS = 65_536;
+/** How often a read waiting for a revision looks again. */
+const REVISION_POLL_MS = 20;
+
+/** A finished transaction: what fn returned and the revision the database is at after it. */
+interface Committed<T> {
+  result: T;
+  revision: bigint | null;
+}
 
 const MAX_ATTEMPTS = 5;
 
@@ -112,6 +136,11 @@ class WriteRecord {
     this.written.set(table, entry);
   }
 
+  /** True once a statement of the write changed a table. */
+  get changed(): boolean {
+    return this.written.size > 0;
+  }
+
   changes(): TableChange[] {
     return [...this.written].map(([table, rows]) =>
       rows === 'all' ? { table } : { table, rows: { column: rows.column, keys: [...rows.keys] } },
@@ -129,7 +158,7 @@ class WriteRecord {
  * the service's tables anywhere else throws WriteOutsideTransactionError.
  */
 @Injectable()
-export class DatabaseService implements OnApplicationShutdown {
+export class DatabaseService implements OnApplicationShutdown, RevisionSource {
   private readonly logger = new Logger(DatabaseService.name);
   private readonly sqliteLock = new Mutex();
   private readonly listeners: ChangeListener[] = [];
@@ -147,10 +176,17 @@ export class DatabaseService implements OnApplicationShutdown {
   private changeFeedHealthy = true;
   /** Identifies this process in change notifications sent to other replicas. */
   readonly instanceId = randomUUID();
+  /**
+   * PostgreSQL: revisions whose notification this process has handled (its own included),
+   * newest last. Notifications arrive in commit order, so having handled revision r means
+   * the caches reflect r and every write committed before it.
+   */
+  private readonly heard = new Set<bigint>();
+  /** SQLite: the newest revision the caches reflect (every write runs in this process). */
+  private knownRevision = 0n;
 
   /** PostgreSQL: write transactions allowed at once, so reads always find a free connection. */
   private readonly writeSlots: Semaphore;
-  private openWriteCount = 0;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -166,11 +202,6 @@ export class DatabaseService implements OnApplicationShutdown {
 
   get kind(): 'sqlite' | 'postgres' {
     return this.config.databaseKind;
-  }
-
-  /** PostgreSQL write transactions of this process that have not ended yet. */
-  get writesOpen(): number {
-    return this.openWriteCount;
   }
 
   /** False while changes made by other replicas could go unnoticed: nothing may be cached. */
@@ -276,21 +307,26 @@ export class DatabaseService implements OnApplicationShutdown {
     announce = true,
   ): Promise<T> {
     const record = new WriteRecord();
+    let committed: Committed<T> | null = null;
     try {
-      return this.kind === 'sqlite'
-        ? await this.sqliteLock.run(() => this.sqliteTransaction(record, fn))
-        : await this.writeSlots.run(async () => {
-            this.openWriteCount++;
-            try {
-              return await this.postgresTransaction(record, fn, announce);
-            } finally {
-              this.openWriteCount--;
-            }
-          });
+      committed =
+        this.kind === 'sqlite'
+          ? await this.sqliteLock.run(() => this.sqliteTransaction(record, fn, announce))
+          : await this.writeSlots.run(() => this.postgresTransaction(record, fn, announce));
+      return committed.result;
     } finally {
       const tables = record.changes();
       if (tables.length > 0) {
         this.notifyChange({ kind: 'write', tables });
+      }
+      // After the caches forgot what the write changed: a read asking for this revision
+      // may now be answered from them.
+      const revision = committed?.revision;
+      if (revision !== undefined && revision !== null) {
+        if (this.kind === 'sqlite' && revision > this.knownRevision) {
+          this.knownRevision = revision;
+        }
+        recordWrittenRevision(revision);
       }
     }
   }
@@ -324,7 +360,8 @@ export class DatabaseService implements OnApplicationShutdown {
   private async sqliteTransaction<T>(
     record: WriteRecord,
     fn: (tx: EntityManager) => Promise<T>,
-  ): Promise<T> {
+    announce: boolean,
+  ): Promise<Committed<T>> {
     const runner = this.dataSource.createQueryRunner();
     try {
       await runner.query('BEGIN IMMEDIATE');
@@ -335,8 +372,9 @@ export class DatabaseService implements OnApplicationShutdown {
     this.sqliteWrite = record;
     try {
       const result = await fn(runner.manager);
+      const revision = announce ? await sqliteRevision(runner.manager, record.changed) : null;
       await runner.query('COMMIT');
-      return result;
+      return { result, revision };
     } catch (error) {
       await runner.query('ROLLBACK').catch((rollbackError: unknown) => {
         this.logger.error(`rollback failed: ${String(rollbackError)}`);
@@ -352,17 +390,14 @@ export class DatabaseService implements OnApplicationShutdown {
     record: WriteRecord,
     fn: (tx: EntityManager) => Promise<T>,
     announce: boolean,
-  ): Promise<T> {
+  ): Promise<Committed<T>> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.dataSource.transaction('READ COMMITTED', async (tx) => {
+        // READ COMMITTED: the connections' default (data-source.ts)
+        return await this.dataSource.transaction(async (tx) => {
           this.openWrites.set(tx.queryRunner!, record);
           const result = await fn(tx);
-          // Delivered to every listening replica when (and only if) this transaction commits.
-          if (announce) {
-            await tx.query('SELECT pg_notify($1, $2)', [CHANGE_CHANNEL, this.instanceId]);
-          }
-          return result;
+          return { result, revision: announce ? await this.announce(tx, record) : null };
         });
       } catch (error) {
         const kind = databaseErrorKind(error);
@@ -379,12 +414,92 @@ export class DatabaseService implements OnApplicationShutdown {
     }
   }
 
+  /**
+   * The last statement of a PostgreSQL write: when it changed something, a notification
+   * naming the rows, delivered to every listening replica when (and only if) the
+   * transaction commits, in commit order; its revision is the transaction's id. A write
+   * that changed nothing notifies nobody; its revision is the newest finished transaction.
+   */
+  private async announce(tx: EntityManager, record: WriteRecord): Promise<bigint> {
+    if (!record.changed) {
+      const [row] = await tx.query<{ revision: string }[]>(
+        'SELECT (pg_snapshot_xmax(pg_current_snapshot())::text::bigint - 1)::text AS revision',
+      );
+      return BigInt(row.revision);
+    }
+    const [row] = await tx.query<{ revision: string }[]>(
+      "SELECT pg_current_xact_id()::text AS revision, pg_notify($1, pg_current_xact_id()::text || ' ' || $2)",
+      [CHANGE_CHANNEL, encodeChanges(this.instanceId, record.changes())],
+    );
+    return BigInt(row.revision);
+  }
+
+  /** The change feed heard the notification of `revision` and the caches forgot its rows. */
+  heardRevision(revision: bigint): void {
+    this.heard.delete(revision);
+    this.heard.add(revision);
+    if (this.heard.size > HEARD_REVISIONS) {
+      this.heard.delete(this.heard.values().next().value!);
+    }
+  }
+
+  /**
+   * SQLite: another process committed to the file. Tells the listeners that anything may
+   * have changed, then takes the revision it read before as the one the caches reflect.
+   */
+  async externalSqliteChange(): Promise<void> {
+    const revision = await this.read((m) => sqliteRevision(m, false));
+    this.notifyChange({ kind: 'external', tables: EVERYTHING });
+    if (revision > this.knownRevision) {
+      this.knownRevision = revision;
+    }
+  }
+
+  async reach(wanted: bigint): Promise<'cache' | 'database'> {
+    const deadline = Date.now() + REVISION_WAIT_MS;
+    for (;;) {
+      if (this.kind === 'sqlite' ? wanted <= this.knownRevision : this.heard.has(wanted)) {
+        return 'cache';
+      }
+      if (this.kind === 'sqlite') {
+        // A revision above what this process wrote: another process (the migration tool)
+        // may have written it; look now rather than at the next poll.
+        if ((await this.read((m) => sqliteRevision(m, false))) >= wanted) {
+          await this.externalSqliteChange();
+          continue;
+        }
+      } else if (await this.committedInDatabase(wanted)) {
+        return 'database';
+      }
+      if (Date.now() >= deadline) {
+        throw new RevisionNotReachedException(wanted);
+      }
+      await new Promise((resolve) => setTimeout(resolve, REVISION_POLL_MS));
+    }
+  }
+
+  /**
+   * PostgreSQL: true when transaction `revision` has finished (committed, rolled back, or
+   * so old that its status is forgotten); false while it runs or when it does not exist yet.
+   */
+  private async committedInDatabase(revision: bigint): Promise<boolean> {
+    const [row] = await this.read((m) =>
+      m.query<{ status: string | null }[]>(
+        'SELECT CASE WHEN $1::xid8 < pg_snapshot_xmax(pg_current_snapshot()) ' +
+          "THEN coalesce(pg_xact_status($1::xid8), 'forgotten') ELSE 'future' END AS status",
+        [revision.toString()],
+      ),
+    );
+    return row.status !== 'future' && row.status !== 'in progress';
+  }
+
   /** Records what each statement of a write changes, and refuses writes outside db.write(). */
   private watchStatements(dataSource: DataSource): void {
     dataSource.subscribers.push({
       beforeQuery: (event) => {
         const target = statementTarget(event.query);
-        if (target === null) {
+        // the revision counter is bookkeeping of the write itself, not a change to announce
+        if (target === null || target === SQLITE_REVISION_TABLE) {
           return;
         }
         const record = dataSource === this.dataSource ? this.recordOf(event.queryRunner) : null;
@@ -436,6 +551,19 @@ export class DatabaseService implements OnApplicationShutdown {
       this.logger.log('database connection closed');
     }
   }
+}
+
+/**
+ * SQLite: the revision after this write (raised when it changed something) or now. The
+ * counter lives in the one-row table `access_revision`.
+ */
+async function sqliteRevision(manager: EntityManager, raise: boolean): Promise<bigint> {
+  const rows: { value: number | bigint | string }[] = await manager.query(
+    raise
+      ? `UPDATE ${SQLITE_REVISION_TABLE} SET value = value + 1 WHERE id = 1 RETURNING value`
+      : `SELECT value FROM ${SQLITE_REVISION_TABLE} WHERE id = 1`,
+  );
+  return BigInt(rows[0]?.value ?? 0);
 }
 
 /** SQLite's `PRAGMA data_version` as seen by one connection or transaction. */

@@ -115,7 +115,7 @@ export class MembershipsService {
   ): Promise<Upserted<MemberResponse>> {
     return this.db.write(async (tx) => {
       this.cache.narrowWritesTo(tx, { users: [userId] });
-      const org = await this.organizations.findOrFail(tx, orgId, true);
+      const org = await this.organizations.findOrFail(tx, orgId, 'share');
       assertWritable(actor, org);
       // The same reads whatever the answer, so that an unknown user and one the caller may
       // not add cannot be told apart, by content or by time.
@@ -174,7 +174,7 @@ export class MembershipsService {
   async remove(actor: Principal, orgId: string, userId: string): Promise<void> {
     await this.db.write(async (tx) => {
       this.cache.narrowWritesTo(tx, { users: [userId] });
-      const org = await this.organizations.findOrFail(tx, orgId, true);
+      const org = await this.organizations.findOrFail(tx, orgId, 'share');
       assertWritable(actor, org);
       const repo = tx.getRepository(MembershipEntity);
       const existing = await repo.findOne({ where: { organizationId: orgId, userId } });
@@ -210,7 +210,7 @@ export class MembershipsService {
     const role = body.role ?? 'member';
     return this.db.write(async (tx) => {
       this.cache.narrowWritesTo(tx, { users: ids });
-      const org = await this.organizations.findOrFail(tx, orgId, true);
+      const org = await this.organizations.findOrFail(tx, orgId, 'share');
       assertWritable(actor, org);
       const users = new Map(
         (
@@ -310,8 +310,12 @@ export class MembershipsService {
     if (actor.siteAdmin) {
       return;
     }
+    // Locked: two admins demoting each other at once would otherwise both see the other
+    // remain (the organization row is only share-locked by membership writes). Under READ
+    // COMMITTED the second waits, then sees the first's change.
     const admins = await tx.getRepository(MembershipEntity).find({
       where: { organizationId: orgId, role: 'admin', isActive: true },
+      ...(this.db.kind === 'postgres' ? { lock: { mode: 'pessimistic_write' as const } } : {}),
       select: { userId: true },
     });
     if (admins.every((a) => losing.includes(a.userId))) {

@@ -19,7 +19,6 @@ type Row = Record<string, unknown>;
 class FakeDatabase {
   readonly kind = 'sqlite' as const;
   changesObservable = true;
-  writesOpen = 0;
   readonly asked: string[] = [];
   readonly declared: [string, string, readonly string[]][] = [];
   /** Runs inside the next query, before it answers (e.g. a write ending meanwhile). */
@@ -240,13 +239,29 @@ describe(AccessCacheService.name, () => {
     expect(await asked(() => sut.view('u1'))).toHaveLength(4);
   });
 
-  it('keeps nothing computed while a write transaction of this process is open (PostgreSQL)', async () => {
-    db.writesOpen = 1;
-    await sut.view('u1');
-    expect(await asked(() => sut.view('u1'))).toHaveLength(4);
-    db.writesOpen = 0;
-    await sut.view('u1');
-    expect(await asked(() => sut.view('u1'))).toHaveLength(0);
+  it('an organization whose cached grants a write empties while the others are read still counts', async () => {
+    // u1 is in o1 (no grant) and o2 (gpt-4o); o2's grants are cached by u2's view
+    db.grants = [{ organization_id: 'o2', model_id: 'openai/gpt-4o', is_active: 1 }];
+    db.members.push({ organization_id: 'o2', user_id: 'u1', role: 'member', is_active: 1 });
+    await sut.view('u2');
+    // u1's view reads its rows, then o1's grants; while it does, a write on o2 that changes
+    // nothing for u1 ends and empties the o2 grants the view is about to use
+    const onGrantsQuery = () => {
+      db.wrote({ table: 'organization_models', rows: { column: 'organization_id', keys: ['o2'] } });
+    };
+    db.duringNextQuery = () => {
+      db.duringNextQuery = () => {
+        db.duringNextQuery = onGrantsQuery;
+      };
+    };
+    let during: boolean | undefined;
+    expect(
+      await asked(async () => {
+        during = await allowed('u1', 'openai/gpt-4o');
+      }),
+    ).toEqual(USER_ROWS_AND_GRANTS);
+    expect(during).toBe(true);
+    expect(await allowed('u1', 'openai/gpt-4o')).toBe(true);
   });
 
   it('declares the users and organizations a write narrows to, by the columns its queries key on', () => {

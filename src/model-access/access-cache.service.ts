@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { DataChange, DatabaseService } from '../database/database.service';
+import { cacheBypassed } from '../database/revisions';
 import { UserEntity } from '../users/entities/user.entity';
 import {
   Catalog,
@@ -148,21 +149,13 @@ export class AccessCacheService {
   /**
    * True when an answer computed from reads made since `generation` may be stored: no
    * layer was emptied meanwhile and other replicas' changes are observable. A write still
-   * in flight does not forbid it: whatever such an answer read of that write (SQLite
-   * readers may share its connection), the write's end empties what it touched after the
-   * answer is stored, and bumps the generation so an answer that straddles the end is not
-   * stored at all.
+   * in flight does not forbid it: whatever such an answer read of that write (a PostgreSQL
+   * read may see it commit between two of its statements; SQLite readers may share its
+   * connection), the write's end empties what it touched after the answer is stored, and
+   * bumps the generation so an answer that straddles the end is not stored at all.
    */
   private storable(generation: number): boolean {
-    // On PostgreSQL a read may overlap a write transaction that commits and is announced
-    // in between two of its statements; an answer computed while a write is open is served
-    // but not kept.
-    return (
-      this.enabled &&
-      generation === this.generation &&
-      this.db.changesObservable &&
-      this.db.writesOpen === 0
-    );
+    return this.enabled && generation === this.generation && this.db.changesObservable;
   }
 
   private remember<V>(map: Map<string, V>, key: string, value: V): void {
@@ -175,14 +168,20 @@ export class AccessCacheService {
     map.set(key, value);
   }
 
+  /**
+   * A user's view. Inside a request whose minimum revision this replica has not heard yet
+   * (revisions.ts), every layer is read from the database instead.
+   */
   async view(userId: string): Promise<UserView> {
-    const cached = this.views.get(userId);
+    const bypass = cacheBypassed();
+    const cached = bypass ? undefined : this.views.get(userId);
     if (cached) {
       return cached;
     }
     const version = this.generation;
     const fresh =
-      this.composeFromLayers(userId) ?? (await this.db.read((m) => this.load(m, userId, version)));
+      (bypass ? null : this.composeFromLayers(userId)) ??
+      (await this.db.read((m) => this.load(m, userId, version, bypass)));
     if (this.storable(version)) {
       this.remember(this.views, userId, fresh);
     }
@@ -199,7 +198,7 @@ export class AccessCacheService {
     build: (view: UserView) => string,
   ): Promise<string> {
     const key = `${kind}\u0000${userId}`;
-    const cached = this.responses.get(key);
+    const cached = cacheBypassed() ? undefined : this.responses.get(key);
     if (cached !== undefined) {
       return cached;
     }
@@ -220,7 +219,7 @@ export class AccessCacheService {
   }
 
   async getCatalog(manager: EntityManager): Promise<Catalog> {
-    if (this.catalog) {
+    if (this.catalog && !cacheBypassed()) {
       return this.catalog;
     }
     const version = this.generation;
@@ -241,15 +240,31 @@ export class AccessCacheService {
   }
 
   /** Reads what the cached layers lack, fills them when nothing changed meanwhile, applies the rule. */
-  private async load(manager: EntityManager, userId: string, version: number): Promise<UserView> {
-    const rows = this.userRows.get(userId) ?? (await this.readUserRows(manager, userId));
+  private async load(
+    manager: EntityManager,
+    userId: string,
+    version: number,
+    bypass: boolean,
+  ): Promise<UserView> {
+    const rows =
+      (bypass ? undefined : this.userRows.get(userId)) ??
+      (await this.readUserRows(manager, userId));
     if (this.storable(version)) {
       this.remember(this.userRows, userId, rows);
     }
     const catalog = await this.getCatalog(manager);
-    const missing = rows.memberships
-      .map((m) => m.organizationId)
-      .filter((id) => !this.organizations.has(id));
+    // The cached grants are taken now: a write ending while the others are read may empty
+    // them, and an organization missing from the view would read as "no grant".
+    const cached = new Map<string, OrganizationGrants>();
+    const missing: string[] = [];
+    for (const m of rows.memberships) {
+      const grants = bypass ? undefined : this.organizations.get(m.organizationId);
+      if (grants) {
+        cached.set(m.organizationId, grants);
+      } else {
+        missing.push(m.organizationId);
+      }
+    }
     const loaded = await this.readGrants(manager, missing, catalog);
     if (this.storable(version)) {
       for (const [id, grants] of loaded) {
@@ -258,7 +273,7 @@ export class AccessCacheService {
     }
     const organizations = new Map<string, OrganizationGrants>();
     for (const m of rows.memberships) {
-      const grants = loaded.get(m.organizationId) ?? this.organizations.get(m.organizationId);
+      const grants = loaded.get(m.organizationId) ?? cached.get(m.organizationId);
       if (grants) {
         organizations.set(m.organizationId, grants);
       }

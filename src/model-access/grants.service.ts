@@ -67,7 +67,7 @@ export class GrantsService {
   ): Promise<Upserted<GrantResponse>> {
     return this.db.write(async (tx) => {
       this.cache.narrowWritesTo(tx, { organizations: [orgId] });
-      await this.organizations.findOrFail(tx, orgId, true);
+      await this.organizations.findOrFail(tx, orgId, 'share');
       await this.requireCatalogModels(tx, [modelId], (id) => {
         throw new NotFoundException(
           `Model "${id}" is not in the catalog; add it first or grant a pattern.`,
@@ -107,7 +107,7 @@ export class GrantsService {
   async revoke(actor: Principal, orgId: string, modelId: string): Promise<void> {
     await this.db.write(async (tx) => {
       this.cache.narrowWritesTo(tx, { organizations: [orgId] });
-      await this.organizations.findOrFail(tx, orgId, true);
+      await this.organizations.findOrFail(tx, orgId, 'share');
       const repo = tx.getRepository(GrantEntity);
       const existing = await repo.findOne({ where: { organizationId: orgId, modelId } });
       if (!existing) {
@@ -147,7 +147,7 @@ export class GrantsService {
     }
     return this.db.write(async (tx) => {
       this.cache.narrowWritesTo(tx, { organizations: [orgId] });
-      await this.organizations.findOrFail(tx, orgId, true);
+      await this.organizations.findOrFail(tx, orgId, 'share');
       await this.requireCatalogModels(tx, grant, (id, i) => {
         throw new ValidationFailedException([
           {

@@ -218,16 +218,21 @@ export class OrganizationsService implements OnApplicationBootstrap {
   }
 
   /**
-   * Loads an organization or throws 404. With lock (inside a write), PostgreSQL holds the
-   * row until commit so concurrent writes to one organization queue instead of racing;
-   * SQLite writers are already serialized.
+   * Loads an organization or throws 404. Inside a write, PostgreSQL locks the row until
+   * commit (SQLite writers are already serialized): `true` (FOR UPDATE) for a write of the
+   * organization itself, so concurrent ones queue; `'share'` (FOR SHARE) for writes of its
+   * members and grants, which then run side by side yet never overlap a change of the
+   * organization (archiving, deleting), which waits for them and they for it.
    */
-  async findOrFail(manager: EntityManager, id: string, lock = false): Promise<OrganizationEntity> {
+  async findOrFail(
+    manager: EntityManager,
+    id: string,
+    lock: boolean | 'share' = false,
+  ): Promise<OrganizationEntity> {
+    const mode = lock === 'share' ? 'pessimistic_read' : 'pessimistic_write';
     const org = await manager.getRepository(OrganizationEntity).findOne({
       where: { id },
-      ...(lock && this.db.kind === 'postgres'
-        ? { lock: { mode: 'pessimistic_write' as const } }
-        : {}),
+      ...(lock !== false && this.db.kind === 'postgres' ? { lock: { mode } } : {}),
     });
     if (!org) {
       throw new NotFoundException(`Organization "${id}" was not found.`);
