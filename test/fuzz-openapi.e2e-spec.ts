@@ -83,11 +83,6 @@ describe('OpenAPI-driven fuzzer', () => {
       BODY_LIMIT_BYTES: String(BODY_LIMIT),
       OPENROUTER_BASE_URL: fake.baseUrl,
       OPENROUTER_API_KEY: OPENROUTER_KEY,
-      // The app runs inside the Jest worker and reports that worker's memory, which holds
-      // what earlier suites left behind: /health/detailed must not turn 503 for that here
-      // (test/ops-health.e2e-spec.ts covers the memory checks themselves).
-      HEALTH_HEAP_LIMIT_MB: '100000',
-      HEALTH_RSS_LIMIT_MB: '100000',
     });
     ds = t.app.get(DataSource);
     doc = (await t.get('/docs-json', null)).body as Doc;

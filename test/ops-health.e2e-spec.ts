@@ -86,9 +86,9 @@ describe(HealthController.name, () => {
       expect(info.indexes.expected).toBe(19);
       expect(info.disk.total_bytes).toBeGreaterThan(0);
       expect(info.memory_heap.used_bytes).toBeGreaterThan(0);
-      expect(info.memory_heap.limit_bytes).toBe(512 * 1024 * 1024);
+      expect(info.memory_heap.limit_bytes).toBe(t.config.healthHeapLimitBytes);
       expect(info.memory_rss.used_bytes).toBeGreaterThan(info.memory_heap.used_bytes);
-      expect(info.memory_rss.limit_bytes).toBe(1024 * 1024 * 1024);
+      expect(info.memory_rss.limit_bytes).toBe(t.config.healthRssLimitBytes);
       expect(info.disk.used_fraction).toBeLessThanOrEqual(1);
       expect(info.hot_queries.sample).toBe('member');
       for (const key of ['user_lookup_ms', 'membership_lookup_ms', 'grant_lookup_ms']) {

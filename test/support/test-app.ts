@@ -126,6 +126,10 @@ export async function startTestApp(
       WEBUI_SECRET_KEY: WEBUI_SECRET,
       LOG_LEVEL: 'fatal',
       AUTH_FAILURE_LIMIT: '100000',
+      // An in-process app reports the Jest worker's own memory, which holds what earlier
+      // suites left: only specs of the memory checks (which pass their own limits) judge it.
+      HEALTH_HEAP_LIMIT_MB: '100000',
+      HEALTH_RSS_LIMIT_MB: '100000',
       ...env,
     });
     const app = await createApp(config, new JsonLogger(config.logLevel), options);
