@@ -80,6 +80,41 @@ describe('readAnswer', () => {
     });
   });
 
+  it('ends the relay when the answer past the limit arrived whole, its end already gone', async () => {
+    const text = `{"id":"gen-4","choices":[{"text":"${'z'.repeat(40_000)}"}],"usage":${JSON.stringify(USAGE)}}`;
+    answer = (res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(text);
+    };
+    const upstream = await fetchUpstream();
+    // let the whole answer (one chunk) and its end arrive before it is read
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const read = await readAnswer(upstream, 5_000, 10_000);
+    expect(read.whole).toBe(false);
+    await new Promise((resolve) => setImmediate(resolve));
+    let result: RelayResult | null = null;
+    const relay = new UpstreamRelay(
+      upstream,
+      false,
+      2_000,
+      () => undefined,
+      (r) => (result = r),
+      read.whole ? [] : read.prefix,
+    );
+    const received: Buffer[] = [];
+    await pipeline(
+      relay,
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          received.push(chunk);
+          done();
+        },
+      }),
+    );
+    expect(Buffer.concat(received).toString()).toBe(text);
+    expect(result).toMatchObject({ end: 'ok', answer: { generationId: 'gen-4' } });
+  });
+
   it('rejects when the upstream drops the connection mid-answer', async () => {
     answer = (res) => {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });

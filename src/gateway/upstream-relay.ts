@@ -51,6 +51,15 @@ export class UpstreamRelay extends Readable {
     });
     this.armIdleTimer();
     prefix.forEach((chunk) => this.onData(chunk));
+    if (upstream.readableEnded) {
+      // readAnswer read past its limit in the answer's last chunk (a whole answer can arrive
+      // in one): the upstream's end came and went before these listeners, so end here.
+      this.onUpstreamEnd();
+    } else if (this.readableLength < this.readableHighWaterMark) {
+      // readAnswer left the upstream paused; let it flow unless the prefix filled the buffer
+      // (onData then holds it back until _read asks for more).
+      this.upstream.resume();
+    }
   }
 
   override _read(): void {
@@ -196,8 +205,9 @@ export function readAnswer(
       chunks.push(chunk);
       size += chunk.length;
       if (size > maxBytes) {
-        stop();
+        // Pause before the listener goes: a chunk emitted in between would be lost.
         upstream.pause();
+        stop();
         resolve({ whole: false, prefix: chunks, firstByteAt });
         return;
       }
