@@ -26,6 +26,34 @@ function fetchUpstream(): Promise<IncomingMessage> {
 
 const USAGE = { prompt_tokens: 3, completion_tokens: 5, cost: 0.25 };
 
+/** Relays a non-streamed answer after its prefix to a sink; what the sink got, and how it ended. */
+async function relayAll(
+  upstream: IncomingMessage,
+  prefix: Buffer[],
+  idleTimeoutMs: number,
+): Promise<{ sent: string; result: RelayResult | null }> {
+  let result: RelayResult | null = null;
+  const relay = new UpstreamRelay(
+    upstream,
+    false,
+    idleTimeoutMs,
+    () => undefined,
+    (r) => (result = r),
+    prefix,
+  );
+  const received: Buffer[] = [];
+  await pipeline(
+    relay,
+    new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        received.push(chunk);
+        done();
+      },
+    }),
+  );
+  return { sent: Buffer.concat(received).toString(), result };
+}
+
 describe('readAnswer', () => {
   it('reads a small chunked answer whole', async () => {
     answer = (res) => {
@@ -54,26 +82,8 @@ describe('readAnswer', () => {
     expect(read.whole).toBe(false);
     const prefix = read.whole ? [] : read.prefix;
     expect(prefix.reduce((n, c) => n + c.length, 0)).toBeGreaterThan(10_000);
-    let result: RelayResult | null = null;
-    const relay = new UpstreamRelay(
-      upstream,
-      false,
-      5_000,
-      () => undefined,
-      (r) => (result = r),
-      prefix,
-    );
-    const received: Buffer[] = [];
-    await pipeline(
-      relay,
-      new Writable({
-        write(chunk: Buffer, _encoding, done) {
-          received.push(chunk);
-          done();
-        },
-      }),
-    );
-    expect(Buffer.concat(received).toString()).toBe(text);
+    const { sent, result } = await relayAll(upstream, prefix, 5_000);
+    expect(sent).toBe(text);
     expect(result).toMatchObject({
       end: 'ok',
       answer: { generationId: 'gen-2', promptTokens: 3, completionTokens: 5, costUsd: 0.25 },
@@ -92,26 +102,8 @@ describe('readAnswer', () => {
     const read = await readAnswer(upstream, 5_000, 10_000);
     expect(read.whole).toBe(false);
     await new Promise((resolve) => setImmediate(resolve));
-    let result: RelayResult | null = null;
-    const relay = new UpstreamRelay(
-      upstream,
-      false,
-      2_000,
-      () => undefined,
-      (r) => (result = r),
-      read.whole ? [] : read.prefix,
-    );
-    const received: Buffer[] = [];
-    await pipeline(
-      relay,
-      new Writable({
-        write(chunk: Buffer, _encoding, done) {
-          received.push(chunk);
-          done();
-        },
-      }),
-    );
-    expect(Buffer.concat(received).toString()).toBe(text);
+    const { sent, result } = await relayAll(upstream, read.whole ? [] : read.prefix, 2_000);
+    expect(sent).toBe(text);
     expect(result).toMatchObject({ end: 'ok', answer: { generationId: 'gen-4' } });
   });
 
