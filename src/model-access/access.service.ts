@@ -87,12 +87,7 @@ export class AccessService {
       organization_id: decision.organizationId,
       openrouter_user: decision.openrouterUser,
       reason: decision.reason,
-      // Users under no budget (most) skip the budget read entirely.
-      ...(view.access.usableMemberships.some(
-        (m) => m.limits.budgetUsd !== null || m.limits.memberBudgetUsd !== null,
-      )
-        ? await this.budgetOf(view, decision, modelId)
-        : NO_BUDGET),
+      ...(await this.budgetOf(view, decision, modelId)),
     };
   }
 
@@ -144,11 +139,11 @@ export class AccessService {
     const membership = view.access.usableMemberships.find(
       (m) => m.organizationId === organizationId,
     );
+    // A membership under no budget (most) is answered without reading the ledger.
     const report = membership ? await this.budgets.report(membership, view.access.userId) : null;
-    return {
-      budget_remaining_usd: report ? report.remainingUsd : null,
-      budget_resets_at: report ? report.resetsAt : null,
-    };
+    return report
+      ? { budget_remaining_usd: report.remainingUsd, budget_resets_at: report.resetsAt }
+      : NO_BUDGET;
   }
 
   async openAiModels(userId: string): Promise<OpenAiModelList> {
