@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AccessCacheService } from '../model-access/access-cache.service';
-import type { MembershipRow } from '../model-access/access-rule';
+import type { MembershipRow, ModelPrices } from '../model-access/access-rule';
 import { BudgetAlertsService } from './budget-alerts.service';
 import {
   BudgetLedgerService,
@@ -13,14 +13,9 @@ import { NANOS_PER_USD, usdToNanos } from './budget-settings';
 import { LimitKey, RateLimiterService } from './rate-limiter.service';
 
 /** A catalog model's prices and limits (null when the catalog does not know them). */
-export interface PricedModel {
+/** A model as a reservation prices it (USD per token; see ModelPrices). */
+export interface PricedModel extends ModelPrices {
   id: string;
-  /** USD per prompt token. */
-  promptPriceUsd: number | null;
-  /** USD per completion token. */
-  completionPriceUsd: number | null;
-  contextLength: number | null;
-  maxCompletionTokens: number | null;
 }
 
 /** One call the gateway is about to forward, through the organization that grants it. */

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { GatewayError } from '../common/openai-error';
-import { DatabaseService } from '../database/database.service';
+import { AccessCacheService } from '../model-access/access-cache.service';
+import { UNKNOWN_PRICES } from '../model-access/access-rule';
 import {
   AdmissionOutcome,
   AdmissionRequest,
@@ -13,8 +14,6 @@ import {
   estimatePromptTokens,
   PricedModel,
 } from './budget-admission.service';
-import { bind } from './budget-ledger.service';
-import { numberOrNull } from './budget-settings';
 
 /** The field of a request body when it is a positive integer. */
 function positiveInteger(body: Readonly<Record<string, unknown>>, field: string): number | null {
@@ -40,33 +39,19 @@ export function requestedChoices(body: Readonly<Record<string, unknown>>): numbe
   return Math.max(1, positiveInteger(body, 'n') ?? 1, positiveInteger(body, 'best_of') ?? 1);
 }
 
-/** Models whose prices are kept (a catalog larger than this reads the rest per call). */
-const PRICES_KEPT = 10_000;
-
 /**
  * The gateway's admission seam, bound to budgets and rate limits: reads the model's prices
- * (only when a budget applies; kept until the catalog changes), estimates the prompt, admits through BudgetAdmissionService
+ * (only when a budget applies, from the access cache's catalog), estimates the prompt, admits through BudgetAdmissionService
  * and turns its refusals into OpenAI-shaped gateway errors (with Retry-After on 429/503).
  * The ticket settles at the reported usage, or releases the reservation when a failed or
  * aborted call reported none.
  */
 @Injectable()
 export class BudgetGatewayAdmission implements GatewayAdmission {
-  private readonly prices = new Map<string, PricedModel>();
-  /** Increases whenever the catalog may have changed: prices read before it are not kept. */
-  private generation = 0;
-
   constructor(
     private readonly budgets: BudgetAdmissionService,
-    private readonly db: DatabaseService,
-  ) {
-    db.onChange((change) => {
-      if (change.tables.some((t) => t.table === 'models' || t.table === '*')) {
-        this.prices.clear();
-        this.generation++;
-      }
-    });
-  }
+    private readonly cache: AccessCacheService,
+  ) {}
 
   async admit(request: AdmissionRequest): Promise<AdmissionTicket> {
     try {
@@ -107,41 +92,10 @@ export class BudgetGatewayAdmission implements GatewayAdmission {
     }
   }
 
-  /**
-   * A model's prices, read once and kept until a write to the catalog (here or, through the
-   * change feed, on another replica); not kept while other replicas' writes could go
-   * unheard, nor when a catalog change was announced while it was being read.
-   */
+  /** A model's prices, from the catalog layer of the access cache (one cache, one invalidation). */
   private async pricesOf(modelId: string): Promise<PricedModel> {
-    const kept = this.prices.get(modelId);
-    if (kept) {
-      return kept;
-    }
-    const generation = this.generation;
-    const model = await this.readPrices(modelId);
-    if (
-      generation === this.generation &&
-      this.db.changesObservable &&
-      this.prices.size < PRICES_KEPT
-    ) {
-      this.prices.set(modelId, model);
-    }
-    return model;
-  }
-
-  private async readPrices(modelId: string): Promise<PricedModel> {
-    const [sql, params] = bind(
-      this.db.kind,
-      'SELECT prompt_price_usd, completion_price_usd, context_length, max_completion_tokens FROM models WHERE id = $1',
-      [modelId],
+    return (
+      (await this.cache.currentCatalog()).byId.get(modelId) ?? { id: modelId, ...UNKNOWN_PRICES }
     );
-    const [row] = await this.db.read((m) => m.query<Record<string, unknown>[]>(sql, params));
-    return {
-      id: modelId,
-      promptPriceUsd: numberOrNull(row?.prompt_price_usd),
-      completionPriceUsd: numberOrNull(row?.completion_price_usd),
-      contextLength: numberOrNull(row?.context_length),
-      maxCompletionTokens: numberOrNull(row?.max_completion_tokens),
-    };
   }
 }

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
 import { AppConfig } from '../config/app-config';
+import { numberOrNull } from '../budgets/budget-settings';
 import { DataChange, DatabaseService } from '../database/database.service';
 import { cacheBypassed } from '../database/revisions';
 import { UserEntity } from '../users/entities/user.entity';
@@ -218,6 +219,13 @@ export class AccessCacheService {
     return text;
   }
 
+  /** The catalog; a read transaction only when it is not cached. */
+  async currentCatalog(): Promise<Catalog> {
+    return this.catalog && !cacheBypassed()
+      ? this.catalog
+      : this.db.read((m) => this.getCatalog(m));
+  }
+
   async getCatalog(manager: EntityManager): Promise<Catalog> {
     if (this.catalog && !cacheBypassed()) {
       return this.catalog;
@@ -231,6 +239,10 @@ export class AccessCacheService {
         baseModelId: r.base_model_id === null ? null : String(r.base_model_id),
         isActive: toBool(r.is_active),
         createdAt: String(r.created_at),
+        promptPriceUsd: numberOrNull(r.prompt_price_usd),
+        completionPriceUsd: numberOrNull(r.completion_price_usd),
+        contextLength: numberOrNull(r.context_length),
+        maxCompletionTokens: numberOrNull(r.max_completion_tokens),
       })),
     );
     if (this.storable(version)) {

@@ -9,6 +9,7 @@ import {
   openrouterUser,
   OrganizationGrants,
   UserAccess,
+  UNKNOWN_PRICES,
 } from './access-rule';
 
 interface Org {
@@ -35,6 +36,7 @@ function accessOf(
       baseModelId: null,
       isActive: m.active,
       createdAt: '2026-01-01T00:00:00.000Z',
+      ...UNKNOWN_PRICES,
     })),
   );
   // rows as the membership query answers them (no budget columns set), read as the cache reads them

@@ -3,8 +3,24 @@ import type { BudgetPeriod } from '../budgets/budget-period';
 import { membershipLimits } from '../budgets/budget-settings';
 import { toBool } from './hot-queries';
 
-/** The rows the access rule reads, for one user. */
-export interface CatalogModel {
+/** A model's prices (USD per token) and limits, from the catalog; null where unknown. */
+export interface ModelPrices {
+  promptPriceUsd: number | null;
+  completionPriceUsd: number | null;
+  contextLength: number | null;
+  maxCompletionTokens: number | null;
+}
+
+/** No price or limit known (a model the catalog does not hold, or one never priced). */
+export const UNKNOWN_PRICES: ModelPrices = {
+  promptPriceUsd: null,
+  completionPriceUsd: null,
+  contextLength: null,
+  maxCompletionTokens: null,
+};
+
+/** The rows the access rule reads, for one user (the prices serve budget reservations). */
+export interface CatalogModel extends ModelPrices {
   id: string;
   name: string;
   baseModelId: string | null;

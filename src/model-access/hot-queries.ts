@@ -85,7 +85,9 @@ export const CATALOG: CachedQuery = {
   name: 'catalog',
   fills: 'catalog',
   reads: { models: null },
-  sql: () => 'SELECT id, name, base_model_id, is_active, created_at FROM models',
+  sql: () =>
+    'SELECT id, name, base_model_id, is_active, created_at, ' +
+    'prompt_price_usd, completion_price_usd, context_length, max_completion_tokens FROM models',
 };
 
 /** Every query that fills the cache. */
