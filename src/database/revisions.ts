@@ -31,8 +31,8 @@ export const REVISION_WAIT_MS = 1000;
 /** The largest revision accepted (PostgreSQL's bigint). */
 const MAX_REVISION = 9223372036854775807n;
 
-/** What one request knows about revisions (see revisionContext). */
-export interface RevisionContext {
+/** What one request knows about revisions (writes, and reads with a minimum). */
+interface RevisionContext {
   /** The newest revision a write of this request produced (sent as X-Access-Revision). */
   written: bigint | null;
   /** Where to send X-Access-Revision (write requests). */
@@ -46,11 +46,6 @@ export interface RevisionContext {
 
 const storage = new AsyncLocalStorage<RevisionContext>();
 
-/** The current request's revision context, if it has one (writes, and reads with a minimum). */
-export function revisionContext(): RevisionContext | undefined {
-  return storage.getStore();
-}
-
 /** True when the current request asked for a revision its replica's cache has not seen yet. */
 export function cacheBypassed(): boolean {
   return storage.getStore()?.bypassCache === true;
@@ -63,11 +58,6 @@ export function recordWrittenRevision(revision: bigint): void {
     context.written = revision;
     context.reply?.header(REVISION_HEADER, revision.toString());
   }
-}
-
-/** Runs fn with a revision context (tests, tools); requests get theirs from the hook. */
-export function withRevisionContext<T>(context: RevisionContext, fn: () => T): T {
-  return storage.run(context, fn);
 }
 
 /**
