@@ -1,4 +1,3 @@
-import { Injectable } from '@nestjs/common';
 import { UsageStatus } from '../usage/entities/usage-event.entity';
 
 /** A call about to be forwarded, as the admission step sees it. */
@@ -36,13 +35,3 @@ export interface GatewayAdmission {
 }
 
 export const GATEWAY_ADMISSION = Symbol('GATEWAY_ADMISSION');
-
-const NOTHING_TO_SETTLE: AdmissionTicket = { settle: () => undefined };
-
-/** No budgets or limits: every allowed call goes upstream. */
-@Injectable()
-export class AdmitEverything implements GatewayAdmission {
-  admit(): Promise<AdmissionTicket> {
-    return Promise.resolve(NOTHING_TO_SETTLE);
-  }
-}
