@@ -2,7 +2,9 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { OperationObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
+import { parse } from 'fast-querystring';
 import { randomUUID } from 'node:crypto';
+import { IncomingHttpHeaders } from 'node:http';
 import { AppModule, AppOptions } from './app.module';
 import { sendFrameworkProblem } from './common/framework-errors';
 import { JsonLogger } from './common/json-logger';
@@ -17,7 +19,7 @@ import { AppConfig } from './config/app-config';
 import { METRICS_TOKEN_SCHEME } from './metrics/metrics.controller';
 import { MetricsService } from './metrics/metrics.service';
 import { installAccessFastPath } from './model-access/access-fast-path';
-import { installRequestObserver } from './metrics/request-observer';
+import { installRequestObserver, requestObserver } from './metrics/request-observer';
 
 /** The Fastify instance under Nest's adapter. */
 type FastifyServer = ReturnType<
@@ -25,6 +27,20 @@ type FastifyServer = ReturnType<
 >;
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The caller's X-Request-Id when it is a plausible id, else a new UUID. */
+function requestIdOf(headers: IncomingHttpHeaders): string {
+  const given = headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+/** The longest path parameter the router matches (ids are URL-encoded in paths). */
+const MAX_PARAM_LENGTH = 1000;
+
+/** Query strings: fast-querystring, as Fastify's default, named so the fast path shares it. */
+function parseQuery(text: string): Record<string, unknown> {
+  return parse(text) as Record<string, unknown>;
+}
 
 /**
  * Helmet's default Content-Security-Policy, loosened only as far as the Swagger UI at
@@ -61,11 +77,8 @@ export async function createApp(
     // Only the listed proxies' X-Forwarded-For counts: request.ip is the nearest address
     // that is not one of them, so a client cannot choose it by sending the header itself.
     trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
-    genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
-      const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-    },
-    routerOptions: { maxParamLength: 1000 },
+    genReqId: (req: { headers: IncomingHttpHeaders }) => requestIdOf(req.headers),
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH, querystringParser: parseQuery },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     frameworkErrors: sendFrameworkProblem,
@@ -85,7 +98,8 @@ export async function createApp(
   acceptJsonOnly(fastify);
   bindRequestContext(app);
   installRevisions(app, app.get(DatabaseService));
-  installRequestObserver(app, app.get(MetricsService), log);
+  const observe = requestObserver(app.get(MetricsService), log);
+  installRequestObserver(app, observe);
   // Documents (the Swagger UI under /docs; the console sets its own) get helmet's full set,
   // JSON answers the part that matters for JSON (see jsonAnswerHeaders).
   const documentHeaders = await securityHeaders({
@@ -109,7 +123,15 @@ export async function createApp(
   setupSwagger(app);
   await installConsole(app, log);
   // Last: it reads every global enhancer registered so far and refuses what it would skip.
-  installAccessFastPath(app);
+  installAccessFastPath(app, {
+    requestId: requestIdOf,
+    answerHeaders: jsonHeaders,
+    observe,
+    parseQuery,
+    maxParamLength: MAX_PARAM_LENGTH,
+    cors: config.corsOrigins.length > 0,
+    trustsProxies: config.trustProxy.length > 0,
+  });
   return app;
 }
 

@@ -14,6 +14,11 @@ export function currentRequestId(): string | undefined {
  * itself is the store: no allocation per request. test/ops-logging proves it holds
  * across awaits, concurrent requests, and a body sent after the headers.
  */
+/** Runs `fn` in a request's context (for requests answered outside Fastify's hooks). */
+export function inRequestContext<T>(requestId: string, fn: () => T): T {
+  return requestContext.run(requestId, fn);
+}
+
 export function bindRequestContext(app: NestFastifyApplication): void {
   app
     .getHttpAdapter()

@@ -174,19 +174,38 @@ export class AccessCacheService {
    * (revisions.ts), every layer is read from the database instead.
    */
   async view(userId: string): Promise<UserView> {
-    const bypass = cacheBypassed();
-    const cached = bypass ? undefined : this.views.get(userId);
-    if (cached) {
-      return cached;
+    const known = this.cachedView(userId);
+    if (known) {
+      return known;
     }
+    const bypass = cacheBypassed();
     const version = this.generation;
-    const fresh =
-      (bypass ? null : this.composeFromLayers(userId)) ??
-      (await this.db.read((m) => this.load(m, userId, version, bypass)));
+    const fresh = await this.db.read((m) => this.load(m, userId, version, bypass));
     if (this.storable(version)) {
       this.remember(this.views, userId, fresh);
     }
     return fresh;
+  }
+
+  /**
+   * A user's view when it can be had without a query (a kept view, or one composed from
+   * the cached layers), else undefined; view() reads the database for the rest. The access
+   * check calls it first, so that a warm answer needs no promise at all.
+   */
+  cachedView(userId: string): UserView | undefined {
+    if (cacheBypassed()) {
+      return undefined;
+    }
+    const kept = this.views.get(userId);
+    if (kept) {
+      return kept;
+    }
+    const version = this.generation;
+    const composed = this.composeFromLayers(userId);
+    if (composed && this.storable(version)) {
+      this.remember(this.views, userId, composed);
+    }
+    return composed ?? undefined;
   }
 
   /**

@@ -17,9 +17,14 @@ import { ApplicationConfig, Reflector } from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { FastifyReply, FastifyRequest } from 'fastify';
+import { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { AccessLevel } from '../auth/access-level.decorators';
 import { accessLevelOf, AuthGuard, RequestAuthenticator } from '../auth/auth.guard';
 import { ProblemFilter } from '../common/problem.filter';
+import { inRequestContext } from '../common/request-context';
+import { MIN_REVISION_HEADER, MIN_REVISION_QUERY } from '../database/revisions';
+import { RequestObserver } from '../metrics/request-observer';
 import { AccessController } from './access.controller';
 import { FAST_PATH_KEY } from './fast-path.decorator';
 
@@ -280,12 +285,130 @@ function globalEnhancersOf(app: NestFastifyApplication): GlobalEnhancers {
   };
 }
 
+/** What the front door needs of the application to answer as Fastify would. */
+export interface FrontDoorOptions {
+  /** The request id of a request (the adapter's genReqId). */
+  requestId(headers: IncomingHttpHeaders): string;
+  /** The headers every JSON answer carries (the security headers of the onRequest hook). */
+  answerHeaders: Record<string, string>;
+  /** Records an answered request (the onResponse hook's metrics and request line). */
+  observe: RequestObserver;
+  /** The query string parser Fastify is configured with. */
+  parseQuery(text: string): Record<string, unknown>;
+  /** The longest path parameter Fastify's router matches. */
+  maxParamLength: number;
+  /** CORS is enabled: requests with an Origin header go through Fastify's CORS hook. */
+  cors: boolean;
+  /** Proxies are trusted: requests with X-Forwarded-For go through Fastify (request.ip). */
+  trustsProxies: boolean;
+}
+
+/** A fast route's URL template as a matcher of request paths, with its parameter names. */
+interface RouteMatcher {
+  route: FastRoute;
+  pattern: RegExp;
+  names: string[];
+}
+
+function matcherOf(route: FastRoute): RouteMatcher {
+  const names: string[] = [];
+  const source = route.url
+    .split('/')
+    .map((segment) => {
+      if (segment.startsWith(':')) {
+        names.push(segment.slice(1));
+        return '([^/]+)';
+      }
+      return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    })
+    .join('/');
+  return { route, pattern: new RegExp(`^${source}$`), names };
+}
+
+/** The part of FastifyRequest the fast routes read, for a request answered by the front door. */
+export class DoorRequest {
+  readonly method = 'GET';
+  readonly routeOptions: { url: string };
+  [key: string]: unknown;
+
+  constructor(
+    readonly raw: IncomingMessage,
+    readonly id: string,
+    readonly url: string,
+    readonly headers: IncomingHttpHeaders,
+    readonly query: Record<string, unknown>,
+    readonly params: Record<string, string>,
+    route: string,
+  ) {
+    this.routeOptions = { url: route };
+  }
+
+  get ip(): string | undefined {
+    return this.raw.socket.remoteAddress;
+  }
+}
+
+/** The part of FastifyReply the fast routes and ProblemFilter use; send() writes the answer. */
+class DoorReply {
+  statusCode = 200;
+  sent = false;
+  private readonly fields: Record<string, string> = {};
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly done: (status: number) => void,
+  ) {}
+
+  code(status: number): this {
+    this.statusCode = status;
+    return this;
+  }
+
+  status(status: number): this {
+    return this.code(status);
+  }
+
+  header(name: string, value: unknown): this {
+    this.fields[name.toLowerCase()] = String(value);
+    return this;
+  }
+
+  headers(values: Record<string, string>): this {
+    for (const name in values) {
+      this.header(name, values[name]);
+    }
+    return this;
+  }
+
+  send(payload: unknown): this {
+    if (this.sent) {
+      return this;
+    }
+    this.sent = true;
+    const body = typeof payload === 'string' ? payload : JSON.stringify(payload);
+    this.fields['content-type'] ??= JSON_TYPE;
+    this.fields['content-length'] = String(Buffer.byteLength(body));
+    this.res.writeHead(this.statusCode, this.fields);
+    this.res.end(body);
+    this.done(this.statusCode);
+    return this;
+  }
+}
+
 /**
  * Answers the GET routes of AccessController marked @FastPath() (the access check, a
  * user's model list, the OpenAI-style list: what the web UI calls on every page and
- * message) from a Fastify preHandler hook, after every onRequest hook (request context,
- * security headers, CORS, metrics), skipping Nest's per-request router, guard and pipe
- * machinery, which costs more than the answer itself (see BENCHMARKS.md).
+ * message) without Nest's per-request router, guard and pipe machinery, which costs more
+ * than the answer itself (see BENCHMARKS.md). Two entrances share one serve():
+ *
+ * - the front door, in front of Fastify on the HTTP server: a plain GET of a fast route
+ *   (no body, no Origin when CORS is on, no X-Forwarded-For when proxies are trusted, no
+ *   minimum revision, a path parameter without escapes) is answered there, with the same
+ *   request id, security headers, query parser, metrics and request line as Fastify's
+ *   hooks give every other answer; anything else goes on to Fastify;
+ * - a Fastify preHandler hook, after every onRequest hook (request context, security
+ *   headers, CORS, revisions, metrics), for the fast routes' requests the front door passed
+ *   on, and for requests injected into Fastify directly (the tests' inject()).
  *
  * Nothing is decided differently, because nothing is declared twice: the routes, their
  * arguments and pipes, access levels, headers and status are read from the controller's
@@ -295,7 +418,10 @@ function globalEnhancersOf(app: NestFastifyApplication): GlobalEnhancers {
  * the boot (FastPathMismatchError). HEAD requests still go through Nest. Call it last, once
  * every global enhancer is registered.
  */
-export function installAccessFastPath(app: NestFastifyApplication): FastRoute[] {
+export function installAccessFastPath(
+  app: NestFastifyApplication,
+  door: FrontDoorOptions,
+): FastRoute[] {
   const authenticator = app.get(RequestAuthenticator);
   const reflector = app.get(Reflector);
   const controller = app.get(AccessController);
@@ -328,41 +454,126 @@ export function installAccessFastPath(app: NestFastifyApplication): FastRoute[] 
     return pending ? Promise.all(values) : values;
   };
 
+  /** Sends the handler's result, or the problem it threw. */
+  const answer = (route: FastRoute, reply: FastifyReply, result: unknown): void => {
+    void reply
+      .code(route.status)
+      .headers(route.headers)
+      .send(typeof result === 'string' ? result : JSON.stringify(result));
+  };
+  const fail = (request: Request, reply: FastifyReply) => (error: unknown) => {
+    problems.send(error, request, reply);
+  };
+  /**
+   * Decides, reads the arguments, calls the handler and answers. Each step may answer with
+   * a promise (a session token's user, an uncached view, a budget); when none does (an
+   * API key, a cached view, no budget) the whole request is served without one.
+   */
+  const serve = (route: FastRoute, request: Request, reply: FastifyReply): void => {
+    const handler = (controller as unknown as Record<string, Handler>)[route.handlerName];
+    const call = (): unknown => {
+      const args = argumentsOf(route, request, reply);
+      return Array.isArray(args)
+        ? handler.apply(controller, args)
+        : args.then((values) => handler.apply(controller, values));
+    };
+    const decided = authenticator.decide(route.level, request, reply);
+    const result = decided instanceof Promise ? decided.then(call) : call();
+    if (isThenable(result)) {
+      result.then((value) => answer(route, reply, value), fail(request, reply));
+    } else {
+      answer(route, reply, result);
+    }
+  };
+
   app
     .getHttpAdapter()
     .getInstance()
-    .addHook('preHandler', async (rawRequest, rawReply) => {
-      if (rawRequest.method !== 'GET') {
-        return;
-      }
-      const route = routes.get(rawRequest.routeOptions.url ?? '');
+    .addHook('preHandler', (rawRequest, rawReply, done) => {
+      const route =
+        rawRequest.method === 'GET' ? routes.get(rawRequest.routeOptions.url ?? '') : undefined;
       if (!route) {
+        done();
         return;
       }
       // Nest's adapter bundles its own copy of fastify's types; the objects are the same.
       const request = rawRequest as unknown as Request;
       const reply = rawReply as unknown as FastifyReply;
       try {
-        const decided = authenticator.decide(route.level, request, reply);
-        if (decided instanceof Promise) {
-          await decided;
-        }
-        let args = argumentsOf(route, request, reply);
-        if (!Array.isArray(args)) {
-          args = await args;
-        }
-        const result = await (controller as unknown as Record<string, Handler>)[route.handlerName](
-          ...args,
-        );
-        void reply
-          .code(route.status)
-          .headers(route.headers)
-          .send(typeof result === 'string' ? result : JSON.stringify(result));
+        serve(route, request, reply);
       } catch (error) {
         problems.send(error, request, reply);
       }
-      // Returning the reply tells Fastify it was sent: the handler and later hooks are skipped.
-      return rawReply;
+      // done() is not called: the answer is (or will be) sent here, and Fastify skips the
+      // handler and later hooks of a request whose hook replied.
     });
+
+  const matchers = derived.map(matcherOf);
+  const server = app.getHttpServer() as Server;
+  const [fastify] = server.listeners('request') as ((
+    req: IncomingMessage,
+    res: ServerResponse,
+  ) => void)[];
+  /** The route and path parameters the front door answers a request with, or null. */
+  const frontDoorRoute = (
+    req: IncomingMessage,
+    path: string,
+  ): { matcher: RouteMatcher; params: Record<string, string> } | null => {
+    const headers = req.headers;
+    if (
+      req.method !== 'GET' ||
+      headers['content-length'] !== undefined ||
+      headers['transfer-encoding'] !== undefined ||
+      headers[MIN_REVISION_HEADER] !== undefined ||
+      (door.cors && headers.origin !== undefined) ||
+      (door.trustsProxies && headers['x-forwarded-for'] !== undefined) ||
+      !server.listening
+    ) {
+      return null;
+    }
+    for (const matcher of matchers) {
+      const found = matcher.pattern.exec(path);
+      if (!found) {
+        continue;
+      }
+      const params: Record<string, string> = {};
+      for (let i = 0; i < matcher.names.length; i++) {
+        const value = found[i + 1];
+        if (value.includes('%') || value.length > door.maxParamLength) {
+          return null; // Fastify's router decodes and bounds parameters
+        }
+        params[matcher.names[i]] = value;
+      }
+      return { matcher, params };
+    }
+    return null;
+  };
+  server.removeListener('request', fastify);
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const url = req.url ?? '';
+    const mark = url.indexOf('?');
+    const path = mark < 0 ? url : url.slice(0, mark);
+    const found = url.includes('#') ? null : frontDoorRoute(req, path);
+    const query = found && mark >= 0 ? door.parseQuery(url.slice(mark + 1)) : {};
+    if (!found || MIN_REVISION_QUERY in query) {
+      fastify(req, res);
+      return;
+    }
+    const started = performance.now();
+    const route = found.matcher.route;
+    const id = door.requestId(req.headers);
+    const request = new DoorRequest(req, id, url, req.headers, query, found.params, route.url);
+    const reply = new DoorReply(res, (status) =>
+      door.observe(id, 'GET', route.url, status, performance.now() - started),
+    ).headers(door.answerHeaders);
+    reply.header('x-request-id', id);
+    inRequestContext(id, () => {
+      try {
+        serve(route, request as unknown as Request, reply as unknown as FastifyReply);
+      } catch (error) {
+        problems.send(error, request as unknown as Request, reply as unknown as FastifyReply);
+      }
+    });
+  });
   return derived;
 }

@@ -63,7 +63,9 @@ export class AccessController {
   @ApiBadRequestResponse({ type: ProblemResponse })
   @ApiQuery({ name: 'user_id', type: String, example: 'u-1' })
   @ApiQuery({ name: 'model_id', type: String, example: 'openai/gpt-4o' })
-  check(@Query(AccessCheckQueryPipe) query: AccessCheckParams): Promise<AccessCheckResponse> {
+  check(
+    @Query(AccessCheckQueryPipe) query: AccessCheckParams,
+  ): AccessCheckResponse | Promise<AccessCheckResponse> {
     return this.access.check(query.user_id, query.model_id);
   }
 
