@@ -29,7 +29,7 @@ export class BudgetStateService {
 
   /** True when some usable membership of the view has an organization budget. */
   applies(view: UserView): boolean {
-    return view.access.usableMemberships.some((m) => m.limits.budgetUsd !== null);
+    return view.access.budgeted;
   }
 
   /** The view with the organizations whose budget is spent for the period marked exhausted. */

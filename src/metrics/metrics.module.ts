@@ -1,5 +1,6 @@
 import { Global, Module } from '@nestjs/common';
 import {
+  getToken,
   makeCounterProvider,
   makeGaugeProvider,
   makeHistogramProvider,
@@ -20,6 +21,7 @@ import {
 import { BudgetGauges } from './budget-gauges';
 import { MetricsController } from './metrics.controller';
 import { MetricsService } from './metrics.service';
+import { TallyHistogram } from './tally-histogram';
 
 /** Service-level objectives sit in the milliseconds: fine buckets below 100 ms. */
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -42,12 +44,16 @@ const QUERY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
   providers: [
     MetricsService,
     BudgetGauges,
-    makeHistogramProvider({
-      name: HTTP_REQUEST_DURATION,
-      help: 'Time from request received to response sent, by route template and status class.',
-      labelNames: ['method', 'route', 'status_class'],
-      buckets: LATENCY_BUCKETS,
-    }),
+    {
+      provide: getToken(HTTP_REQUEST_DURATION),
+      useFactory: () =>
+        TallyHistogram.registered(
+          HTTP_REQUEST_DURATION,
+          'Time from request received to response sent, by route template and status class.',
+          ['method', 'route', 'status_class'],
+          LATENCY_BUCKETS,
+        ),
+    },
     makeCounterProvider({
       name: ACCESS_DECISIONS,
       help: 'Access checks answered, by result (allowed, denied) and reason.',

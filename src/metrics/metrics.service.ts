@@ -6,6 +6,7 @@ import { DatabaseService } from '../database/database.service';
 import { AccessDecision, REFUSAL_REASONS } from '../model-access/access-rule';
 import { AccessService } from '../model-access/access.service';
 import * as Metric from './metric-names';
+import { TallyHistogram } from './tally-histogram';
 
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
 
@@ -26,7 +27,7 @@ type StateGauge = Gauge<'state'>;
 export class MetricsService {
   constructor(
     @InjectMetric(Metric.HTTP_REQUEST_DURATION)
-    private readonly httpDuration: Histogram<'method' | 'route' | 'status_class'>,
+    private readonly httpDuration: TallyHistogram,
     @InjectMetric(Metric.ACCESS_DECISIONS)
     private readonly decisions: Counter<'result' | 'reason'>,
     @InjectMetric(Metric.DATABASE_QUERY_DURATION)
@@ -58,8 +59,10 @@ export class MetricsService {
 
   /** Called once per response from the Fastify onResponse hook. */
   observeRequest(method: string, route: string, statusCode: number, seconds: number): void {
+    const statusClass = STATUS_CLASSES[Math.floor(statusCode / 100) - 1] ?? 'other';
     this.httpDuration.observe(
-      { method, route, status_class: STATUS_CLASSES[Math.floor(statusCode / 100) - 1] ?? 'other' },
+      `${method} ${route} ${statusClass}`,
+      [method, route, statusClass],
       seconds,
     );
   }

@@ -303,6 +303,8 @@ export interface FrontDoorOptions {
   trustsProxies: boolean;
 }
 
+const NO_PARAMS: Record<string, string> = Object.freeze({});
+
 /** A fast route's URL template as a matcher of request paths, with its parameter names. */
 interface RouteMatcher {
   route: FastRoute;
@@ -352,10 +354,10 @@ export class DoorRequest {
 class DoorReply {
   statusCode = 200;
   sent = false;
-  private readonly fields: Record<string, string> = {};
-
   constructor(
     private readonly res: ServerResponse,
+    /** The answer's headers so far, by lower-case name. */
+    private readonly fields: Record<string, string>,
     private readonly done: (status: number) => void,
   ) {}
 
@@ -508,7 +510,10 @@ export function installAccessFastPath(
       // handler and later hooks of a request whose hook replied.
     });
 
-  const matchers = derived.map(matcherOf);
+  const exactRoutes = new Map(
+    derived.filter((route) => !route.url.includes(':')).map((route) => [route.url, route]),
+  );
+  const patterns = derived.filter((route) => route.url.includes(':')).map(matcherOf);
   const server = app.getHttpServer() as Server;
   const [fastify] = server.listeners('request') as ((
     req: IncomingMessage,
@@ -518,7 +523,7 @@ export function installAccessFastPath(
   const frontDoorRoute = (
     req: IncomingMessage,
     path: string,
-  ): { matcher: RouteMatcher; params: Record<string, string> } | null => {
+  ): { route: FastRoute; params: Record<string, string> } | null => {
     const headers = req.headers;
     if (
       req.method !== 'GET' ||
@@ -531,7 +536,11 @@ export function installAccessFastPath(
     ) {
       return null;
     }
-    for (const matcher of matchers) {
+    const exact = exactRoutes.get(path);
+    if (exact) {
+      return { route: exact, params: NO_PARAMS };
+    }
+    for (const matcher of patterns) {
       const found = matcher.pattern.exec(path);
       if (!found) {
         continue;
@@ -544,7 +553,7 @@ export function installAccessFastPath(
         }
         params[matcher.names[i]] = value;
       }
-      return { matcher, params };
+      return { route: matcher.route, params };
     }
     return null;
   };
@@ -560,13 +569,12 @@ export function installAccessFastPath(
       return;
     }
     const started = performance.now();
-    const route = found.matcher.route;
+    const route = found.route;
     const id = door.requestId(req.headers);
     const request = new DoorRequest(req, id, url, req.headers, query, found.params, route.url);
-    const reply = new DoorReply(res, (status) =>
+    const reply = new DoorReply(res, { ...door.answerHeaders, 'x-request-id': id }, (status) =>
       door.observe(id, 'GET', route.url, status, performance.now() - started),
-    ).headers(door.answerHeaders);
-    reply.header('x-request-id', id);
+    );
     inRequestContext(id, () => {
       try {
         serve(route, request as unknown as Request, reply as unknown as FastifyReply);

@@ -262,6 +262,8 @@ export function openrouterUserSuffix(userId: string): string {
  */
 export class UserAccess {
   private readonly usable: MembershipRow[];
+  /** Some usable membership's organization has a budget (computed once: read per check). */
+  readonly budgeted: boolean;
   private modelMap: Map<string, GrantingOrganization[]> | null = null;
   private sortedIds: string[] | null = null;
   private suffix: string | null = null;
@@ -282,6 +284,7 @@ export class UserAccess {
     this.usable = memberships
       .filter((m) => !pending && m.isActive && m.organizationActive)
       .sort((a, b) => compareCodeUnits(a.organizationId, b.organizationId));
+    this.budgeted = this.usable.some((m) => m.limits.budgetUsd !== null);
   }
 
   /** Active memberships in active organizations, by organization id. */
