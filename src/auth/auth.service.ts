@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { timingSafeEqual } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
-import { AccessCacheService } from '../model-access/access-cache.service';
+import { AccessCacheService, UserView } from '../model-access/access-cache.service';
 import { TokenResult, verifyWebUiToken } from './jwt';
 import { Principal } from './principal';
 import { sha256 } from './sha256';
@@ -63,29 +63,10 @@ export class AuthService {
     if (!verified.ok) {
       return { ok: false, problem: verified.problem };
     }
-    return this.userPrincipal(verified.userId);
-  }
-
-  private async userPrincipal(userId: string): Promise<AuthResult> {
     // The user's role and memberships always come from the access cache, which a write
     // empties: a deleted or demoted user is refused on the next request.
-    const view = await this.cache.view(userId);
-    if (!view.user) {
-      return { ok: false, problem: 'unknown user' };
-    }
-    if (view.user.role === 'pending') {
-      return { ok: false, problem: 'user is pending approval' };
-    }
-    return {
-      ok: true,
-      principal: {
-        kind: 'user',
-        actor: `user:${view.user.id}`,
-        userId: view.user.id,
-        siteAdmin: view.user.role === 'admin',
-        memberships: view.access.memberships,
-      },
-    };
+    const cached = this.cache.cachedView(verified.userId);
+    return cached ? userPrincipal(cached) : this.cache.view(verified.userId).then(userPrincipal);
   }
 
   /**
@@ -157,4 +138,24 @@ function tokenExpiry(token: string): number {
   } catch {
     return 0;
   }
+}
+
+/** The principal of a session token's user, or why there is none. */
+function userPrincipal(view: UserView): AuthResult {
+  if (!view.user) {
+    return { ok: false, problem: 'unknown user' };
+  }
+  if (view.user.role === 'pending') {
+    return { ok: false, problem: 'user is pending approval' };
+  }
+  return {
+    ok: true,
+    principal: {
+      kind: 'user',
+      actor: `user:${view.user.id}`,
+      userId: view.user.id,
+      siteAdmin: view.user.role === 'admin',
+      memberships: view.access.memberships,
+    },
+  };
 }

@@ -212,18 +212,25 @@ export class AccessCacheService {
    * A serialized answer for a user (e.g. the JSON of their model list), built from their
    * view once and kept until the data it depends on changes.
    */
-  async serialized(
+  serialized(
     kind: string,
     userId: string,
     build: (view: UserView) => string,
-  ): Promise<string> {
+  ): string | Promise<string> {
     const key = `${kind}\u0000${userId}`;
     const cached = cacheBypassed() ? undefined : this.responses.get(key);
     if (cached !== undefined) {
       return cached;
     }
     const version = this.generation;
-    const text = build(await this.view(userId));
+    const view = this.cachedView(userId);
+    return view
+      ? this.keepSerialized(key, version, build(view))
+      : this.view(userId).then((v) => this.keepSerialized(key, version, build(v)));
+  }
+
+  /** Keeps a serialized answer (within the byte budget, oldest out first); returns it. */
+  private keepSerialized(key: string, version: number, text: string): string {
     if (this.storable(version) && text.length <= RESPONSE_CACHE_BYTES / 16) {
       this.responseBytes += text.length - (this.responses.get(key)?.length ?? 0);
       this.responses.set(key, text);

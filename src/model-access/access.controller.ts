@@ -40,7 +40,7 @@ export class AccessController {
   @ApiOkResponse({ type: UserModelsResponse })
   @ApiNotFoundResponse({ type: ProblemResponse })
   @Header('content-type', JSON_TYPE)
-  modelsOf(@Param('id', UserIdPipe) userId: string): Promise<string> {
+  modelsOf(@Param('id', UserIdPipe) userId: string): string | Promise<string> {
     return this.access.modelsOfJson(userId);
   }
 
@@ -79,7 +79,7 @@ export class AccessController {
   })
   @ApiOkResponse({ type: OpenAiModelList })
   @Header('content-type', JSON_TYPE)
-  openAi(@CurrentPrincipal() actor: Principal): Promise<string> {
+  openAi(@CurrentPrincipal() actor: Principal): string | Promise<string> {
     return this.access.openAiModelsJsonFor(actor);
   }
 

@@ -94,22 +94,36 @@ export class AccessService {
   }
 
   /** modelsOf as JSON text, serialized once per user until their access changes. */
-  async modelsOfJson(userId: string): Promise<string> {
-    const build = (view: UserView): string => {
+  modelsOfJson(userId: string): string | Promise<string> {
+    return this.listJson('models', userId, (view) => {
       if (!view.user) {
         throw new NotFoundException(`User "${userId}" was not found.`);
       }
       return JSON.stringify({ user_id: userId, data: this.listModels(view) });
-    };
-    const budgeted = await this.underBudget(userId);
-    return budgeted ? build(budgeted) : this.cache.serialized('models', userId, build);
+    });
   }
 
   /** The OpenAI-style model list as JSON text, serialized once per user until their access changes. */
-  async openAiModelsJson(userId: string): Promise<string> {
-    const build = (view: UserView): string => JSON.stringify(this.openAiList(view));
-    const budgeted = await this.underBudget(userId);
-    return budgeted ? build(budgeted) : this.cache.serialized('openai', userId, build);
+  openAiModelsJson(userId: string): string | Promise<string> {
+    return this.listJson('openai', userId, (view) => JSON.stringify(this.openAiList(view)));
+  }
+
+  /**
+   * A list as JSON text: kept serialized for a user under no budget (without a promise when
+   * their view is cached), built from the live budget state for a user under one.
+   */
+  private listJson(
+    kind: string,
+    userId: string,
+    build: (view: UserView) => string,
+  ): string | Promise<string> {
+    const cached = this.cache.cachedView(userId);
+    if (cached && !this.budgets.applies(cached)) {
+      return this.cache.serialized(kind, userId, build);
+    }
+    return this.underBudget(userId).then((budgeted) =>
+      budgeted ? build(budgeted) : this.cache.serialized(kind, userId, build),
+    );
   }
 
   /**
@@ -185,9 +199,9 @@ export class AccessService {
    * GET /v1/models: a user's own list, or, for a gateway key, the list of every model some
    * active organization may use (see openAiUnion).
    */
-  async openAiModelsJsonFor(principal: Principal): Promise<string> {
+  openAiModelsJsonFor(principal: Principal): string | Promise<string> {
     return principal.kind === 'gateway_key'
-      ? JSON.stringify(await this.openAiUnion())
+      ? this.openAiUnion().then((list) => JSON.stringify(list))
       : this.openAiModelsJson(principal.userId!);
   }
 
