@@ -115,13 +115,15 @@ export class MembershipsService {
   ): Promise<Upserted<MemberResponse>> {
     return this.db.write(async (tx) => {
       this.cache.narrowWritesTo(tx, { users: [userId] });
-      const org = await this.organizations.findOrFail(tx, orgId, 'share');
-      assertWritable(actor, org);
-      // The same reads whatever the answer, so that an unknown user and one the caller may
+      // The same read whatever the answer, so that an unknown user and one the caller may
       // not add cannot be told apart, by content or by time.
-      const user = await tx.getRepository(UserEntity).findOne({ where: { id: userId } });
+      const {
+        org,
+        user,
+        membership: existing,
+      } = await this.organizations.findWithMemberOrFail(tx, orgId, userId);
+      assertWritable(actor, org);
       const repo = tx.getRepository(MembershipEntity);
-      const existing = await repo.findOne({ where: { organizationId: orgId, userId } });
       if (!user || !(actor.siteAdmin || existing !== null || domainCovers(org, user))) {
         throw userNotFound(userId);
       }

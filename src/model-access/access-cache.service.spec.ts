@@ -227,10 +227,54 @@ describe(AccessCacheService.name, () => {
       db.wrote({ table: 'organization_members', rows: { column: 'user_id', keys: ['u1'] } });
     };
     await sut.view('u1'); // read the old user rows, then the write ended
-    // Nothing that view read after its start is kept (the grants neither); the catalog,
-    // read after the write ended, is.
-    expect(await asked(() => sut.view('u1'))).toEqual(USER_ROWS_AND_GRANTS);
+    // The rows the write emptied are not kept; o1's grants and the catalog, which it did
+    // not touch, are.
+    expect(await asked(() => sut.view('u1'))).toEqual(['user_by_id', 'memberships_by_user_id']);
     expect(await allowed('u1', 'openai/o3')).toBe(false);
+  });
+
+  it("keeps an answer read while a write of other users' rows ended", async () => {
+    db.duringNextQuery = () => {
+      db.wrote({ table: 'organization_members', rows: { column: 'user_id', keys: ['u2'] } });
+    };
+    await sut.view('u1');
+    expect(await asked(() => sut.view('u1'))).toEqual([]);
+  });
+
+  it('does not keep grants read while a write of them ended', async () => {
+    // the fourth query (user, memberships, catalog, grants) is the grants one
+    const onGrantsQuery = () => {
+      db.grants[0].is_active = 0;
+      db.wrote({ table: 'organization_models', rows: { column: 'organization_id', keys: ['o1'] } });
+    };
+    db.duringNextQuery = () => {
+      db.duringNextQuery = () => {
+        db.duringNextQuery = () => {
+          db.duringNextQuery = onGrantsQuery;
+        };
+      };
+    };
+    await sut.view('u1'); // a write of o1's grants ended while they were read
+    expect(await asked(() => sut.view('u1'))).toEqual(['grants_by_organization_id_in']);
+    expect(await allowed('u1', 'openai/o3')).toBe(false);
+  });
+
+  it("a grant write drops the views of its organization's members only", async () => {
+    await sut.view('u1');
+    await sut.view('u2');
+    const u2 = await sut.view('u2');
+    db.wrote({ table: 'organization_models', rows: { column: 'organization_id', keys: ['o1'] } });
+    expect(await sut.view('u2')).toBe(u2);
+    expect(await asked(() => sut.view('u1'))).toEqual(['grants_by_organization_id_in']);
+  });
+
+  it("a membership write drops the named users' serialized answers only", async () => {
+    const build = (view: { user: { id: string } | null }) => `${view.user?.id}:${Math.random()}`;
+    const u1 = await sut.serialized('models', 'u1', build);
+    const u2 = await sut.serialized('models', 'u2', build);
+    db.wrote({ table: 'organization_members', rows: { column: 'user_id', keys: ['u1'] } });
+    expect(await sut.serialized('models', 'u2', build)).toBe(u2);
+    expect(await sut.serialized('models', 'u1', build)).not.toBe(u1);
   });
 
   it('keeps nothing while changes from other replicas cannot be heard', async () => {

@@ -15,7 +15,9 @@ import {
   UserAccess,
 } from './access-rule';
 import {
+  CacheLayer,
   CATALOG,
+  Emptied,
   GRANTS_OF_ORGANIZATIONS,
   hotSql,
   layersEmptiedBy,
@@ -56,17 +58,25 @@ export interface Narrowing {
 const RESPONSE_CACHE_BYTES = 64 * 1024 * 1024;
 
 /**
+ * How many of the latest invalidations are remembered, to tell whether an answer read
+ * since a given generation read anything a write emptied meanwhile. An answer that
+ * started before the oldest remembered one is not stored (as if everything had changed).
+ */
+const EMPTIED_LOG = 1024;
+
+/**
  * Computes users' access from the database and keeps the answers in memory, in layers:
  * the catalog, each organization's grants (shared by its members), each user's rows,
  * and on top the composed views and serialized lists.
  *
  * Correctness first: an answer whose inputs changed while it was computed is served but
- * never stored. Every write (through DatabaseService.write, the only way to write) reports
+ * never stored (inputs: the entries it read, by layer and key; a write that ended meanwhile
+ * but emptied other keys does not stop it). Every write (through DatabaseService.write, the only way to write) reports
  * the tables it changed, with the keys it declared, when it ends and before it is
  * acknowledged; the layers to empty follow from what each query of hot-queries.ts declares
  * it reads (`layersEmptiedBy`). Changes from elsewhere (other replicas, other processes)
- * empty everything. So the read after an acknowledged write always sees it, while a
- * membership write does not throw away the catalog and grants.
+ * empty what they name. So the read after an acknowledged write always sees it, while a
+ * membership write does not throw away the catalog and grants, nor other users' views.
  */
 @Injectable()
 export class AccessCacheService {
@@ -75,9 +85,18 @@ export class AccessCacheService {
   private readonly userRows = new Map<string, UserRows>();
   private readonly views = new Map<string, UserView>();
   private readonly responses = new Map<string, string>();
+  /** The kinds of serialized answers kept (the first part of a `responses` key). */
+  private readonly responseKinds = new Set<string>();
   private responseBytes = 0;
-  /** Increases whenever a layer is emptied: answers read before it may not be stored. */
+  /**
+   * The users whose views were composed from each organization's grants: a write of those
+   * grants drops their views (and serialized answers). May name users whose view is gone.
+   */
+  private readonly viewersOf = new Map<string, Set<string>>();
+  /** Increases whenever entries are emptied (see `emptiedLog`). */
   private generation = 0;
+  /** The latest invalidations, oldest first: the generation each raised, what it emptied. */
+  private readonly emptiedLog: { generation: number; emptied: Emptied }[] = [];
 
   constructor(
     private readonly db: DatabaseService,
@@ -92,10 +111,7 @@ export class AccessCacheService {
 
   /** Empties every layer. */
   clear(): void {
-    this.catalog = null;
-    this.organizations.clear();
-    this.userRows.clear();
-    this.dropDerived();
+    this.onChange({ kind: 'external', tables: [{ table: '*' }] });
   }
 
   get size(): number {
@@ -104,8 +120,22 @@ export class AccessCacheService {
 
   private dropDerived(): void {
     this.views.clear();
+    this.viewersOf.clear();
     this.responses.clear();
     this.responseBytes = 0;
+  }
+
+  /** Drops one user's view and serialized answers (their layers are dealt with apart). */
+  private dropDerivedOf(userId: string): void {
+    this.views.delete(userId);
+    for (const kind of this.responseKinds) {
+      const key = `${kind}\u0000${userId}`;
+      const text = this.responses.get(key);
+      if (text !== undefined) {
+        this.responses.delete(key);
+        this.responseBytes -= text.length;
+      }
+    }
   }
 
   /**
@@ -130,10 +160,16 @@ export class AccessCacheService {
       return;
     }
     this.generation++;
+    this.emptiedLog.push({ generation: this.generation, emptied });
+    if (this.emptiedLog.length > EMPTIED_LOG) {
+      this.emptiedLog.shift();
+    }
+    let wholeLayer = false;
     for (const [layer, keys] of emptied) {
       const map =
         layer === 'users' ? this.userRows : layer === 'grants' ? this.organizations : null;
       if (keys === 'all') {
+        wholeLayer = true;
         if (map) {
           map.clear();
         } else {
@@ -143,20 +179,79 @@ export class AccessCacheService {
         keys.forEach((key) => map.delete(key));
       }
     }
-    // Views and serialized lists are rebuilt from the layers without a query.
-    this.dropDerived();
+    if (wholeLayer) {
+      this.dropDerived();
+      return;
+    }
+    // Views and serialized lists are rebuilt from the layers without a query; only those
+    // built from an emptied entry go: the users named, the members of the organizations named.
+    const users = emptied.get('users');
+    if (users instanceof Set) {
+      users.forEach((userId) => this.dropDerivedOf(userId));
+    }
+    const grants = emptied.get('grants');
+    if (grants instanceof Set) {
+      for (const organizationId of grants) {
+        this.viewersOf.get(organizationId)?.forEach((userId) => this.dropDerivedOf(userId));
+        this.viewersOf.delete(organizationId);
+      }
+    }
   }
 
   /**
-   * True when an answer computed from reads made since `generation` may be stored: no
-   * layer was emptied meanwhile and other replicas' changes are observable. A write still
-   * in flight does not forbid it: whatever such an answer read of that write (a PostgreSQL
-   * read may see it commit between two of its statements; SQLite readers may share its
-   * connection), the write's end empties what it touched after the answer is stored, and
-   * bumps the generation so an answer that straddles the end is not stored at all.
+   * True when an answer computed from reads made since `generation` may be stored: no entry
+   * it was built from (`layer` and `keys`; the whole layer for the catalog) was emptied
+   * meanwhile, and other replicas' changes are observable. A write still in flight does
+   * not forbid it: whatever such an answer read of that write (a PostgreSQL read may see
+   * it commit between two of its statements; SQLite readers may share its connection), the
+   * write's end empties what it touched after the answer is stored, and an answer that
+   * straddles the end is not stored at all.
    */
-  private storable(generation: number): boolean {
-    return this.enabled && generation === this.generation && this.db.changesObservable;
+  private storable(
+    generation: number,
+    inputs: readonly [CacheLayer, readonly string[] | null][],
+  ): boolean {
+    if (!this.enabled || !this.db.changesObservable) {
+      return false;
+    }
+    const since = this.generation - generation;
+    if (since === 0) {
+      return true;
+    }
+    if (since > this.emptiedLog.length) {
+      return false; // older than the log: assume the worst
+    }
+    for (let i = this.emptiedLog.length - since; i < this.emptiedLog.length; i++) {
+      const emptied = this.emptiedLog[i].emptied;
+      for (const [layer, keys] of inputs) {
+        const gone = emptied.get(layer);
+        if (gone === 'all' || (gone && (keys === null || keys.some((key) => gone.has(key))))) {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  /** What a user's view is built from: their rows, the catalog, their organizations' grants. */
+  private viewInputs(userId: string, view: UserView): [CacheLayer, readonly string[] | null][] {
+    return [
+      ['users', [userId]],
+      ['catalog', null],
+      ['grants', view.access.memberships.map((m) => m.organizationId)],
+    ];
+  }
+
+  private rememberView(userId: string, view: UserView): void {
+    this.remember(this.views, userId, view);
+    for (const m of view.access.memberships) {
+      let viewers = this.viewersOf.get(m.organizationId);
+      if (!viewers) {
+        viewers = new Set();
+        this.viewersOf.set(m.organizationId, viewers);
+      }
+      viewers.add(userId);
+    }
   }
 
   private remember<V>(map: Map<string, V>, key: string, value: V): void {
@@ -181,8 +276,8 @@ export class AccessCacheService {
     const bypass = cacheBypassed();
     const version = this.generation;
     const fresh = await this.db.read((m) => this.load(m, userId, version, bypass));
-    if (this.storable(version)) {
-      this.remember(this.views, userId, fresh);
+    if (this.storable(version, this.viewInputs(userId, fresh))) {
+      this.rememberView(userId, fresh);
     }
     return fresh;
   }
@@ -202,8 +297,8 @@ export class AccessCacheService {
     }
     const version = this.generation;
     const composed = this.composeFromLayers(userId);
-    if (composed && this.storable(version)) {
-      this.remember(this.views, userId, composed);
+    if (composed && this.storable(version, this.viewInputs(userId, composed))) {
+      this.rememberView(userId, composed);
     }
     return composed ?? undefined;
   }
@@ -223,15 +318,22 @@ export class AccessCacheService {
       return cached;
     }
     const version = this.generation;
+    const keep = (view: UserView): string =>
+      this.keepSerialized(kind, key, build(view), version, this.viewInputs(userId, view));
     const view = this.cachedView(userId);
-    return view
-      ? this.keepSerialized(key, version, build(view))
-      : this.view(userId).then((v) => this.keepSerialized(key, version, build(v)));
+    return view ? keep(view) : this.view(userId).then(keep);
   }
 
   /** Keeps a serialized answer (within the byte budget, oldest out first); returns it. */
-  private keepSerialized(key: string, version: number, text: string): string {
-    if (this.storable(version) && text.length <= RESPONSE_CACHE_BYTES / 16) {
+  private keepSerialized(
+    kind: string,
+    key: string,
+    text: string,
+    version: number,
+    inputs: [CacheLayer, readonly string[] | null][],
+  ): string {
+    if (this.storable(version, inputs) && text.length <= RESPONSE_CACHE_BYTES / 16) {
+      this.responseKinds.add(kind);
       this.responseBytes += text.length - (this.responses.get(key)?.length ?? 0);
       this.responses.set(key, text);
       for (const [oldKey, old] of this.responses) {
@@ -271,7 +373,7 @@ export class AccessCacheService {
         maxCompletionTokens: numberOrNull(r.max_completion_tokens),
       })),
     );
-    if (this.storable(version)) {
+    if (this.storable(version, [['catalog', null]])) {
       this.catalog = catalog;
     }
     return catalog;
@@ -287,7 +389,7 @@ export class AccessCacheService {
     const rows =
       (bypass ? undefined : this.userRows.get(userId)) ??
       (await this.readUserRows(manager, userId));
-    if (this.storable(version)) {
+    if (this.storable(version, [['users', [userId]]])) {
       this.remember(this.userRows, userId, rows);
     }
     const catalog = await this.getCatalog(manager);
@@ -304,8 +406,14 @@ export class AccessCacheService {
       }
     }
     const loaded = await this.readGrants(manager, missing, catalog);
-    if (this.storable(version)) {
-      for (const [id, grants] of loaded) {
+    for (const [id, grants] of loaded) {
+      // resolved against the catalog: stale if it changed meanwhile
+      if (
+        this.storable(version, [
+          ['grants', [id]],
+          ['catalog', null],
+        ])
+      ) {
         this.organizations.set(id, grants);
       }
     }
