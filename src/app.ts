@@ -16,6 +16,7 @@ import { documentRevisions, installRevisions } from './database/revisions';
 import { AppConfig } from './config/app-config';
 import { METRICS_TOKEN_SCHEME } from './metrics/metrics.controller';
 import { MetricsService } from './metrics/metrics.service';
+import { installGatewayFastPath } from './gateway/gateway-fast-path';
 import { installAccessFastPath } from './model-access/access-fast-path';
 import { installRequestObserver } from './metrics/request-observer';
 
@@ -110,6 +111,7 @@ export async function createApp(
   await installConsole(app, log);
   // Last: it reads every global enhancer registered so far and refuses what it would skip.
   installAccessFastPath(app);
+  installGatewayFastPath(app);
   return app;
 }
 

@@ -1,5 +1,3 @@
-import { StringDecoder } from 'node:string_decoder';
-
 /** What the gateway learns from an upstream answer without keeping it. */
 export interface ScannedAnswer {
   generationId: string | null;
@@ -48,42 +46,56 @@ function absorb(into: ScannedAnswer, value: unknown): void {
   }
 }
 
+const NEWLINE = 0x0a;
+const CARRIAGE_RETURN = 0x0d;
+const SPACE = 0x20;
+const DATA = Buffer.from('data:');
+const DONE = Buffer.from('[DONE]');
+
 /**
- * Reads a Server-Sent Events answer as it passes, line by line, keeping only the current
- * partial line. Only the first `data:` line (for the generation id) and lines that can hold
- * a usage or error object are parsed; content chunks are skipped with a substring test.
+ * Reads a Server-Sent Events answer as it passes, line by line, on the bytes themselves:
+ * lines are found with Buffer.indexOf (a newline byte never occurs inside a UTF-8
+ * character), and only the lines worth reading become strings: the first `data:` line (for
+ * the generation id) and lines that can hold a usage or error object. Content chunks, almost
+ * the whole answer, are never decoded or copied; only the current partial line is kept.
  */
 export class SseScanner {
   readonly answer = emptyAnswer();
   /** True once a `data:` line has been seen (the first token, for time to first token). */
   sawData = false;
-  private readonly decoder = new StringDecoder('utf8');
-  private partial = '';
+  /** The start of the current line, when it began in an earlier chunk (copies). */
+  private partial: Buffer[] = [];
+  private partialLength = 0;
   private skippingLongLine = false;
 
   /** Reads a chunk; returns true when it held the answer's first data line. */
   push(chunk: Buffer): boolean {
     const before = this.sawData;
-    const text = this.decoder.write(chunk);
     let start = 0;
     for (;;) {
-      const end = text.indexOf('\n', start);
+      const end = chunk.indexOf(NEWLINE, start);
       if (end === -1) {
         break;
       }
-      const piece = text.slice(start, end);
       if (this.skippingLongLine) {
         this.skippingLongLine = false;
+      } else if (this.partialLength === 0) {
+        this.line(chunk, start, end);
       } else {
-        this.line(this.partial === '' ? piece : this.partial + piece);
+        const whole = Buffer.concat([...this.partial, chunk.subarray(start, end)]);
+        this.line(whole, 0, whole.length);
       }
-      this.partial = '';
+      this.partial = [];
+      this.partialLength = 0;
       start = end + 1;
     }
-    if (start < text.length && !this.skippingLongLine) {
-      this.partial += text.slice(start);
-      if (this.partial.length > MAX_LINE) {
-        this.partial = '';
+    if (start < chunk.length && !this.skippingLongLine) {
+      // Copied: a view would keep the whole chunk (and its socket buffer) alive.
+      this.partial.push(Buffer.from(chunk.subarray(start)));
+      this.partialLength += chunk.length - start;
+      if (this.partialLength > MAX_LINE) {
+        this.partial = [];
+        this.partialLength = 0;
         this.skippingLongLine = true;
       }
     }
@@ -92,27 +104,38 @@ export class SseScanner {
 
   /** The answer ended: a last line without a newline still counts. */
   end(): void {
-    const rest = this.partial + this.decoder.end();
-    if (rest !== '' && !this.skippingLongLine) {
-      this.line(rest);
+    if (this.partialLength > 0 && !this.skippingLongLine) {
+      const rest = Buffer.concat(this.partial);
+      this.line(rest, 0, rest.length);
     }
-    this.partial = '';
+    this.partial = [];
+    this.partialLength = 0;
   }
 
-  private line(raw: string): void {
-    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    if (!line.startsWith('data:')) {
+  /** The line bytes[start, end) (without its newline). */
+  private line(bytes: Buffer, start: number, end: number): void {
+    if (end > start && bytes[end - 1] === CARRIAGE_RETURN) {
+      end--;
+    }
+    if (
+      end - start < DATA.length ||
+      bytes.compare(DATA, 0, DATA.length, start, start + DATA.length) !== 0
+    ) {
       return;
     }
-    const data = line.slice(line.charCodeAt(5) === 32 ? 6 : 5);
-    if (data === '[DONE]') {
+    let from = start + DATA.length;
+    if (from < end && bytes[from] === SPACE) {
+      from++;
+    }
+    if (end - from === DONE.length && bytes.compare(DONE, 0, DONE.length, from, end) === 0) {
       return;
     }
     const first = !this.sawData;
     this.sawData = true;
+    const data = bytes.subarray(from, end);
     if (first || data.includes('"usage"') || data.includes('"error"')) {
       try {
-        absorb(this.answer, JSON.parse(data));
+        absorb(this.answer, JSON.parse(data.toString('utf8')));
       } catch {
         // not JSON: passed on as it is, nothing to learn from it
       }
