@@ -17,7 +17,7 @@ import {
   GatewayEndpoint,
 } from './gateway-admission';
 import { GatewayCallers } from './gateway-callers.service';
-import { OpenRouterClient, UpstreamUnavailable } from './openrouter.client';
+import { OpenRouterClient, UpstreamCancel, UpstreamUnavailable } from './openrouter.client';
 import { ReadAnswer, readAnswer, RelayResult, UpstreamRelay } from './upstream-relay';
 import { JsonScanner, ScannedAnswer } from './usage-scanner';
 
@@ -188,12 +188,12 @@ export class GatewayService {
     request: FastifyRequest,
     reply: FastifyReply,
   ): Promise<void> {
-    const controller = new AbortController();
+    const cancel = new UpstreamCancel();
     let clientClosed = false;
     const clientGone = () => {
       if (!reply.raw.writableFinished) {
         clientClosed = true;
-        controller.abort();
+        cancel.cancel();
       }
     };
     reply.raw.once('close', clientGone);
@@ -238,14 +238,9 @@ export class GatewayService {
     const payload = Buffer.from(JSON.stringify({ ...call.body, user: call.openrouterUser }));
     let upstream: IncomingMessage;
     try {
-      upstream = await this.upstream.send(
-        'POST',
-        UPSTREAM_PATHS[call.endpoint],
-        payload,
-        controller.signal,
-      );
+      upstream = await this.upstream.send('POST', UPSTREAM_PATHS[call.endpoint], payload, cancel);
     } catch (error) {
-      if (controller.signal.aborted) {
+      if (cancel.cancelled) {
         meter('aborted', 499, null, null, null);
         return;
       }
@@ -285,7 +280,7 @@ export class GatewayService {
       try {
         read = await readAnswer(upstream, this.config.upstreamIdleTimeoutMs, MAX_WHOLE_ANSWER);
       } catch (error) {
-        controller.abort();
+        cancel.cancel();
         meter('error', 502, null, null, generationId);
         if (clientClosed) {
           return;
@@ -318,7 +313,7 @@ export class GatewayService {
       upstream,
       call.stream,
       this.config.upstreamIdleTimeoutMs,
-      () => controller.abort(),
+      () => cancel.cancel(),
       (result: RelayResult) =>
         meter(
           result.end,
