@@ -16,7 +16,7 @@ import {
   GatewayAdmission,
   GatewayEndpoint,
 } from './gateway-admission';
-import { GatewayCallers } from './gateway-callers.service';
+import { GatewayCallers, GatewayUser } from './gateway-callers.service';
 import { OpenRouterClient, UpstreamCancel, UpstreamUnavailable } from './openrouter.client';
 import { ReadAnswer, readAnswer, RelayResult, UpstreamRelay } from './upstream-relay';
 import { JsonScanner, ScannedAnswer } from './usage-scanner';
@@ -89,15 +89,25 @@ export class GatewayService {
   ): Promise<void> {
     const started = performance.now();
     const input = checkGatewayBody(endpoint, request.body);
-    const userId = await this.resolveUser(principal, request.headers);
+    const user = this.resolveUser(principal, request.headers);
+    const userId = typeof user === 'string' ? user : await user;
     const call = await this.decide(endpoint, userId, input, request.headers);
     const ticket = await this.admit(call);
     await this.forward(call, ticket, started, request, reply);
   }
 
   /** Step 2: the user the call is for. */
-  private async resolveUser(principal: Principal, headers: IncomingHttpHeaders): Promise<string> {
-    const user = await this.callers.resolve(principal, headers);
+  private resolveUser(
+    principal: Principal,
+    headers: IncomingHttpHeaders,
+  ): string | Promise<string> {
+    const user = this.callers.resolve(principal, headers);
+    return user instanceof Promise
+      ? user.then((resolved) => this.userIdOf(resolved))
+      : this.userIdOf(user);
+  }
+
+  private userIdOf(user: GatewayUser | null): string {
     if (!user) {
       const header = this.config.forwardedUserHeaders.id;
       throw new GatewayError(

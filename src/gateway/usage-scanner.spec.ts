@@ -47,6 +47,28 @@ describe(SseScanner.name, () => {
     }
   });
 
+  it('finds the usage line among many lines of one chunk, after keys in lines it skips', () => {
+    const sut = new SseScanner();
+    sut.push(
+      Buffer.from(
+        ': "usage" and "error" in a comment\n\n' +
+          'data: {"id":"gen-7","choices":[]}\n\n' +
+          'data: {"choices":[{"delta":{"content":"a"}}]}\n\n'.repeat(3) +
+          `data: ${JSON.stringify({ choices: [], usage: USAGE })}\n\n` +
+          'data: {"choices":[{"delta":{"content":"b"}}]}\n\n' +
+          'data: {"error":{"message":"late failure"}}\n\n',
+      ),
+    );
+    sut.end();
+    expect(sut.answer).toEqual({
+      generationId: 'gen-7',
+      promptTokens: 11,
+      completionTokens: 7,
+      costUsd: 0.000211,
+      errorMessage: 'late failure',
+    });
+  });
+
   it('reads lines ended by CRLF', () => {
     const { sut } = scanInPieces(Buffer.from(sseAnswer(['a', 'b'], '\r\n')), 5);
     expect(sut.answer.promptTokens).toBe(11);

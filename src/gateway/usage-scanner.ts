@@ -51,6 +51,50 @@ const CARRIAGE_RETURN = 0x0d;
 const SPACE = 0x20;
 const DATA = Buffer.from('data:');
 const DONE = Buffer.from('[DONE]');
+const USAGE_KEY = Buffer.from('"usage"');
+const ERROR_KEY = Buffer.from('"error"');
+
+/** Whether bytes[at..] starts with `prefix` (compared in JS: a native call costs more here). */
+function startsWith(bytes: Buffer, at: number, end: number, prefix: Buffer): boolean {
+  if (end - at < prefix.length) {
+    return false;
+  }
+  for (let i = 0; i < prefix.length; i++) {
+    if (bytes[at + i] !== prefix[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * Where `needle` next occurs in a chunk at or after a position, searched at most once per
+ * occurrence: a line asks whether the next occurrence falls inside it, so a chunk of many
+ * lines is scanned once, not once per line.
+ */
+class NextOccurrence {
+  private at = -1;
+  private searchedFrom = 0;
+
+  constructor(
+    private readonly bytes: Buffer,
+    private readonly needle: Buffer,
+  ) {}
+
+  /** Whether the needle occurs within [from, end). */
+  within(from: number, end: number): boolean {
+    if (this.at !== -1 && this.at < from) {
+      this.at = -1;
+      this.searchedFrom = from;
+    }
+    if (this.at === -1 && this.searchedFrom <= from) {
+      this.at = this.bytes.indexOf(this.needle, from);
+      // nothing further in this chunk: no later line needs to search again
+      this.searchedFrom = this.at === -1 ? this.bytes.length + 1 : from;
+    }
+    return this.at !== -1 && this.at + this.needle.length <= end;
+  }
+}
 
 /**
  * Reads a Server-Sent Events answer as it passes, line by line, on the bytes themselves:
@@ -72,6 +116,8 @@ export class SseScanner {
   push(chunk: Buffer): boolean {
     const before = this.sawData;
     let start = 0;
+    let usage: NextOccurrence | null = null;
+    let error: NextOccurrence | null = null;
     for (;;) {
       const end = chunk.indexOf(NEWLINE, start);
       if (end === -1) {
@@ -79,11 +125,13 @@ export class SseScanner {
       }
       if (this.skippingLongLine) {
         this.skippingLongLine = false;
-      } else if (this.partialLength === 0) {
-        this.line(chunk, start, end);
-      } else {
+      } else if (this.partialLength > 0) {
         const whole = Buffer.concat([...this.partial, chunk.subarray(start, end)]);
-        this.line(whole, 0, whole.length);
+        this.line(whole, 0, whole.length, null, null);
+      } else if (end > start) {
+        usage ??= new NextOccurrence(chunk, USAGE_KEY);
+        error ??= new NextOccurrence(chunk, ERROR_KEY);
+        this.line(chunk, start, end, usage, error);
       }
       this.partial = [];
       this.partialLength = 0;
@@ -106,41 +154,56 @@ export class SseScanner {
   end(): void {
     if (this.partialLength > 0 && !this.skippingLongLine) {
       const rest = Buffer.concat(this.partial);
-      this.line(rest, 0, rest.length);
+      this.line(rest, 0, rest.length, null, null);
     }
     this.partial = [];
     this.partialLength = 0;
   }
 
-  /** The line bytes[start, end) (without its newline). */
-  private line(bytes: Buffer, start: number, end: number): void {
+  /**
+   * The line bytes[start, end) (without its newline); `usage` and `error` find the keys in
+   * a chunk of many lines (null: search this line alone).
+   */
+  private line(
+    bytes: Buffer,
+    start: number,
+    end: number,
+    usage: NextOccurrence | null,
+    error: NextOccurrence | null,
+  ): void {
     if (end > start && bytes[end - 1] === CARRIAGE_RETURN) {
       end--;
     }
-    if (
-      end - start < DATA.length ||
-      bytes.compare(DATA, 0, DATA.length, start, start + DATA.length) !== 0
-    ) {
+    if (!startsWith(bytes, start, end, DATA)) {
       return;
     }
     let from = start + DATA.length;
     if (from < end && bytes[from] === SPACE) {
       from++;
     }
-    if (end - from === DONE.length && bytes.compare(DONE, 0, DONE.length, from, end) === 0) {
+    if (end - from === DONE.length && startsWith(bytes, from, end, DONE)) {
       return;
     }
     const first = !this.sawData;
     this.sawData = true;
-    const data = bytes.subarray(from, end);
-    if (first || data.includes('"usage"') || data.includes('"error"')) {
+    const worthReading =
+      first ||
+      (usage ? usage.within(from, end) : holds(bytes, USAGE_KEY, from, end)) ||
+      (error ? error.within(from, end) : holds(bytes, ERROR_KEY, from, end));
+    if (worthReading) {
       try {
-        absorb(this.answer, JSON.parse(data.toString('utf8')));
+        absorb(this.answer, JSON.parse(bytes.toString('utf8', from, end)));
       } catch {
         // not JSON: passed on as it is, nothing to learn from it
       }
     }
   }
+}
+
+/** Whether `needle` occurs within bytes[from, end). */
+function holds(bytes: Buffer, needle: Buffer, from: number, end: number): boolean {
+  const at = bytes.indexOf(needle, from);
+  return at !== -1 && at + needle.length <= end;
 }
 
 /** Bytes kept from each end of a JSON answer. */
