@@ -18,6 +18,7 @@ import { documentRevisions, installRevisions } from './database/revisions';
 import { AppConfig } from './config/app-config';
 import { METRICS_TOKEN_SCHEME } from './metrics/metrics.controller';
 import { MetricsService } from './metrics/metrics.service';
+import { installGatewayFastPath } from './gateway/gateway-fast-path';
 import { installAccessFastPath } from './model-access/access-fast-path';
 import { installRequestObserver, requestObserver } from './metrics/request-observer';
 
@@ -132,6 +133,7 @@ export async function createApp(
     cors: config.corsOrigins.length > 0,
     trustsProxies: config.trustProxy.length > 0,
   });
+  installGatewayFastPath(app);
   return app;
 }
 

@@ -16,8 +16,8 @@ import {
   GatewayAdmission,
   GatewayEndpoint,
 } from './gateway-admission';
-import { GatewayCallers } from './gateway-callers.service';
-import { OpenRouterClient, UpstreamUnavailable } from './openrouter.client';
+import { GatewayCallers, GatewayUser } from './gateway-callers.service';
+import { OpenRouterClient, UpstreamCancel, UpstreamUnavailable } from './openrouter.client';
 import { ReadAnswer, readAnswer, RelayResult, UpstreamRelay } from './upstream-relay';
 import { JsonScanner, ScannedAnswer } from './usage-scanner';
 
@@ -89,15 +89,25 @@ export class GatewayService {
   ): Promise<void> {
     const started = performance.now();
     const input = checkGatewayBody(endpoint, request.body);
-    const userId = await this.resolveUser(principal, request.headers);
+    const user = this.resolveUser(principal, request.headers);
+    const userId = typeof user === 'string' ? user : await user;
     const call = await this.decide(endpoint, userId, input, request.headers);
     const ticket = await this.admit(call);
     await this.forward(call, ticket, started, request, reply);
   }
 
   /** Step 2: the user the call is for. */
-  private async resolveUser(principal: Principal, headers: IncomingHttpHeaders): Promise<string> {
-    const user = await this.callers.resolve(principal, headers);
+  private resolveUser(
+    principal: Principal,
+    headers: IncomingHttpHeaders,
+  ): string | Promise<string> {
+    const user = this.callers.resolve(principal, headers);
+    return user instanceof Promise
+      ? user.then((resolved) => this.userIdOf(resolved))
+      : this.userIdOf(user);
+  }
+
+  private userIdOf(user: GatewayUser | null): string {
     if (!user) {
       const header = this.config.forwardedUserHeaders.id;
       throw new GatewayError(
@@ -188,12 +198,12 @@ export class GatewayService {
     request: FastifyRequest,
     reply: FastifyReply,
   ): Promise<void> {
-    const controller = new AbortController();
+    const cancel = new UpstreamCancel();
     let clientClosed = false;
     const clientGone = () => {
       if (!reply.raw.writableFinished) {
         clientClosed = true;
-        controller.abort();
+        cancel.cancel();
       }
     };
     reply.raw.once('close', clientGone);
@@ -238,14 +248,9 @@ export class GatewayService {
     const payload = Buffer.from(JSON.stringify({ ...call.body, user: call.openrouterUser }));
     let upstream: IncomingMessage;
     try {
-      upstream = await this.upstream.send(
-        'POST',
-        UPSTREAM_PATHS[call.endpoint],
-        payload,
-        controller.signal,
-      );
+      upstream = await this.upstream.send('POST', UPSTREAM_PATHS[call.endpoint], payload, cancel);
     } catch (error) {
-      if (controller.signal.aborted) {
+      if (cancel.cancelled) {
         meter('aborted', 499, null, null, null);
         return;
       }
@@ -285,7 +290,7 @@ export class GatewayService {
       try {
         read = await readAnswer(upstream, this.config.upstreamIdleTimeoutMs, MAX_WHOLE_ANSWER);
       } catch (error) {
-        controller.abort();
+        cancel.cancel();
         meter('error', 502, null, null, generationId);
         if (clientClosed) {
           return;
@@ -318,7 +323,7 @@ export class GatewayService {
       upstream,
       call.stream,
       this.config.upstreamIdleTimeoutMs,
-      () => controller.abort(),
+      () => cancel.cancel(),
       (result: RelayResult) =>
         meter(
           result.end,

@@ -14,6 +14,39 @@ export class UpstreamUnavailable extends Error {
 }
 
 /**
+ * Cancels one upstream request, at any time (before it is sent, while waiting for the
+ * answer, or while it is relayed). A plain object: an AbortController and its signal cost
+ * an event target and a listener per call, measurable on the gateway's CPU per call.
+ */
+export class UpstreamCancel {
+  private whenCancelled: (() => void) | null = null;
+  private done = false;
+
+  get cancelled(): boolean {
+    return this.done;
+  }
+
+  cancel(): void {
+    if (this.done) {
+      return;
+    }
+    this.done = true;
+    const action = this.whenCancelled;
+    this.whenCancelled = null;
+    action?.();
+  }
+
+  /** Runs `action` on cancel (now, if already cancelled); one action at a time. */
+  onCancel(action: () => void): void {
+    if (this.done) {
+      action();
+    } else {
+      this.whenCancelled = action;
+    }
+  }
+}
+
+/**
  * The HTTP client of the upstream (OpenRouter or any OpenAI-compatible API). Node's own
  * http/https with a keep-alive agent: connections are pooled and reused, an answer is a
  * readable stream the gateway pipes on (backpressure through TCP both ways), and a
@@ -64,13 +97,13 @@ export class OpenRouterClient implements OnApplicationShutdown {
   /**
    * Sends one request and resolves with the answer's head (status, headers) and its body
    * as a stream. Rejects with UpstreamUnavailable when the connection fails or no answer
-   * head arrives within UPSTREAM_TIMEOUT_MS; `signal` cancels it at any time.
+   * head arrives within UPSTREAM_TIMEOUT_MS; `cancel` cancels it at any time.
    */
   send(
     method: 'GET' | 'POST',
     path: string,
     body: Buffer | null,
-    signal: AbortSignal,
+    cancel: UpstreamCancel,
   ): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const request = this.transport.request({
@@ -87,15 +120,10 @@ export class OpenRouterClient implements OnApplicationShutdown {
             }
           : { ...this.fixedHeaders, accept: 'application/json' },
       });
-      // Cancelled through the signal by hand: the `signal` request option costs a stream
-      // end-of-stream watcher per call. Once the answer has ended the request is marked
-      // destroyed, so a late abort does nothing to the pooled connection.
-      const cancel = () => request.destroy(new UpstreamUnavailable('cancelled', false));
-      if (signal.aborted) {
-        cancel();
-      } else {
-        signal.addEventListener('abort', cancel, { once: true });
-      }
+      // Cancelled by hand: the `signal` request option costs a stream end-of-stream watcher
+      // per call. Once the answer has ended the request is marked destroyed, so a late
+      // cancel does nothing to the pooled connection.
+      cancel.onCancel(() => request.destroy(new UpstreamUnavailable('cancelled', false)));
       const timer = setTimeout(() => {
         request.destroy(
           new UpstreamUnavailable(
@@ -111,7 +139,7 @@ export class OpenRouterClient implements OnApplicationShutdown {
       request.once('error', (error) => {
         clearTimeout(timer);
         reject(
-          error instanceof UpstreamUnavailable || signal.aborted
+          error instanceof UpstreamUnavailable || cancel.cancelled
             ? error
             : new UpstreamUnavailable(
                 `The upstream could not be reached (${codeOf(error)}).`,
@@ -125,14 +153,14 @@ export class OpenRouterClient implements OnApplicationShutdown {
 
   /** GET a JSON document (the catalog), bounded in size. */
   async getJson(path: string, maxBytes = 32 * 1024 * 1024): Promise<unknown> {
-    const controller = new AbortController();
-    const response = await this.send('GET', path, null, controller.signal);
+    const cancel = new UpstreamCancel();
+    const response = await this.send('GET', path, null, cancel);
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of response as AsyncIterable<Buffer>) {
       size += chunk.length;
       if (size > maxBytes) {
-        controller.abort();
+        cancel.cancel();
         throw new UpstreamUnavailable(
           `The upstream's ${path} is larger than ${maxBytes} bytes.`,
           false,

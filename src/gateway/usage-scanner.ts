@@ -1,5 +1,3 @@
-import { StringDecoder } from 'node:string_decoder';
-
 /** What the gateway learns from an upstream answer without keeping it. */
 export interface ScannedAnswer {
   generationId: string | null;
@@ -48,42 +46,104 @@ function absorb(into: ScannedAnswer, value: unknown): void {
   }
 }
 
+const NEWLINE = 0x0a;
+const CARRIAGE_RETURN = 0x0d;
+const SPACE = 0x20;
+const DATA = Buffer.from('data:');
+const DONE = Buffer.from('[DONE]');
+const USAGE_KEY = Buffer.from('"usage"');
+const ERROR_KEY = Buffer.from('"error"');
+
+/** Whether bytes[at..] starts with `prefix` (compared in JS: a native call costs more here). */
+function startsWith(bytes: Buffer, at: number, end: number, prefix: Buffer): boolean {
+  if (end - at < prefix.length) {
+    return false;
+  }
+  for (let i = 0; i < prefix.length; i++) {
+    if (bytes[at + i] !== prefix[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
 /**
- * Reads a Server-Sent Events answer as it passes, line by line, keeping only the current
- * partial line. Only the first `data:` line (for the generation id) and lines that can hold
- * a usage or error object are parsed; content chunks are skipped with a substring test.
+ * Where `needle` next occurs in a chunk at or after a position, searched at most once per
+ * occurrence: a line asks whether the next occurrence falls inside it, so a chunk of many
+ * lines is scanned once, not once per line.
+ */
+class NextOccurrence {
+  private at = -1;
+  private searchedFrom = 0;
+
+  constructor(
+    private readonly bytes: Buffer,
+    private readonly needle: Buffer,
+  ) {}
+
+  /** Whether the needle occurs within [from, end). */
+  within(from: number, end: number): boolean {
+    if (this.at !== -1 && this.at < from) {
+      this.at = -1;
+      this.searchedFrom = from;
+    }
+    if (this.at === -1 && this.searchedFrom <= from) {
+      this.at = this.bytes.indexOf(this.needle, from);
+      // nothing further in this chunk: no later line needs to search again
+      this.searchedFrom = this.at === -1 ? this.bytes.length + 1 : from;
+    }
+    return this.at !== -1 && this.at + this.needle.length <= end;
+  }
+}
+
+/**
+ * Reads a Server-Sent Events answer as it passes, line by line, on the bytes themselves:
+ * lines are found with Buffer.indexOf (a newline byte never occurs inside a UTF-8
+ * character), and only the lines worth reading become strings: the first `data:` line (for
+ * the generation id) and lines that can hold a usage or error object. Content chunks, almost
+ * the whole answer, are never decoded or copied; only the current partial line is kept.
  */
 export class SseScanner {
   readonly answer = emptyAnswer();
   /** True once a `data:` line has been seen (the first token, for time to first token). */
   sawData = false;
-  private readonly decoder = new StringDecoder('utf8');
-  private partial = '';
+  /** The start of the current line, when it began in an earlier chunk (copies). */
+  private partial: Buffer[] = [];
+  private partialLength = 0;
   private skippingLongLine = false;
 
   /** Reads a chunk; returns true when it held the answer's first data line. */
   push(chunk: Buffer): boolean {
     const before = this.sawData;
-    const text = this.decoder.write(chunk);
     let start = 0;
+    let usage: NextOccurrence | null = null;
+    let error: NextOccurrence | null = null;
     for (;;) {
-      const end = text.indexOf('\n', start);
+      const end = chunk.indexOf(NEWLINE, start);
       if (end === -1) {
         break;
       }
-      const piece = text.slice(start, end);
       if (this.skippingLongLine) {
         this.skippingLongLine = false;
-      } else {
-        this.line(this.partial === '' ? piece : this.partial + piece);
+      } else if (this.partialLength > 0) {
+        const whole = Buffer.concat([...this.partial, chunk.subarray(start, end)]);
+        this.line(whole, 0, whole.length, null, null);
+      } else if (end > start) {
+        usage ??= new NextOccurrence(chunk, USAGE_KEY);
+        error ??= new NextOccurrence(chunk, ERROR_KEY);
+        this.line(chunk, start, end, usage, error);
       }
-      this.partial = '';
+      this.partial = [];
+      this.partialLength = 0;
       start = end + 1;
     }
-    if (start < text.length && !this.skippingLongLine) {
-      this.partial += text.slice(start);
-      if (this.partial.length > MAX_LINE) {
-        this.partial = '';
+    if (start < chunk.length && !this.skippingLongLine) {
+      // Copied: a view would keep the whole chunk (and its socket buffer) alive.
+      this.partial.push(Buffer.from(chunk.subarray(start)));
+      this.partialLength += chunk.length - start;
+      if (this.partialLength > MAX_LINE) {
+        this.partial = [];
+        this.partialLength = 0;
         this.skippingLongLine = true;
       }
     }
@@ -92,32 +152,58 @@ export class SseScanner {
 
   /** The answer ended: a last line without a newline still counts. */
   end(): void {
-    const rest = this.partial + this.decoder.end();
-    if (rest !== '' && !this.skippingLongLine) {
-      this.line(rest);
+    if (this.partialLength > 0 && !this.skippingLongLine) {
+      const rest = Buffer.concat(this.partial);
+      this.line(rest, 0, rest.length, null, null);
     }
-    this.partial = '';
+    this.partial = [];
+    this.partialLength = 0;
   }
 
-  private line(raw: string): void {
-    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    if (!line.startsWith('data:')) {
+  /**
+   * The line bytes[start, end) (without its newline); `usage` and `error` find the keys in
+   * a chunk of many lines (null: search this line alone).
+   */
+  private line(
+    bytes: Buffer,
+    start: number,
+    end: number,
+    usage: NextOccurrence | null,
+    error: NextOccurrence | null,
+  ): void {
+    if (end > start && bytes[end - 1] === CARRIAGE_RETURN) {
+      end--;
+    }
+    if (!startsWith(bytes, start, end, DATA)) {
       return;
     }
-    const data = line.slice(line.charCodeAt(5) === 32 ? 6 : 5);
-    if (data === '[DONE]') {
+    let from = start + DATA.length;
+    if (from < end && bytes[from] === SPACE) {
+      from++;
+    }
+    if (end - from === DONE.length && startsWith(bytes, from, end, DONE)) {
       return;
     }
     const first = !this.sawData;
     this.sawData = true;
-    if (first || data.includes('"usage"') || data.includes('"error"')) {
+    const worthReading =
+      first ||
+      (usage ? usage.within(from, end) : holds(bytes, USAGE_KEY, from, end)) ||
+      (error ? error.within(from, end) : holds(bytes, ERROR_KEY, from, end));
+    if (worthReading) {
       try {
-        absorb(this.answer, JSON.parse(data));
+        absorb(this.answer, JSON.parse(bytes.toString('utf8', from, end)));
       } catch {
         // not JSON: passed on as it is, nothing to learn from it
       }
     }
   }
+}
+
+/** Whether `needle` occurs within bytes[from, end). */
+function holds(bytes: Buffer, needle: Buffer, from: number, end: number): boolean {
+  const at = bytes.indexOf(needle, from);
+  return at !== -1 && at + needle.length <= end;
 }
 
 /** Bytes kept from each end of a JSON answer. */
