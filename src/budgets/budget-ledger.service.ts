@@ -35,6 +35,13 @@ export interface HeldReservation {
   nanos: number;
 }
 
+/** A settlement waiting for the next write of the queue. */
+interface QueuedSettlement {
+  reservation: HeldReservation;
+  spentNanos: number;
+  done: { resolve(rows: SpendRow[]): void; reject(error: unknown): void };
+}
+
 export type ReserveResult =
   { held: true; reservation: HeldReservation } | { held: false; refusedBy: SpendScope };
 
@@ -91,10 +98,15 @@ function toRow(r: Record<string, unknown> | undefined): SpendRow | null {
  */
 @Injectable()
 export class BudgetLedgerService {
+  /** Settlements not written yet (see queue()). */
+  private settlements: QueuedSettlement[] = [];
+
   constructor(
     private readonly db: DatabaseService,
     @Inject(CLOCK) private readonly clock: Clock,
-  ) {}
+  ) {
+    db.beforeClose(() => this.flush());
+  }
 
   /** Holds `nanos` on every scope, all or none (one transaction). */
   async reserve(scopes: SpendScope[], nanos: number): Promise<ReserveResult> {
@@ -110,15 +122,67 @@ export class BudgetLedgerService {
 
   /**
    * Turns a reservation into spend at the actual cost. Answers each scope's row after the
-   * change (for alerts), in the order of the reservation's scopes.
+   * change (for alerts), in the order of the reservation's scopes, once it is written.
    */
   async settle(reservation: HeldReservation, actualNanos: number): Promise<SpendRow[]> {
-    return this.adjust(reservation, Math.max(0, Math.round(actualNanos)));
+    return this.queue(reservation, Math.max(0, Math.round(actualNanos)));
   }
 
   /** Gives a reservation back unspent (the call failed or was aborted before any cost). */
   async release(reservation: HeldReservation): Promise<void> {
-    await this.adjust(reservation, 0);
+    await this.queue(reservation, 0);
+  }
+
+  /**
+   * Writes every settlement queued so far (also called before the database closes, so
+   * none is lost on shutdown).
+   */
+  async flush(): Promise<void> {
+    const batch = this.settlements;
+    this.settlements = [];
+    if (batch.length === 0) {
+      return;
+    }
+    // Settlements only add and subtract: those of one scope sum into one UPDATE. Rows are
+    // taken in one order (an organization's own row first, as reservations take them).
+    const totals = new Map<string, { scope: SpendScope; reserved: number; spent: number }>();
+    for (const { reservation, spentNanos } of batch) {
+      for (const scope of reservation.scopes) {
+        const key = scopeKey(scope.organizationId, scope.userId, scope.periodStart);
+        const total = totals.get(key) ?? { scope, reserved: 0, spent: 0 };
+        total.reserved += reservation.nanos;
+        total.spent += spentNanos;
+        totals.set(key, total);
+      }
+    }
+    const keys = [...totals.keys()].sort();
+    const now = this.clock.now().toISOString();
+    try {
+      const outcome = await this.db.appendStatements(
+        keys.map((key) => this.adjustStatement(totals.get(key)!, now)),
+        false,
+      );
+      const after = new Map<string, SpendRow>();
+      if (outcome.committed) {
+        // A row deleted meanwhile (its organization was) answers nothing: zero spend.
+        keys.forEach((key, i) => {
+          after.set(key, toRow(outcome.rows[i][0]) ?? { spentNanos: 0, reservedNanos: 0 });
+        });
+      }
+      for (const { reservation, done } of batch) {
+        done.resolve(
+          reservation.scopes.map(
+            (scope) =>
+              after.get(scopeKey(scope.organizationId, scope.userId, scope.periodStart)) ?? {
+                spentNanos: 0,
+                reservedNanos: 0,
+              },
+          ),
+        );
+      }
+    } catch (error) {
+      batch.forEach(({ done }) => done.reject(error));
+    }
   }
 
   /** Current rows of some scopes (missing rows are absent from the map), read outside writes. */
@@ -176,32 +240,40 @@ export class BudgetLedgerService {
     );
   }
 
-  private async adjust(reservation: HeldReservation, spentNanos: number): Promise<SpendRow[]> {
-    const now = this.clock.now().toISOString();
-    const outcome = await this.db.appendStatements(
-      reservation.scopes.map((scope) =>
-        bind(
-          this.db.kind,
-          'UPDATE budget_spend SET reserved_nanos = reserved_nanos - $4, ' +
-            'spent_nanos = spent_nanos + $5, updated_at = $6 ' +
-            'WHERE organization_id = $1 AND user_id = $2 AND period_start = $3 ' +
-            'RETURNING spent_nanos, reserved_nanos',
-          [
-            scope.organizationId,
-            scope.userId,
-            scope.periodStart,
-            reservation.nanos,
-            spentNanos,
-            now,
-          ],
-        ),
-      ),
-      false,
+  /**
+   * Queues a settlement; the queue is written at the end of this turn of the event loop,
+   * in one transaction with every other settlement queued meanwhile: under load, one
+   * transaction settles many calls, off their answers' path.
+   */
+  private queue(reservation: HeldReservation, spentNanos: number): Promise<SpendRow[]> {
+    return new Promise<SpendRow[]>((resolve, reject) => {
+      this.settlements.push({ reservation, spentNanos, done: { resolve, reject } });
+      if (this.settlements.length === 1) {
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  private adjustStatement(
+    total: { scope: SpendScope; reserved: number; spent: number },
+    now: string,
+  ): BoundStatement {
+    const { scope } = total;
+    return bind(
+      this.db.kind,
+      'UPDATE budget_spend SET reserved_nanos = reserved_nanos - $4, ' +
+        'spent_nanos = spent_nanos + $5, updated_at = $6 ' +
+        'WHERE organization_id = $1 AND user_id = $2 AND period_start = $3 ' +
+        'RETURNING spent_nanos, reserved_nanos',
+      [
+        scope.organizationId,
+        scope.userId,
+        scope.periodStart,
+        total.reserved,
+        total.spent,
+        now,
+      ],
     );
-    // A row deleted meanwhile (its organization was) answers nothing: zero spend.
-    return outcome.committed
-      ? outcome.rows.map((rows) => toRow(rows[0]) ?? { spentNanos: 0, reservedNanos: 0 })
-      : [];
   }
 }
 
