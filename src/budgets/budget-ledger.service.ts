@@ -81,16 +81,16 @@ function toRow(r: Record<string, unknown> | undefined): SpendRow | null {
 /**
  * Spend per (organization, period) and per (member, period), in `budget_spend`.
  *
- * A reservation is one atomic statement per budget: an upsert that creates the period's
- * row holding the call, or adds the call to the row's `reserved`, only when `spent +
- * reserved + call <= budget`, the budget read inside the same statement. PostgreSQL
- * re-checks the condition on the row it locks (a concurrent creator of the row turns the
- * insert into the update), SQLite runs writers one at a time, so however many replicas
- * reserve at once, the sum of what they hold never passes the budget. A call held against
- * two budgets (organization and member) holds both or neither: one transaction, rolled back
- * when the second does not fit. Settling moves a reservation into spend at the actual cost;
- * releasing gives it back. Writes here change no cached access answer (the rule reads spend
- * live).
+ * A reservation is one conditional UPDATE per budget: `reserved += x WHERE spent + reserved
+ * + x <= budget`, with the budget read inside the same statement. PostgreSQL re-checks the
+ * condition on the row it locks, SQLite runs writers one at a time, so however many
+ * replicas reserve at once, the sum of what they hold never passes the budget. A period
+ * without a row gets one holding the call if it fits (INSERT ... ON CONFLICT DO NOTHING),
+ * and the UPDATE runs again (see holdStatements). A call held against two budgets
+ * (organization and member) holds both or neither: one transaction, rolled back when the
+ * second does not fit. Settling moves a reservation into spend at the actual cost;
+ * releasing gives it back; both are queued and written together once per turn of the event
+ * loop (see queue()). Writes here change no cached access answer (the rule reads spend live).
  *
  * On SQLite these statements are prepared once and run synchronously
  * (DatabaseService.appendStatements): a reservation costs tens of microseconds and no turn
@@ -112,7 +112,7 @@ export class BudgetLedgerService {
   async reserve(scopes: SpendScope[], nanos: number): Promise<ReserveResult> {
     const now = this.clock.now().toISOString();
     const outcome = await this.db.appendStatements(
-      scopes.map((scope) => this.holdStatement(scope, nanos, now)),
+      scopes.map((scope) => this.holdStatements(scope, nanos, now)),
       true,
     );
     return outcome.committed
@@ -159,7 +159,7 @@ export class BudgetLedgerService {
     const now = this.clock.now().toISOString();
     try {
       const outcome = await this.db.appendStatements(
-        keys.map((key) => this.adjustStatement(totals.get(key)!, now)),
+        keys.map((key) => [this.adjustStatement(totals.get(key)!, now)]),
         false,
       );
       const after = new Map<string, SpendRow>();
@@ -219,25 +219,36 @@ export class BudgetLedgerService {
   }
 
   /**
-   * Creates the scope's row for the period holding `nanos`, or adds `nanos` to its
-   * reservations; either only within the budget. Answers a row when it held.
+   * Holds `nanos` on one scope, within its budget; answers a row when it held. First the
+   * conditional UPDATE (the row of the period exists: almost always); when it answers
+   * nothing, the row is created holding `nanos` if it fits (a concurrent creator wins: the
+   * insert does nothing), then the UPDATE once more. Each statement is atomic on its own.
+   * Not one INSERT ... ON CONFLICT DO UPDATE: PostgreSQL locks the conflicting row even when
+   * the call does not fit, so every refusal would queue on the row lock behind every
+   * reservation in progress; an UPDATE whose condition is false on the committed row passes
+   * it by without waiting.
    */
-  private holdStatement(scope: SpendScope, nanos: number, now: string): BoundStatement {
+  private holdStatements(scope: SpendScope, nanos: number, now: string): BoundStatement[] {
     const limit = scope.userId === ORGANIZATION_ROW ? LIMIT_OF_ORGANIZATION : LIMIT_OF_MEMBER;
-    return bind(
+    const params = [scope.organizationId, scope.userId, scope.periodStart, nanos, now];
+    const update = bind(
+      this.db.kind,
+      'UPDATE budget_spend SET reserved_nanos = reserved_nanos + $4, updated_at = $5 ' +
+        'WHERE organization_id = $1 AND user_id = $2 AND period_start = $3 ' +
+        `AND spent_nanos + reserved_nanos + $4 <= ${limit} ` +
+        'RETURNING spent_nanos, reserved_nanos',
+      params,
+    );
+    const insert = bind(
       this.db.kind,
       'INSERT INTO budget_spend (organization_id, user_id, period_start, spent_nanos, reserved_nanos, updated_at) ' +
         // typed, so that PostgreSQL deduces one type for each parameter wherever it is used
         'SELECT CAST($1 AS VARCHAR), CAST($2 AS VARCHAR), CAST($3 AS VARCHAR), 0, ' +
         `CAST($4 AS BIGINT), CAST($5 AS VARCHAR) WHERE CAST($4 AS BIGINT) <= ${limit} ` +
-        'ON CONFLICT (organization_id, user_id, period_start) DO UPDATE ' +
-        'SET reserved_nanos = budget_spend.reserved_nanos + excluded.reserved_nanos, ' +
-        'updated_at = excluded.updated_at ' +
-        'WHERE budget_spend.spent_nanos + budget_spend.reserved_nanos + excluded.reserved_nanos ' +
-        `<= ${limit} ` +
-        'RETURNING spent_nanos, reserved_nanos',
-      [scope.organizationId, scope.userId, scope.periodStart, nanos, now],
+        'ON CONFLICT DO NOTHING RETURNING spent_nanos, reserved_nanos',
+      params,
     );
+    return [update, insert, update];
   }
 
   /**

@@ -87,7 +87,7 @@ export type Row = Record<string, unknown>;
 /** A statement as its driver takes it: placeholders already in the driver's form, and values. */
 export type BoundStatement = readonly [sql: string, params: readonly unknown[]];
 
-/** What appendStatements() did: every statement's rows, or which one stopped the transaction. */
+/** What appendStatements() did: every step's rows, or which step stopped the transaction. */
 export type StatementsOutcome =
   { committed: true; rows: Row[][] } | { committed: false; rowlessAt: number };
 
@@ -388,9 +388,11 @@ export class DatabaseService implements OnApplicationShutdown, RevisionSource {
   }
 
   /**
-   * Runs `statements` in order in one transaction, as append() does (rows no cache reads,
-   * no replica told), and answers each one's rows. With `allOrNone`, the first statement
-   * that answers no row rolls the transaction back: nothing any of them did remains.
+   * Runs `steps` in order in one transaction, as append() does (rows no cache reads, no
+   * replica told), and answers each step's rows. A step is one statement or several
+   * alternatives: each runs only when the one before it answered no row, and the step
+   * answers the rows of the last one run. With `allOrNone`, the first step that answers no
+   * row rolls the transaction back: nothing any of them did remains.
    *
    * SQLite: the statements are prepared once and run synchronously in one BEGIN IMMEDIATE
    * transaction on the writing connection, within the call itself when no write is open
@@ -399,20 +401,26 @@ export class DatabaseService implements OnApplicationShutdown, RevisionSource {
    * PostgreSQL: one write transaction, one round trip per statement, retried as write().
    */
   async appendStatements(
-    statements: readonly BoundStatement[],
+    steps: readonly (readonly BoundStatement[])[],
     allOrNone: boolean,
   ): Promise<StatementsOutcome> {
     if (this.kind === 'sqlite') {
       return this.sqliteLock.locked
-        ? this.sqliteLock.run(async () => this.sqliteStatements(statements, allOrNone))
-        : this.sqliteStatements(statements, allOrNone);
+        ? this.sqliteLock.run(async () => this.sqliteStatements(steps, allOrNone))
+        : this.sqliteStatements(steps, allOrNone);
     }
     try {
       const rows = await this.append(async (tx) => {
         const out: Row[][] = [];
-        for (const [index, [sql, params]] of statements.entries()) {
-          const result = await tx.queryRunner!.query(sql, [...params], true);
-          const records = (result.records ?? []) as Row[];
+        for (const [index, alternatives] of steps.entries()) {
+          let records: Row[] = [];
+          for (const [sql, params] of alternatives) {
+            const result = await tx.queryRunner!.query(sql, [...params], true);
+            records = (result.records ?? []) as Row[];
+            if (records.length > 0) {
+              break;
+            }
+          }
           if (allOrNone && records.length === 0) {
             throw new Rowless(index);
           }
@@ -460,7 +468,7 @@ export class DatabaseService implements OnApplicationShutdown, RevisionSource {
 
   /** appendStatements() on SQLite, once no other write is open. */
   private sqliteStatements(
-    statements: readonly BoundStatement[],
+    steps: readonly (readonly BoundStatement[])[],
     allOrNone: boolean,
   ): StatementsOutcome {
     const prepared = preparedOn(this.dataSource);
@@ -472,12 +480,18 @@ export class DatabaseService implements OnApplicationShutdown, RevisionSource {
     }
     try {
       const rows: Row[][] = [];
-      for (const [index, [sql, params]] of statements.entries()) {
-        const target = statementTarget(sql);
-        if (target !== null && target !== SQLITE_REVISION_TABLE) {
-          record.wrote(target);
+      for (const [index, alternatives] of steps.entries()) {
+        let out: Row[] = [];
+        for (const [sql, params] of alternatives) {
+          const target = statementTarget(sql);
+          if (target !== null && target !== SQLITE_REVISION_TABLE) {
+            record.wrote(target);
+          }
+          out = prepared.run(sql, params);
+          if (out.length > 0) {
+            break;
+          }
         }
-        const out = prepared.run(sql, params);
         if (allOrNone && out.length === 0) {
           prepared.run('ROLLBACK', []);
           return { committed: false, rowlessAt: index };
