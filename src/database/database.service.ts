@@ -449,21 +449,13 @@ export class DatabaseService implements OnApplicationShutdown, RevisionSource {
     if (this.kind !== 'sqlite') {
       return this.read((m) => m.query<Row[]>(sql, [...params]));
     }
-    const started = this.timer ? process.hrtime.bigint() : null;
-    let outcome: 'success' | 'error' = 'error';
-    try {
-      const rows = this.reader?.isInitialized
+    const run = async (): Promise<Row[]> =>
+      this.reader?.isInitialized
         ? preparedOn(this.reader).run(sql, params)
         : this.sqliteLock.locked
-          ? await this.sqliteLock.run(async () => preparedOn(this.dataSource).run(sql, params))
+          ? this.sqliteLock.run(async () => preparedOn(this.dataSource).run(sql, params))
           : preparedOn(this.dataSource).run(sql, params);
-      outcome = 'success';
-      return rows;
-    } finally {
-      if (started !== null) {
-        this.timer?.('read', outcome, Number(process.hrtime.bigint() - started) / 1e9);
-      }
-    }
+    return this.timer ? this.timed('read', run) : run();
   }
 
   /** appendStatements() on SQLite, once no other write is open. */
