@@ -6,6 +6,7 @@ import {
   Optional,
   ServiceUnavailableException,
 } from '@nestjs/common';
+import type { Database as SqliteConnection, Statement as SqliteStatement } from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { databaseErrorKind, isBusyError } from '../common/database-errors';
@@ -79,6 +80,52 @@ interface Committed<T> {
 }
 
 const MAX_ATTEMPTS = 5;
+
+/** A row as the drivers answer it. */
+export type Row = Record<string, unknown>;
+
+/** A statement as its driver takes it: placeholders already in the driver's form, and values. */
+export type BoundStatement = readonly [sql: string, params: readonly unknown[]];
+
+/** What appendStatements() did: every step's rows, or which step stopped the transaction. */
+export type StatementsOutcome =
+  { committed: true; rows: Row[][] } | { committed: false; rowlessAt: number };
+
+/** Statements prepared per SQLite connection (a few fixed texts; forgotten past this many). */
+const PREPARED_LIMIT = 64;
+
+/**
+ * SQLite: statements prepared once on one better-sqlite3 connection and run synchronously,
+ * without TypeORM's promise per statement.
+ */
+class PreparedStatements {
+  private readonly prepared = new Map<string, SqliteStatement<unknown[], Row>>();
+
+  constructor(readonly connection: SqliteConnection) {}
+
+  run(sql: string, params: readonly unknown[]): Row[] {
+    let statement = this.prepared.get(sql);
+    if (!statement) {
+      if (this.prepared.size >= PREPARED_LIMIT) {
+        this.prepared.clear();
+      }
+      statement = this.connection.prepare<unknown[], Row>(sql);
+      this.prepared.set(sql, statement);
+    }
+    if (statement.reader) {
+      return statement.all(...params);
+    }
+    statement.run(...params);
+    return [];
+  }
+}
+
+/** Thrown inside appendStatements() to roll back when a statement answers no row. */
+class Rowless extends Error {
+  constructor(readonly index: number) {
+    super('statement answered no row');
+  }
+}
 
 const WRITE_STATEMENT =
   /^\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|REPLACE\s+INTO|UPDATE|DELETE\s+FROM)\s+["`]?(\w+)["`]?/i;
@@ -367,6 +414,128 @@ export class DatabaseService implements OnApplicationShutdown, RevisionSource {
     return this.untimedWrite(fn, false);
   }
 
+  /**
+   * Runs `steps` in order in one transaction, as append() does (rows no cache reads, no
+   * replica told), and answers each step's rows. A step is one statement or several
+   * alternatives: each runs only when the one before it answered no row, and the step
+   * answers the rows of the last one run. With `allOrNone`, the first step that answers no
+   * row rolls the transaction back: nothing any of them did remains.
+   *
+   * SQLite: the statements are prepared once and run synchronously in one BEGIN IMMEDIATE
+   * transaction on the writing connection, within the call itself when no write is open
+   * (nothing can interleave with code that never yields), else right after the open
+   * writes, under the same lock. No promise per statement, no turn of the event loop.
+   * PostgreSQL: one write transaction, one round trip per statement, retried as write().
+   */
+  async appendStatements(
+    steps: readonly (readonly BoundStatement[])[],
+    allOrNone: boolean,
+  ): Promise<StatementsOutcome> {
+    if (this.kind === 'sqlite') {
+      return this.sqliteLock.locked
+        ? this.sqliteLock.run(async () => this.sqliteStatements(steps, allOrNone))
+        : this.sqliteStatements(steps, allOrNone);
+    }
+    try {
+      const rows = await this.append(async (tx) => {
+        const out: Row[][] = [];
+        for (const [index, alternatives] of steps.entries()) {
+          let records: Row[] = [];
+          for (const [sql, params] of alternatives) {
+            const result = await tx.queryRunner!.query(sql, [...params], true);
+            records = (result.records ?? []) as Row[];
+            if (records.length > 0) {
+              break;
+            }
+          }
+          if (allOrNone && records.length === 0) {
+            throw new Rowless(index);
+          }
+          out.push(records);
+        }
+        return out;
+      });
+      return { committed: true, rows };
+    } catch (error) {
+      if (error instanceof Rowless) {
+        return { committed: false, rowlessAt: error.index };
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Runs one statement that reads (a write throws WriteOutsideTransactionError), where
+   * read() would. SQLite: prepared once, run synchronously on the reading connection.
+   */
+  async readStatement([sql, params]: BoundStatement): Promise<Row[]> {
+    const target = statementTarget(sql);
+    if (target !== null) {
+      throw new WriteOutsideTransactionError(target);
+    }
+    if (this.kind !== 'sqlite') {
+      return this.read((m) => m.query<Row[]>(sql, [...params]));
+    }
+    const run = async (): Promise<Row[]> =>
+      this.reader?.isInitialized
+        ? preparedOn(this.reader).run(sql, params)
+        : this.sqliteLock.locked
+          ? this.sqliteLock.run(async () => preparedOn(this.dataSource).run(sql, params))
+          : preparedOn(this.dataSource).run(sql, params);
+    return this.timer ? this.timed('read', run) : run();
+  }
+
+  /** appendStatements() on SQLite, once no other write is open. */
+  private sqliteStatements(
+    steps: readonly (readonly BoundStatement[])[],
+    allOrNone: boolean,
+  ): StatementsOutcome {
+    const prepared = preparedOn(this.dataSource);
+    const record = new WriteRecord();
+    try {
+      prepared.run('BEGIN IMMEDIATE', []);
+    } catch (error) {
+      throw this.translate(error);
+    }
+    try {
+      const rows: Row[][] = [];
+      for (const [index, alternatives] of steps.entries()) {
+        let out: Row[] = [];
+        for (const [sql, params] of alternatives) {
+          const target = statementTarget(sql);
+          if (target !== null && target !== SQLITE_REVISION_TABLE) {
+            record.wrote(target);
+          }
+          out = prepared.run(sql, params);
+          if (out.length > 0) {
+            break;
+          }
+        }
+        if (allOrNone && out.length === 0) {
+          prepared.run('ROLLBACK', []);
+          return { committed: false, rowlessAt: index };
+        }
+        rows.push(out);
+      }
+      prepared.run('COMMIT', []);
+      return { committed: true, rows };
+    } catch (error) {
+      if (prepared.connection.inTransaction) {
+        try {
+          prepared.run('ROLLBACK', []);
+        } catch (rollbackError) {
+          this.logger.error(`rollback failed: ${String(rollbackError)}`);
+        }
+      }
+      throw this.translate(error);
+    } finally {
+      const tables = record.changes();
+      if (tables.length > 0) {
+        this.notifyChange({ kind: 'write', tables });
+      }
+    }
+  }
+
   /** Runs fn when the application shuts down, before the connection closes (last writes). */
   beforeClose(fn: () => Promise<void>): void {
     this.closeHooks.push(fn);
@@ -632,6 +801,21 @@ async function sqliteRevision(manager: EntityManager, raise: boolean): Promise<b
       : `SELECT value FROM ${SQLITE_REVISION_TABLE} WHERE id = 1`,
   );
   return BigInt(rows[0]?.value ?? 0);
+}
+
+/** Statements prepared on each SQLite connection, kept as long as the connection. */
+const preparedByConnection = new WeakMap<object, PreparedStatements>();
+
+/** The prepared statements of a SQLite data source's better-sqlite3 connection. */
+function preparedOn(dataSource: DataSource): PreparedStatements {
+  const connection = (dataSource.driver as unknown as { databaseConnection: SqliteConnection })
+    .databaseConnection;
+  let prepared = preparedByConnection.get(connection);
+  if (!prepared) {
+    prepared = new PreparedStatements(connection);
+    preparedByConnection.set(connection, prepared);
+  }
+  return prepared;
 }
 
 /** SQLite's `PRAGMA data_version` as seen by one connection or transaction. */
