@@ -354,10 +354,14 @@ export class DoorRequest {
 class DoorReply {
   statusCode = 200;
   sent = false;
+  /** Headers set on this answer, lower-case name then value (ahead of the shared ones). */
+  private readonly own: string[] = [];
+
   constructor(
     private readonly res: ServerResponse,
-    /** The answer's headers so far, by lower-case name. */
-    private readonly fields: Record<string, string>,
+    /** The headers every answer of the door carries, name then value. */
+    private readonly shared: readonly string[],
+    private readonly requestId: string,
     private readonly done: (status: number) => void,
   ) {}
 
@@ -371,7 +375,13 @@ class DoorReply {
   }
 
   header(name: string, value: unknown): this {
-    this.fields[name.toLowerCase()] = String(value);
+    const key = name.toLowerCase();
+    const at = this.own.indexOf(key);
+    if (at >= 0 && at % 2 === 0) {
+      this.own[at + 1] = String(value);
+    } else {
+      this.own.push(key, String(value));
+    }
     return this;
   }
 
@@ -388,9 +398,20 @@ class DoorReply {
     }
     this.sent = true;
     const body = typeof payload === 'string' ? payload : JSON.stringify(payload);
-    this.fields['content-type'] ??= JSON_TYPE;
-    this.fields['content-length'] = String(Buffer.byteLength(body));
-    this.res.writeHead(this.statusCode, this.fields);
+    // Flat [name, value, …]: one array, no object per answer; the answer's own value of a
+    // header wins over the shared one.
+    const fields = [...this.own];
+    for (let i = 0; i < this.shared.length; i += 2) {
+      if (!this.own.includes(this.shared[i])) {
+        fields.push(this.shared[i], this.shared[i + 1]);
+      }
+    }
+    fields.push('x-request-id', this.requestId);
+    if (!this.own.includes('content-type')) {
+      fields.push('content-type', JSON_TYPE);
+    }
+    fields.push('content-length', String(Buffer.byteLength(body)));
+    this.res.writeHead(this.statusCode, fields);
     this.res.end(body);
     this.done(this.statusCode);
     return this;
@@ -557,6 +578,7 @@ export function installAccessFastPath(
     }
     return null;
   };
+  const sharedHeaders = Object.entries(door.answerHeaders).flat();
   server.removeListener('request', fastify);
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '';
@@ -572,7 +594,7 @@ export function installAccessFastPath(
     const route = found.route;
     const id = door.requestId(req.headers);
     const request = new DoorRequest(req, id, url, req.headers, query, found.params, route.url);
-    const reply = new DoorReply(res, { ...door.answerHeaders, 'x-request-id': id }, (status) =>
+    const reply = new DoorReply(res, sharedHeaders, id, (status) =>
       door.observe(id, 'GET', route.url, status, performance.now() - started),
     );
     inRequestContext(id, () => {
