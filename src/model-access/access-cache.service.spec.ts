@@ -104,7 +104,7 @@ describe(AccessCacheService.name, () => {
     'grants_by_organization_id_in',
   ];
   /** The queries answered while fn ran. */
-  const asked = async (fn: () => Promise<unknown>): Promise<string[]> => {
+  const asked = async (fn: () => unknown): Promise<string[]> => {
     const before = db.asked.length;
     await fn();
     return db.asked.slice(before);
