@@ -19,7 +19,7 @@ import {
   startBareServer,
   startService,
 } from './lib/perf-process';
-import { markdownTable, ms, pct, textTable } from './lib/perf-stats';
+import { impossibleInFlight, markdownTable, ms, pct, textTable } from './lib/perf-stats';
 import { buildWorld, SCALE_WORLD, seedWorld, SMALL_WORLD, World } from './lib/perf-world';
 import { prng } from './lib/prng';
 
@@ -246,14 +246,22 @@ function log(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);
 }
 
-/** One line per measured run: throughput, latency, errors, server and generator CPU. */
-function summary(r: Measured): string {
+/**
+ * One line per measured run: throughput, latency, errors, server and generator CPU; and a
+ * warning when the client's latency figures break Little's law (a starved generator).
+ */
+function summary(r: Measured, connections: number): string {
   const errors = r.errors > 0 ? ` ${JSON.stringify(r.errorKinds)}` : '';
   const server = r.cpuMicrosPerRequest?.toFixed(0) ?? '-';
   const generator = r.generator.cpuMicrosPerRequest?.toFixed(0) ?? '-';
+  const inFlight = impossibleInFlight(r.rps, r.latency.mean, connections);
+  const starved =
+    inFlight === null
+      ? ''
+      : `; client latencies not self-consistent (throughput x mean latency = ${inFlight.toFixed(0)} in flight for ${connections} connections: the generator was starved of CPU, its percentiles are not elapsed times)`;
   return (
     `${r.rps.toFixed(0)} req/s, p99 ${ms(r.latency.p99)} ms, errors ${r.errors}${errors}, ` +
-    `non-2xx ${r.non2xx}, server ${server} µs CPU/req, generator ${generator} µs CPU/req`
+    `non-2xx ${r.non2xx}, server ${server} µs CPU/req, generator ${generator} µs CPU/req${starved}`
   );
 }
 
@@ -354,7 +362,7 @@ async function runWorld(
         serverPid: pids,
       });
       log(
-        `${worldName}/${label}/${scenario} (build ${opts.build}): ${summary(result)}${tcpGrowth(tcpBefore)}`,
+        `${worldName}/${label}/${scenario} (build ${opts.build}): ${summary(result, opts.connections)}${tcpGrowth(tcpBefore)}`,
       );
       rows.push({
         world: worldName,
@@ -839,13 +847,13 @@ async function main(): Promise<number> {
       await drive(driver, { ...load, durationSeconds: opts.warmup });
     }
     bare = await drive(driver, load);
-    log(`bare fastify (${driver.threads} generator thread(s)): ${summary(bare)}`);
+    log(`bare fastify (${driver.threads} generator thread(s)): ${summary(bare, opts.connections)}`);
     // While twice the generator threads raise bare's figure by more than 10%, the generator
     // is a limit: the runs then use the doubled generator (up to 4 threads per process; on a
     // machine shared with other jobs more threads only win CPU from those jobs).
     while (driver.name === 'wrk') {
       doubled = await drive(driver, load, driver.threads * 2);
-      log(`bare fastify (${driver.threads * 2} generator threads): ${summary(doubled)}`);
+      log(`bare fastify (${driver.threads * 2} generator threads): ${summary(doubled, opts.connections)}`);
       if (doubled.rps <= bare.rps * 1.1 || driver.threads * 2 > 4) {
         break;
       }

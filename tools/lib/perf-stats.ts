@@ -73,3 +73,19 @@ export function markdownTable(header: string[], rows: string[][]): string {
 
 export const ms = (value: number): string => value.toFixed(2);
 export const pct = (value: number): string => `${(value * 100).toFixed(0)}%`;
+
+/**
+ * Little's law on a closed-loop generator's own figures: it never has more than
+ * `connections` requests in flight, so throughput times mean latency cannot exceed that.
+ * When it does (seen with wrk starved of CPU on a two-core machine shared with the server),
+ * its latency figures are not real elapsed times. Returns the in-flight count the figures
+ * imply when they break the law by more than 10%, else null.
+ */
+export function impossibleInFlight(
+  rps: number,
+  meanLatencyMs: number,
+  connections: number,
+): number | null {
+  const inFlight = (rps * meanLatencyMs) / 1000;
+  return inFlight > connections * 1.1 ? inFlight : null;
+}
