@@ -1,15 +1,5 @@
 import { ArgumentMetadata, PipeTransform, RequestMethod, Type } from '@nestjs/common';
-import {
-  EXCEPTION_FILTERS_METADATA,
-  GUARDS_METADATA,
-  INTERCEPTORS_METADATA,
-  METHOD_METADATA,
-  PATH_METADATA,
-  PIPES_METADATA,
-  REDIRECT_METADATA,
-  ROUTE_ARGS_METADATA,
-  SSE_METADATA,
-} from '@nestjs/common/constants';
+import { METHOD_METADATA, PATH_METADATA, ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
 import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
 import { ApplicationConfig, Reflector } from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host';
@@ -17,6 +7,13 @@ import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { FastifyReply, FastifyRequest } from 'fastify';
 import { AccessLevel } from '../auth/access-level.decorators';
 import { accessLevelOf, AuthGuard, RequestAuthenticator } from '../auth/auth.guard';
+import {
+  joinPath,
+  metadataOf,
+  refuseSkippedEnhancers,
+  RouteArgument,
+  skipsItself,
+} from '../common/handler-metadata';
 import { ProblemFilter } from '../common/problem.filter';
 import { GatewayController } from './gateway.controller';
 
@@ -43,38 +40,6 @@ export interface GatewayFastRoute {
   handlerName: string;
   level: AccessLevel;
   arguments: ArgumentSource[];
-}
-
-interface RouteArgument {
-  index: number;
-  data?: unknown;
-  pipes?: unknown[];
-  factory?: (data: unknown, context: ExecutionContextHost) => unknown;
-}
-
-function metadataOf<T>(key: string, target: object, property?: string): T | undefined {
-  return (
-    property === undefined
-      ? Reflect.getMetadata(key, target)
-      : Reflect.getMetadata(key, target, property)
-  ) as T | undefined;
-}
-
-function joinPath(...parts: (string | undefined)[]): string {
-  const joined = parts
-    .filter((p): p is string => p !== undefined && p !== '' && p !== '/')
-    .map((p) => p.replace(/^\/+|\/+$/g, ''))
-    .join('/');
-  return `/${joined}`;
-}
-
-/**
- * A pipe that can tell, without running, that it returns a value as it is (the global
- * StrictValidationPipe does for custom decorators). The gateway's fast routes accept only
- * such pipes: a custom argument (the principal) is never transformed.
- */
-interface SelfSkippingPipe extends PipeTransform {
-  returnsUnchanged(value: unknown, metadata: ArgumentMetadata): boolean;
 }
 
 /** The global enhancers Nest would run, minus the AuthGuard and ProblemFilter reproduced here. */
@@ -139,22 +104,7 @@ export function gatewayFastRoutes(
     if (metadataOf<RequestMethod>(METHOD_METADATA, handler) !== RequestMethod.POST) {
       refuse('is not a POST route');
     }
-    for (const [key, what] of [
-      [GUARDS_METADATA, 'has a guard'],
-      [INTERCEPTORS_METADATA, 'has an interceptor'],
-      [PIPES_METADATA, 'has @UsePipes'],
-      [EXCEPTION_FILTERS_METADATA, 'has an exception filter'],
-    ] as const) {
-      if ((metadataOf<unknown[]>(key, handler)?.length ?? 0) > 0) {
-        refuse(what);
-      }
-      if ((metadataOf<unknown[]>(key, controller)?.length ?? 0) > 0) {
-        refuse(`is in a controller that ${what}`);
-      }
-    }
-    if (metadataOf(REDIRECT_METADATA, handler) || metadataOf(SSE_METADATA, handler)) {
-      refuse('redirects or streams events');
-    }
+    refuseSkippedEnhancers(controller, handler, refuse);
     if (globals.extra.length > 0) {
       refuse(`is served in an application with ${globals.extra.join(', ')}`);
     }
@@ -182,8 +132,7 @@ export function gatewayFastRoutes(
         // Nest runs the global pipes on a custom argument; here they must vouch that they
         // would leave it as it is (checked once: the answer depends on the metadata only).
         for (const pipe of globals.pipes) {
-          const skips = (pipe as Partial<SelfSkippingPipe>).returnsUnchanged;
-          if (typeof skips !== 'function' || !skips.call(pipe, undefined, metadata)) {
+          if (!(skipsItself(pipe) && pipe.returnsUnchanged(undefined, metadata))) {
             refuse(`has a custom argument the global ${pipe.constructor.name} may transform`);
           }
         }

@@ -1,16 +1,10 @@
 import { ArgumentMetadata, PipeTransform, RequestMethod, Type } from '@nestjs/common';
 import {
-  EXCEPTION_FILTERS_METADATA,
-  GUARDS_METADATA,
   HEADERS_METADATA,
   HTTP_CODE_METADATA,
-  INTERCEPTORS_METADATA,
   METHOD_METADATA,
   PATH_METADATA,
-  PIPES_METADATA,
-  REDIRECT_METADATA,
   ROUTE_ARGS_METADATA,
-  SSE_METADATA,
 } from '@nestjs/common/constants';
 import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
 import { ApplicationConfig, Reflector } from '@nestjs/core';
@@ -21,6 +15,13 @@ import { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'no
 import { performance } from 'node:perf_hooks';
 import { AccessLevel } from '../auth/access-level.decorators';
 import { accessLevelOf, AuthGuard, RequestAuthenticator } from '../auth/auth.guard';
+import {
+  joinPath,
+  metadataOf,
+  refuseSkippedEnhancers,
+  RouteArgument,
+  skipsItself,
+} from '../common/handler-metadata';
 import { ProblemFilter } from '../common/problem.filter';
 import { inRequestContext } from '../common/request-context';
 import { MIN_REVISION_HEADER, MIN_REVISION_QUERY } from '../database/revisions';
@@ -38,19 +39,6 @@ interface Argument {
   read(request: Request, reply: FastifyReply, context: () => ExecutionContextHost): unknown;
   metadata: ArgumentMetadata;
   pipes: PipeTransform[];
-}
-
-/**
- * A pipe that can tell, without running, that it would return a value as it is (the global
- * StrictValidationPipe does, see common/validation.ts): the fast path then skips it for that
- * value. Anything it cannot vouch for still goes through transform.
- */
-interface SelfSkippingPipe extends PipeTransform {
-  returnsUnchanged(value: unknown, metadata: ArgumentMetadata): boolean;
-}
-
-function skipsItself(pipe: PipeTransform): pipe is SelfSkippingPipe {
-  return typeof (pipe as Partial<SelfSkippingPipe>).returnsUnchanged === 'function';
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -102,31 +90,8 @@ export interface GlobalEnhancers {
   pipes: PipeTransform[];
 }
 
-interface RouteArgument {
-  index: number;
-  data?: unknown;
-  pipes?: (PipeTransform | Type<PipeTransform>)[];
-  factory?: (data: unknown, context: ExecutionContextHost) => unknown;
-}
-
 /** Thrown at boot when a fast-path handler has something the fast path would not apply. */
 export class FastPathMismatchError extends Error {}
-
-function metadataOf<T>(key: string, target: object, property?: string): T | undefined {
-  return (
-    property === undefined
-      ? Reflect.getMetadata(key, target)
-      : Reflect.getMetadata(key, target, property)
-  ) as T | undefined;
-}
-
-function joinPath(...parts: (string | undefined)[]): string {
-  const joined = parts
-    .filter((p): p is string => p !== undefined && p !== '' && p !== '/')
-    .map((p) => p.replace(/^\/+|\/+$/g, ''))
-    .join('/');
-  return `/${joined}`;
-}
 
 /**
  * The fast routes of a controller: every handler marked @FastPath(), read from the same
@@ -161,22 +126,7 @@ export function fastRoutesOf(
     if (metadataOf<RequestMethod>(METHOD_METADATA, handler) !== RequestMethod.GET) {
       refuse('is not a GET route');
     }
-    for (const [key, what] of [
-      [GUARDS_METADATA, 'has a guard'],
-      [INTERCEPTORS_METADATA, 'has an interceptor'],
-      [PIPES_METADATA, 'has @UsePipes'],
-      [EXCEPTION_FILTERS_METADATA, 'has an exception filter'],
-    ] as const) {
-      if ((metadataOf<unknown[]>(key, handler)?.length ?? 0) > 0) {
-        refuse(what);
-      }
-      if ((metadataOf<unknown[]>(key, controller)?.length ?? 0) > 0) {
-        refuse(`its controller ${what}`);
-      }
-    }
-    if (metadataOf(REDIRECT_METADATA, handler) || metadataOf(SSE_METADATA, handler)) {
-      refuse('redirects or streams events');
-    }
+    refuseSkippedEnhancers(controller, handler, refuse);
     if (globals.guards.length > 0 || globals.interceptors.length > 0) {
       refuse('the application has a global guard or interceptor besides the one AuthGuard');
     }
