@@ -37,6 +37,20 @@ const COLUMNS: readonly [string, (row: UsageEventEntity) => unknown][] = [
   ['request_id', (r) => r.requestId],
 ];
 
+/** The parameters of one row, in the order of COLUMNS, as the database kind takes them. */
+function rowParams(kind: 'sqlite' | 'postgres', row: UsageEventEntity): unknown[] {
+  return COLUMNS.map(([column, read]) => {
+    const value = read(row);
+    // SQLite stores booleans as 0/1 (as TypeORM does); PostgreSQL takes them as they are.
+    return kind === 'sqlite' && column === 'streamed' ? Number(value) : value;
+  });
+}
+
+const COLUMN_NAMES = COLUMNS.map(([column]) => `"${column}"`).join(', ');
+
+/** The INSERT of one row on SQLite: prepared once, run for every row of a slice. */
+export const SQLITE_INSERT_ONE = `INSERT INTO "usage_events" (${COLUMN_NAMES}) VALUES (${COLUMNS.map(() => '?').join(', ')})`;
+
 /**
  * One multi-row INSERT of `rows` with its parameters. Written by hand: TypeORM's insert
  * builder copies its whole parameter map for every parameter it adds, which made a batch
@@ -50,16 +64,13 @@ export function insertSql(
   const tuples: string[] = [];
   for (const row of rows) {
     const marks: string[] = [];
-    for (const [column, read] of COLUMNS) {
-      const value = read(row);
-      // SQLite stores booleans as 0/1 (as TypeORM does); PostgreSQL takes them as they are.
-      params.push(kind === 'sqlite' && column === 'streamed' ? Number(value) : value);
+    for (const value of rowParams(kind, row)) {
+      params.push(value);
       marks.push(kind === 'sqlite' ? '?' : `$${params.length}`);
     }
     tuples.push(`(${marks.join(', ')})`);
   }
-  const names = COLUMNS.map(([column]) => `"${column}"`).join(', ');
-  return [`INSERT INTO "usage_events" (${names}) VALUES ${tuples.join(', ')}`, params];
+  return [`INSERT INTO "usage_events" (${COLUMN_NAMES}) VALUES ${tuples.join(', ')}`, params];
 }
 
 /**
@@ -129,8 +140,7 @@ export class UsageWriter implements OnApplicationBootstrap {
           // Let the calls that arrived meanwhile be served before the next slice.
           await new Promise((resolve) => setImmediate(resolve));
         }
-        const [sql, params] = insertSql(this.db.kind, rows.slice(written, written + size));
-        await this.db.append((tx) => tx.query(sql, params));
+        await this.writeSlice(rows.slice(written, written + size));
       }
       this.failures = 0;
     } catch (error) {
@@ -144,6 +154,24 @@ export class UsageWriter implements OnApplicationBootstrap {
       });
       throw error;
     }
+  }
+
+  /**
+   * Writes one slice in one transaction. SQLite: the one-row INSERT, prepared once and run
+   * for each row, synchronously (a multi-row INSERT was prepared anew for every slice, and
+   * SQLite kept a statement journal for it: about 2 ms per 50 rows, against a quarter of
+   * that). PostgreSQL: one multi-row INSERT, one round trip.
+   */
+  private async writeSlice(rows: readonly UsageEventEntity[]): Promise<void> {
+    if (this.db.kind === 'sqlite') {
+      await this.db.appendStatements(
+        rows.map((row) => [[SQLITE_INSERT_ONE, rowParams('sqlite', row)]]),
+        false,
+      );
+      return;
+    }
+    const [sql, params] = insertSql(this.db.kind, rows);
+    await this.db.append((tx) => tx.query(sql, params));
   }
 
   /** Rows per INSERT: the configured batch, at most SLICE_ROWS. */

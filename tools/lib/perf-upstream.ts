@@ -8,6 +8,7 @@
  * - bench/hold: an SSE answer that sends one chunk a second until the client goes away.
  */
 import { createServer, IncomingMessage, ServerResponse } from 'node:http';
+import { prng } from './prng';
 
 const usage = { prompt_tokens: 11, completion_tokens: 100, total_tokens: 111, cost: 0.000211 };
 const JSON_ANSWER = JSON.stringify({
@@ -46,6 +47,9 @@ function hold(res: ServerResponse): void {
 
 /** How long bench/json takes to answer, in ms (a real model takes from 0.3 s to minutes). */
 const DELAY_MS = Number(process.argv[3] ?? 0);
+/** How far each answer's delay strays from DELAY_MS, either way, in ms (uniform, seeded). */
+const JITTER_MS = Number(process.argv[4] ?? 0);
+const draw = prng(12_345);
 
 const server = createServer((req: IncomingMessage, res: ServerResponse) => {
   if (req.method === 'GET') {
@@ -66,7 +70,7 @@ const server = createServer((req: IncomingMessage, res: ServerResponse) => {
       const answer = () =>
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON_ANSWER);
       if (model === 'bench/json' && DELAY_MS > 0) {
-        setTimeout(answer, DELAY_MS);
+        setTimeout(answer, DELAY_MS + (draw() * 2 - 1) * JITTER_MS);
       } else {
         answer();
       }
