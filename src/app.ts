@@ -18,6 +18,7 @@ import { documentRevisions, installRevisions } from './database/revisions';
 import { AppConfig } from './config/app-config';
 import { METRICS_TOKEN_SCHEME } from './metrics/metrics.controller';
 import { MetricsService } from './metrics/metrics.service';
+import { FrontDoorOptions } from './common/front-door';
 import { installGatewayFastPath } from './gateway/gateway-fast-path';
 import { installAccessFastPath } from './model-access/access-fast-path';
 import { installRequestObserver, requestObserver } from './metrics/request-observer';
@@ -96,7 +97,8 @@ export async function createApp(
     },
   );
   const fastify = app.getHttpAdapter().getInstance();
-  acceptJsonOnly(fastify);
+  const parseJsonBody = jsonBodyParser(fastify);
+  acceptJsonOnly(fastify, parseJsonBody);
   bindRequestContext(app);
   installRevisions(app, app.get(DatabaseService));
   const observe = requestObserver(app.get(MetricsService), log);
@@ -123,8 +125,8 @@ export async function createApp(
   app.useGlobalPipes(createValidationPipe());
   setupSwagger(app);
   await installConsole(app, log);
-  // Last: it reads every global enhancer registered so far and refuses what it would skip.
-  installAccessFastPath(app, {
+  // Last: they read every global enhancer registered so far and refuse what they would skip.
+  const door: FrontDoorOptions = {
     requestId: requestIdOf,
     answerHeaders: jsonHeaders,
     observe,
@@ -132,8 +134,11 @@ export async function createApp(
     maxParamLength: MAX_PARAM_LENGTH,
     cors: config.corsOrigins.length > 0,
     trustsProxies: config.trustProxy.length > 0,
-  });
-  installGatewayFastPath(app);
+    bodyLimit: config.bodyLimitBytes,
+    parseJsonBody,
+  };
+  installAccessFastPath(app, door);
+  installGatewayFastPath(app, door);
   return app;
 }
 
@@ -168,35 +173,51 @@ export function nestingDepth(text: string): number {
 }
 
 /**
- * Request bodies are JSON or nothing: any other media type answers 415. An empty body sent
- * with Content-Type: application/json (many clients send the header on every request,
- * DELETE included) counts as no body; a body that does not parse is an InvalidJsonBodyException
- * (400). Prototype-poisoning keys are refused by Fastify's own JSON parser.
+ * The JSON body parser of this API, for the text of a body: the value, or undefined for a
+ * blank body (many clients send Content-Type: application/json on every request, DELETE
+ * included); throws an InvalidJsonBodyException (400) for a body that does not parse or nests
+ * too deep. Prototype-poisoning keys are refused by Fastify's own JSON parser, which answers
+ * through its callback before returning.
  */
-function acceptJsonOnly(fastify: FastifyServer): void {
+export function jsonBodyParser(fastify: FastifyServer): (text: string) => unknown {
   const parseJson = fastify.getDefaultJsonParser('error', 'error');
+  return (text) => {
+    if (text.trim() === '') {
+      return undefined;
+    }
+    if (nestingDepth(text) > MAX_JSON_DEPTH) {
+      throw new InvalidJsonBodyException(`nested deeper than ${MAX_JSON_DEPTH} arrays or objects`);
+    }
+    let outcome: { error: Error | null; value?: unknown } | null = null;
+    void parseJson(null as never, text, (error: Error | null, value?: unknown) => {
+      outcome = { error, value };
+    });
+    if (outcome === null) {
+      throw new Error("Fastify's JSON parser did not answer synchronously.");
+    }
+    const { error, value } = outcome as { error: Error | null; value?: unknown };
+    if (error) {
+      throw new InvalidJsonBodyException(error.message);
+    }
+    return value;
+  };
+}
+
+/** Request bodies are JSON or nothing: any other media type answers 415. */
+function acceptJsonOnly(fastify: FastifyServer, parseBody: (text: string) => unknown): void {
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser(
     'application/json',
     { parseAs: 'string' },
-    (request, body: string, done: (error: Error | null, value?: unknown) => void) => {
-      if (body.trim() === '') {
-        done(null, undefined);
+    (_request, body: string, done: (error: Error | null, value?: unknown) => void) => {
+      let value: unknown;
+      try {
+        value = parseBody(body);
+      } catch (error) {
+        done(error as Error);
         return;
       }
-      if (nestingDepth(body) > MAX_JSON_DEPTH) {
-        done(
-          new InvalidJsonBodyException(`nested deeper than ${MAX_JSON_DEPTH} arrays or objects`),
-        );
-        return;
-      }
-      void parseJson(request, body, (error: Error | null, value?: unknown) => {
-        if (error) {
-          done(new InvalidJsonBodyException(error.message));
-        } else {
-          done(null, value);
-        }
-      });
+      done(null, value);
     },
   );
 }

@@ -1,7 +1,7 @@
 import { request, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { AuthGuard, RequestAuthenticator } from '../src/auth/auth.guard';
-import { DoorRequest } from '../src/model-access/access-fast-path';
+import { DoorRequest } from '../src/common/front-door';
 import { World } from './support/factories';
 import { HttpApi } from './support/http-api';
 import { ADMIN_KEY, enc, Reply, startTestApp, TestApp } from './support/test-app';

@@ -51,6 +51,17 @@ export function cacheBypassed(): boolean {
   return storage.getStore()?.bypassCache === true;
 }
 
+/**
+ * Runs `fn` in the context of a request that may write (for requests answered outside
+ * Fastify's hooks): its writes set X-Access-Revision on `reply`.
+ */
+export function inWriteContext<T>(
+  reply: { header(name: string, value: string): unknown },
+  fn: () => T,
+): T {
+  return storage.run({ written: null, bypassCache: false, reply }, fn);
+}
+
 /** Notes, inside a request, the revision a write produced. */
 export function recordWrittenRevision(revision: bigint): void {
   const context = storage.getStore();
@@ -115,7 +126,7 @@ export function installRevisions(app: NestFastifyApplication, source: RevisionSo
   // so an error answered here carries them; before the fast path's preHandler.
   fastify.addHook('preValidation', (request, reply, done) => {
     if (!READS.has(request.method)) {
-      storage.run({ written: null, bypassCache: false, reply }, done);
+      inWriteContext(reply, done);
       return;
     }
     const query = request.query as Record<string, unknown> | undefined;

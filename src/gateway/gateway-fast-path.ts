@@ -5,6 +5,8 @@ import { ApplicationConfig, Reflector } from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { FastifyReply, FastifyRequest } from 'fastify';
+import { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { AccessLevel } from '../auth/access-level.decorators';
 import { accessLevelOf, AuthGuard, RequestAuthenticator } from '../auth/auth.guard';
 import {
@@ -14,7 +16,16 @@ import {
   RouteArgument,
   skipsItself,
 } from '../common/handler-metadata';
+import {
+  doorMayAnswer,
+  DoorReply,
+  DoorRequest,
+  FrontDoorOptions,
+  putInFront,
+} from '../common/front-door';
 import { ProblemFilter } from '../common/problem.filter';
+import { inRequestContext } from '../common/request-context';
+import { inWriteContext } from '../database/revisions';
 import { GatewayController } from './gateway.controller';
 
 type Request = FastifyRequest & Record<string, unknown>;
@@ -164,10 +175,12 @@ export function gatewayFastRoutes(
 
 /**
  * Serves the model calls of GatewayController (POST /v1/chat/completions, /v1/completions,
- * /v1/embeddings) with a Fastify route handler of its own in place of Nest's: Nest's
- * per-request router, guard consumer, pipe consumer and execution context cost about as much
- * CPU as the gateway's own work on a non-streamed call (see BENCHMARKS.md). Every Fastify
- * hook (request context, security headers, CORS, metrics, body parsing) still runs.
+ * /v1/embeddings) without Nest's per-request router, guard consumer, pipe consumer and
+ * execution context, which cost about as much CPU as the gateway's own work on a
+ * non-streamed call (see BENCHMARKS.md). Two entrances share one serve(): the front door on
+ * the HTTP server (installGatewayFrontDoor) for a call with a plain JSON body, and a Fastify
+ * route handler in place of Nest's for the rest, after every Fastify hook (request context,
+ * security headers, CORS, metrics, body parsing).
  *
  * Nothing is decided differently, because nothing is declared twice: the routes, their
  * access level and arguments are read from the controller's decorators; authentication and
@@ -177,7 +190,10 @@ export function gatewayFastRoutes(
  * Call it before the application is initialised (Nest adds its routes then), once every
  * global enhancer is registered.
  */
-export function installGatewayFastPath(app: NestFastifyApplication): GatewayFastRoute[] {
+export function installGatewayFastPath(
+  app: NestFastifyApplication,
+  door: FrontDoorOptions,
+): GatewayFastRoute[] {
   const authenticator = app.get(RequestAuthenticator);
   const reflector = app.get(Reflector);
   const controller = app.get(GatewayController) as unknown as Record<string, Handler>;
@@ -246,5 +262,96 @@ export function installGatewayFastPath(app: NestFastifyApplication): GatewayFast
           ),
     );
   });
+  installGatewayFrontDoor(app.getHttpServer() as Server, door, routes, (route, request, reply) =>
+    serve(route, request as unknown as Request, reply as unknown as FastifyReply),
+  );
   return derived;
+}
+
+/** A JSON media type the front door reads itself (others go on to Fastify's parser). */
+const PLAIN_JSON = /^application\/json(?:\s*;\s*charset=utf-8)?$/i;
+
+/**
+ * True when the front door can read a request's body as Fastify would: a JSON body of a
+ * declared length within the body limit (a chunked, empty or oversized body, or another
+ * media type, is left to Fastify, which answers each case).
+ */
+function plainJsonBody(headers: IncomingHttpHeaders, bodyLimit: number): boolean {
+  const length = Number(headers['content-length']);
+  const type = headers['content-type'];
+  return (
+    Number.isInteger(length) &&
+    length > 0 &&
+    length <= bodyLimit &&
+    headers['transfer-encoding'] === undefined &&
+    typeof type === 'string' &&
+    PLAIN_JSON.test(type)
+  );
+}
+
+/** Reads a request's body as text; `then` is not called when the client goes away first. */
+function readBody(req: IncomingMessage, res: ServerResponse, then: (text: string) => void): void {
+  const chunks: Buffer[] = [];
+  req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  req.once('end', () =>
+    then(chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8')),
+  );
+  // A broken upload: no answer can reach the client any more.
+  req.once('error', () => res.destroy());
+}
+
+/**
+ * The gateway's front door, on the HTTP server in front of Fastify (and of the access
+ * front door): a model call (a POST of one of the gateway's routes, no query string, a
+ * plain JSON body of a declared length, no Origin under CORS, no X-Forwarded-For behind
+ * trusted proxies) is read and parsed here with Fastify's own JSON parser and served by the
+ * same serve() as the Fastify route, inside the same request and write contexts, with the
+ * request id, security headers, metrics and request line Fastify's hooks give other answers.
+ * Fastify's routing, request and reply objects and hooks cost about a tenth of a model
+ * call's CPU. Anything else goes on to Fastify.
+ */
+function installGatewayFrontDoor(
+  server: Server,
+  door: FrontDoorOptions,
+  routes: ReadonlyMap<string, GatewayFastRoute>,
+  serve: (route: GatewayFastRoute, request: DoorRequest, reply: DoorReply) => void,
+): void {
+  const problems = new ProblemFilter();
+  const sharedHeaders = Object.entries(door.answerHeaders).flat();
+  putInFront(server, (req, res, next) => {
+    const route = req.method === 'POST' ? routes.get(req.url ?? '') : undefined;
+    if (
+      !route ||
+      !plainJsonBody(req.headers, door.bodyLimit) ||
+      !doorMayAnswer(server, req.headers, door)
+    ) {
+      next(req, res);
+      return;
+    }
+    const started = performance.now();
+    const id = door.requestId(req.headers);
+    readBody(req, res, (text) => {
+      const request = new DoorRequest(req, 'POST', id, route.url, req.headers, {}, {}, route.url);
+      const reply = new DoorReply(res, sharedHeaders, id, (status) =>
+        door.observe(id, 'POST', route.url, status, performance.now() - started),
+      );
+      inRequestContext(id, () =>
+        inWriteContext(reply, () => {
+          try {
+            request.body = door.parseJsonBody(text);
+          } catch (error) {
+            // As Fastify does after a body it could not parse: the connection is not reused.
+            reply.header('connection', 'close');
+            problems.send(error, request as unknown as Request, reply as unknown as FastifyReply);
+            return;
+          }
+          try {
+            serve(route, request, reply);
+          } catch (error) {
+            problems.send(error, request as unknown as Request, reply as unknown as FastifyReply);
+          }
+        }),
+      );
+    });
+  });
 }

@@ -11,7 +11,7 @@ import { ApplicationConfig, Reflector } from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { FastifyReply, FastifyRequest } from 'fastify';
-import { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { IncomingMessage, Server } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { AccessLevel } from '../auth/access-level.decorators';
 import { accessLevelOf, AuthGuard, RequestAuthenticator } from '../auth/auth.guard';
@@ -22,10 +22,16 @@ import {
   RouteArgument,
   skipsItself,
 } from '../common/handler-metadata';
+import {
+  doorMayAnswer,
+  DoorReply,
+  DoorRequest,
+  FrontDoorOptions,
+  putInFront,
+} from '../common/front-door';
 import { ProblemFilter } from '../common/problem.filter';
 import { inRequestContext } from '../common/request-context';
 import { MIN_REVISION_HEADER, MIN_REVISION_QUERY } from '../database/revisions';
-import { RequestObserver } from '../metrics/request-observer';
 import { AccessController } from './access.controller';
 import { FAST_PATH_KEY } from './fast-path.decorator';
 
@@ -235,24 +241,6 @@ function globalEnhancersOf(app: NestFastifyApplication): GlobalEnhancers {
   };
 }
 
-/** What the front door needs of the application to answer as Fastify would. */
-export interface FrontDoorOptions {
-  /** The request id of a request (the adapter's genReqId). */
-  requestId(headers: IncomingHttpHeaders): string;
-  /** The headers every JSON answer carries (the security headers of the onRequest hook). */
-  answerHeaders: Record<string, string>;
-  /** Records an answered request (the onResponse hook's metrics and request line). */
-  observe: RequestObserver;
-  /** The query string parser Fastify is configured with. */
-  parseQuery(text: string): Record<string, unknown>;
-  /** The longest path parameter Fastify's router matches. */
-  maxParamLength: number;
-  /** CORS is enabled: requests with an Origin header go through Fastify's CORS hook. */
-  cors: boolean;
-  /** Proxies are trusted: requests with X-Forwarded-For go through Fastify (request.ip). */
-  trustsProxies: boolean;
-}
-
 const NO_PARAMS: Record<string, string> = Object.freeze({});
 
 /** A fast route's URL template as a matcher of request paths, with its parameter names. */
@@ -275,97 +263,6 @@ function matcherOf(route: FastRoute): RouteMatcher {
     })
     .join('/');
   return { route, pattern: new RegExp(`^${source}$`), names };
-}
-
-/** The part of FastifyRequest the fast routes read, for a request answered by the front door. */
-export class DoorRequest {
-  readonly method = 'GET';
-  readonly routeOptions: { url: string };
-  [key: string]: unknown;
-
-  constructor(
-    readonly raw: IncomingMessage,
-    readonly id: string,
-    readonly url: string,
-    readonly headers: IncomingHttpHeaders,
-    readonly query: Record<string, unknown>,
-    readonly params: Record<string, string>,
-    route: string,
-  ) {
-    this.routeOptions = { url: route };
-  }
-
-  get ip(): string | undefined {
-    return this.raw.socket.remoteAddress;
-  }
-}
-
-/** The part of FastifyReply the fast routes and ProblemFilter use; send() writes the answer. */
-class DoorReply {
-  statusCode = 200;
-  sent = false;
-  /** Headers set on this answer, lower-case name then value (ahead of the shared ones). */
-  private readonly own: string[] = [];
-
-  constructor(
-    private readonly res: ServerResponse,
-    /** The headers every answer of the door carries, name then value. */
-    private readonly shared: readonly string[],
-    private readonly requestId: string,
-    private readonly done: (status: number) => void,
-  ) {}
-
-  code(status: number): this {
-    this.statusCode = status;
-    return this;
-  }
-
-  status(status: number): this {
-    return this.code(status);
-  }
-
-  header(name: string, value: unknown): this {
-    const key = name.toLowerCase();
-    const at = this.own.indexOf(key);
-    if (at >= 0 && at % 2 === 0) {
-      this.own[at + 1] = String(value);
-    } else {
-      this.own.push(key, String(value));
-    }
-    return this;
-  }
-
-  headers(values: Record<string, string>): this {
-    for (const name in values) {
-      this.header(name, values[name]);
-    }
-    return this;
-  }
-
-  send(payload: unknown): this {
-    if (this.sent) {
-      return this;
-    }
-    this.sent = true;
-    const body = typeof payload === 'string' ? payload : JSON.stringify(payload);
-    // Flat [name, value, …]: one array, no object per answer; the answer's own value of a
-    // header wins over the shared one.
-    const fields = [...this.own];
-    for (let i = 0; i < this.shared.length; i += 2) {
-      if (!this.own.includes(this.shared[i])) {
-        fields.push(this.shared[i], this.shared[i + 1]);
-      }
-    }
-    fields.push('x-request-id', this.requestId);
-    if (!this.own.includes('content-type')) {
-      fields.push('content-type', JSON_TYPE);
-    }
-    fields.push('content-length', String(Buffer.byteLength(body)));
-    this.res.writeHead(this.statusCode, fields);
-    this.res.end(body);
-    this.done(this.statusCode);
-    return this;
-  }
 }
 
 /**
@@ -486,10 +383,6 @@ export function installAccessFastPath(
   );
   const patterns = derived.filter((route) => route.url.includes(':')).map(matcherOf);
   const server = app.getHttpServer() as Server;
-  const [fastify] = server.listeners('request') as ((
-    req: IncomingMessage,
-    res: ServerResponse,
-  ) => void)[];
   /** The route and path parameters the front door answers a request with, or null. */
   const frontDoorRoute = (
     req: IncomingMessage,
@@ -501,9 +394,7 @@ export function installAccessFastPath(
       headers['content-length'] !== undefined ||
       headers['transfer-encoding'] !== undefined ||
       headers[MIN_REVISION_HEADER] !== undefined ||
-      (door.cors && headers.origin !== undefined) ||
-      (door.trustsProxies && headers['x-forwarded-for'] !== undefined) ||
-      !server.listening
+      !doorMayAnswer(server, headers, door)
     ) {
       return null;
     }
@@ -529,8 +420,7 @@ export function installAccessFastPath(
     return null;
   };
   const sharedHeaders = Object.entries(door.answerHeaders).flat();
-  server.removeListener('request', fastify);
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+  putInFront(server, (req, res, fastify) => {
     const url = req.url ?? '';
     const mark = url.indexOf('?');
     const path = mark < 0 ? url : url.slice(0, mark);
@@ -543,7 +433,16 @@ export function installAccessFastPath(
     const started = performance.now();
     const route = found.route;
     const id = door.requestId(req.headers);
-    const request = new DoorRequest(req, id, url, req.headers, query, found.params, route.url);
+    const request = new DoorRequest(
+      req,
+      'GET',
+      id,
+      url,
+      req.headers,
+      query,
+      found.params,
+      route.url,
+    );
     const reply = new DoorReply(res, sharedHeaders, id, (status) =>
       door.observe(id, 'GET', route.url, status, performance.now() - started),
     );
