@@ -1,3 +1,5 @@
+import Sqlite from 'better-sqlite3';
+import { Client } from 'pg';
 import { BudgetAlertsService } from '../src/budgets/budget-alerts.service';
 import { uniqueId, World } from './support/factories';
 import { FAKE_COMPLETION_PRICE, FAKE_PROMPT_PRICE, PROMPT_TOKENS } from './support/fake-openrouter';
@@ -126,6 +128,60 @@ describe('gateway: budgets and rate limits on /v1 calls', () => {
     );
     expect(audit.body.total).toBe(1);
   });
+
+  it('sees a budget spent by its own settlement at once, and by another process once it hears of it', async () => {
+    // Each call reserves 0.000051 (a 45-token prompt estimate, 3 tokens); the upstream
+    // reports 50 tokens, 0.000111: settled, that spends the budget of 0.0001.
+    const { org, model, token } = await setup({ budget_usd: 0.0001 });
+    g.fake.behave(model, { chunks: 50 });
+    expect((await chat(token, model, { max_tokens: 3 })).status).toBe(200);
+    expect((await settled(org)).spent_usd).toBeCloseTo(0.000111, 12);
+    const spent = await chat(token, model, { max_tokens: 3 });
+    expect(spent.status).toBe(403);
+    expect(spent.body.error.message).toMatch(/budget_exhausted/);
+
+    // Spend written behind the service's back (another process: the migration tool, a
+    // second process on the same SQLite file) counts once the change feed hears of it.
+    const other = await setup({ budget_usd: 0.0001 });
+    expect((await chat(other.token, other.model, { max_tokens: 3 })).status).toBe(200);
+    await settled(other.org);
+    await writeFromOutside(
+      "UPDATE budget_spend SET spent_nanos = 100000 WHERE organization_id = $1 AND user_id = ''",
+      [other.org],
+    );
+    const deadline = Date.now() + 5000;
+    let res = await chat(other.token, other.model, { max_tokens: 3 });
+    // Until then a call may still pass the rule, but never the reservation (402).
+    while (res.status !== 403 && Date.now() < deadline) {
+      expect(res.status).toBe(402);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      res = await chat(other.token, other.model, { max_tokens: 3 });
+    }
+    expect(res.status).toBe(403);
+    expect(res.body.error.message).toMatch(/budget_exhausted/);
+  });
+
+  /** Runs one statement on a connection of its own, as another process would. */
+  async function writeFromOutside(sql: string, params: unknown[]): Promise<void> {
+    const database = g.t.database;
+    if (database.kind === 'postgres') {
+      const client = new Client({ connectionString: database.url });
+      await client.connect();
+      try {
+        await client.query(sql, params);
+      } finally {
+        await client.end();
+      }
+      return;
+    }
+    const connection = new Sqlite(database.url.replace(/^sqlite:/, ''));
+    try {
+      connection.pragma('busy_timeout = 5000');
+      connection.prepare(sql.replace(/\$\d+/g, '?')).run(...params);
+    } finally {
+      connection.close();
+    }
+  }
 
   it('answers 429 with Retry-After in OpenAI shape past a member rpm limit', async () => {
     const { org, user, model, token } = await setup({ budget_usd: null });

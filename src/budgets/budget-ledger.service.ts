@@ -5,6 +5,9 @@ import { Clock, CLOCK } from './clock';
 /** The '' user of budget_spend: the organization's own row. */
 export const ORGANIZATION_ROW = '';
 
+/** Scopes whose spend is kept in memory at most (organizations x members x periods seen). */
+const KNOWN_SPEND_LIMIT = 10_000;
+
 /** Far above any budget (9e18 nano-dollars still fits a signed 64-bit integer). */
 const NO_LIMIT = '9000000000000000000';
 
@@ -45,9 +48,37 @@ interface QueuedSettlement {
 export type ReserveResult =
   { held: true; reservation: HeldReservation } | { held: false; refusedBy: SpendScope };
 
+/** A statement's text for SQLite and, for each `?`, which `$n` parameter it takes. */
+interface SqliteForm {
+  text: string;
+  order: number[];
+}
+
+/** SQLite forms of the statements seen so far (a few fixed texts; forgotten past this many). */
+const sqliteForms = new Map<string, SqliteForm>();
+const SQLITE_FORMS_LIMIT = 256;
+
+function sqliteFormOf(sql: string): SqliteForm {
+  let form = sqliteForms.get(sql);
+  if (!form) {
+    const order: number[] = [];
+    const text = sql.replace(/\$(\d+)/g, (_, n: string) => {
+      order.push(Number(n) - 1);
+      return '?';
+    });
+    if (sqliteForms.size >= SQLITE_FORMS_LIMIT) {
+      sqliteForms.clear();
+    }
+    form = { text, order };
+    sqliteForms.set(sql, form);
+  }
+  return form;
+}
+
 /**
  * `$n` placeholders as each driver wants them (SQLite: `?`, repeated values repeated,
- * booleans as 0/1).
+ * booleans as 0/1). The SQLite text is worked out once per statement: a reservation binds
+ * three statements per budget on every gateway call.
  */
 export function bind(
   kind: 'sqlite' | 'postgres',
@@ -57,13 +88,14 @@ export function bind(
   if (kind === 'postgres') {
     return [sql, params];
   }
-  const ordered: unknown[] = [];
-  const text = sql.replace(/\$(\d+)/g, (_, n: string) => {
-    const value = params[Number(n) - 1];
-    ordered.push(typeof value === 'boolean' ? Number(value) : value);
-    return '?';
-  });
-  return [text, ordered];
+  const { text, order } = sqliteFormOf(sql);
+  return [
+    text,
+    order.map((i) => {
+      const value = params[i];
+      return typeof value === 'boolean' ? Number(value) : value;
+    }),
+  ];
 }
 
 /** Rows of an INSERT/UPDATE ... RETURNING: SQLite answers the rows, PostgreSQL [rows, count]. */
@@ -100,12 +132,30 @@ function toRow(r: Record<string, unknown> | undefined): SpendRow | null {
 export class BudgetLedgerService {
   /** Settlements not written yet (see queue()). */
   private settlements: QueuedSettlement[] = [];
+  /**
+   * SQLite: the spend of each scope as last read or settled here (see spentOf), or null on
+   * PostgreSQL, where other replicas settle without telling this one.
+   */
+  private readonly knownSpend: Map<string, number> | null;
+  /** Bumped whenever knownSpend may have gone stale: a read begun before is not kept. */
+  private spendGeneration = 0;
 
   constructor(
     private readonly db: DatabaseService,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {
     db.beforeClose(() => this.flush());
+    this.knownSpend = db.kind === 'sqlite' ? new Map() : null;
+    db.onChange((change) => {
+      // Spend rows change here (settlements update knownSpend themselves), in another
+      // process (heard as an external change), or go with their organization.
+      if (
+        change.kind === 'external' ||
+        change.tables.some((t) => t.table === 'organizations' || t.table === '*')
+      ) {
+        this.forgetSpend();
+      }
+    });
   }
 
   /** Holds `nanos` on every scope, all or none (one transaction). */
@@ -115,9 +165,16 @@ export class BudgetLedgerService {
       scopes.map((scope) => this.holdStatements(scope, nanos, now)),
       true,
     );
-    return outcome.committed
-      ? { held: true, reservation: { scopes, nanos } }
-      : { held: false, refusedBy: scopes[outcome.rowlessAt] };
+    if (outcome.committed) {
+      return { held: true, reservation: { scopes, nanos } };
+    }
+    const refusedBy = scopes[outcome.rowlessAt];
+    // The spend kept in memory may be behind what refused the call (another process's
+    // settlement not heard of yet): the next decision reads it.
+    this.knownSpend?.delete(
+      scopeKey(refusedBy.organizationId, refusedBy.userId, refusedBy.periodStart),
+    );
+    return { held: false, refusedBy };
   }
 
   /**
@@ -169,6 +226,7 @@ export class BudgetLedgerService {
           after.set(key, toRow(outcome.rows[i][0]) ?? { spentNanos: 0, reservedNanos: 0 });
         });
       }
+      this.learnSpend(after);
       for (const { reservation, done } of batch) {
         done.resolve(
           reservation.scopes.map(
@@ -181,8 +239,64 @@ export class BudgetLedgerService {
         );
       }
     } catch (error) {
+      // Whether any of it was written is unknown: read the spend again.
+      this.forgetSpend();
       batch.forEach(({ done }) => done.reject(error));
     }
+  }
+
+  /** Settled rows, as written: the spend they hold now. */
+  private learnSpend(rows: ReadonlyMap<string, SpendRow>): void {
+    this.spendGeneration++;
+    if (this.knownSpend) {
+      for (const [key, row] of rows) {
+        this.knownSpend.set(key, row.spentNanos);
+      }
+    }
+  }
+
+  private forgetSpend(): void {
+    this.spendGeneration++;
+    this.knownSpend?.clear();
+  }
+
+  /**
+   * What each scope has spent in its period (0 without a row), keyed by scopeKey. On SQLite
+   * every settlement is written by this process (another process's writes are heard through
+   * PRAGMA data_version and empty the memo), so the spend is kept in memory once read and
+   * moved by each settlement: the access rule asks on every gateway call under a budget,
+   * and a read there cost a read transaction (file locks, and pages re-read after each
+   * write) per call. Reservations do not change spend. PostgreSQL reads every time.
+   */
+  async spentOf(scopes: SpendScope[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    const missing: SpendScope[] = [];
+    for (const scope of scopes) {
+      const key = scopeKey(scope.organizationId, scope.userId, scope.periodStart);
+      const known = this.knownSpend?.get(key);
+      if (known === undefined) {
+        missing.push(scope);
+      } else {
+        out.set(key, known);
+      }
+    }
+    if (missing.length === 0) {
+      return out;
+    }
+    const generation = this.spendGeneration;
+    const rows = await this.read(missing);
+    for (const scope of missing) {
+      const key = scopeKey(scope.organizationId, scope.userId, scope.periodStart);
+      const spent = rows.get(key)?.spentNanos ?? 0;
+      out.set(key, spent);
+      if (this.knownSpend && generation === this.spendGeneration) {
+        if (this.knownSpend.size >= KNOWN_SPEND_LIMIT) {
+          this.knownSpend.clear();
+        }
+        this.knownSpend.set(key, spent);
+      }
+    }
+    return out;
   }
 
   /** Current rows of some scopes (missing rows are absent from the map), read outside writes. */
@@ -276,14 +390,7 @@ export class BudgetLedgerService {
         'spent_nanos = spent_nanos + $5, updated_at = $6 ' +
         'WHERE organization_id = $1 AND user_id = $2 AND period_start = $3 ' +
         'RETURNING spent_nanos, reserved_nanos',
-      [
-        scope.organizationId,
-        scope.userId,
-        scope.periodStart,
-        total.reserved,
-        total.spent,
-        now,
-      ],
+      [scope.organizationId, scope.userId, scope.periodStart, total.reserved, total.spent, now],
     );
   }
 }
@@ -291,4 +398,3 @@ export class BudgetLedgerService {
 export function scopeKey(organizationId: string, userId: string, periodStart: string): string {
   return `${organizationId}\u0000${userId}\u0000${periodStart}`;
 }
-

@@ -20,8 +20,9 @@ export interface BudgetReport {
 /**
  * The budget side of the access rule. Spend changes on every gateway call, so it is never
  * cached with the access answers: for a user in an organization with a budget, each
- * decision reads that organization's spend row for the current period (one primary-key
- * lookup). Users without budgets pay nothing: their cached answers are used as they are.
+ * decision asks the ledger what that organization has spent in the current period
+ * (BudgetLedgerService.spentOf: kept in memory on SQLite, one primary-key lookup on
+ * PostgreSQL). Users without budgets pay nothing: their cached answers are used as they are.
  */
 @Injectable()
 export class BudgetStateService {
@@ -39,10 +40,12 @@ export class BudgetStateService {
       return view;
     }
     const scopes = budgeted.map((m) => this.organizationScope(m));
-    const rows = await this.ledger.read(scopes.filter((_, i) => budgeted[i].limits.budgetUsd! > 0));
+    const spend = await this.ledger.spentOf(
+      scopes.filter((_, i) => budgeted[i].limits.budgetUsd! > 0),
+    );
     const exhausted = new Set<string>();
     budgeted.forEach((m, i) => {
-      const spent = rows.get(keyOf(scopes[i]))?.spentNanos ?? 0;
+      const spent = spend.get(keyOf(scopes[i])) ?? 0;
       if (spent >= usdToNanos(m.limits.budgetUsd!)) {
         exhausted.add(m.organizationId);
       }
