@@ -742,7 +742,9 @@ function writeMarkdown(
 
 /** `--only gateway`: the gateway scenario on its own, with its targets and its JSON report. */
 async function runGatewayScenario(duration: number, jsonPath: string | undefined): Promise<number> {
+  const startedAt = Date.now();
   const loadBefore = loadAverage();
+  log(`load average before the run: ${loadBefore}`);
   const r = await benchGateway({
     duration,
     connections: 100,
@@ -826,6 +828,9 @@ async function runGatewayScenario(duration: number, jsonPath: string | undefined
     passed: verdicts.every((v) => v.pass),
   };
   writeReport('gateway', report.generated_at, report, jsonPath);
+  log(
+    `total ${((Date.now() - startedAt) / 1000).toFixed(0)} s; load average after ${report.load_average_after}; targets ${report.passed ? 'met' : 'MISSED'}`,
+  );
   return report.passed ? 0 : 1;
 }
 
