@@ -9,7 +9,8 @@ import { join, resolve } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { signWebUiToken } from '../src/auth/jwt';
 import { ArgsSpec, numberArg, parseArgs, secondsArg, stringArg } from './lib/args';
-import { benchGateway } from './lib/perf-gateway';
+import { benchGateway, GatewayBenchResult, PathName, PATHS } from './lib/perf-gateway';
+import { RoundFigure } from './lib/perf-gateway-wrk';
 import { LoadOptions, LoadRequest, LoadResult, runLoad } from './lib/perf-load';
 import { GeneratorUse, requireWrk, runWrk } from './lib/perf-wrk';
 import {
@@ -47,11 +48,15 @@ Options:
                         split evenly between them (default 2; 1 turns it off)
   --only <list>         scenarios to run, comma-separated: check,user-models,openai-models,mixed;
                         or \`gateway\` alone: the upstream stand-in (tools/lib/perf-upstream) called
-                        directly and through /v1 with wrk at 100 connections, answering after
-                        100 ms as a model would (added p50/p99, and what a budget reservation
-                        adds), the most calls per second of each path, time to first streamed
-                        byte, RSS with 1,000 open streams and over 10,000 streamed 100 KB
-                        answers, and ledger rows lost
+                        directly, through a bare Node proxy and through /v1 with wrk at 100
+                        connections, answering after 100 ± 10 ms as a model would (added
+                        p50/p99 over direct, the bare proxy's as the machine's floor, and
+                        what a budget reservation adds; 3 interleaved rounds of --duration
+                        per path; the service and the bare proxy pinned to the last CPU),
+                        the most calls per second of each path, time to first streamed byte,
+                        RSS with 1,000 open streams and over 10,000 streamed 100 KB answers,
+                        and ledger rows lost; writes bench-results/gateway-<time>.json and
+                        gateway-latest.json
   --service <dirs>      the builds to measure, comma-separated: each <dir>/dist/src/main.js is
                         run on its own freshly seeded database, same scenarios, same bare
                         reference (\`.\` is this checkout, the default). Before/after in one run:
@@ -75,6 +80,11 @@ access check keeps >= 80% of its small-world req/s.`;
 
 /** How long the gateway scenario's stand-in takes to answer a non-streamed call (see perf-gateway). */
 const GATEWAY_UPSTREAM_DELAY_MS = 100;
+/**
+ * How far each of those answers strays from it, either way (uniform): enough to break the
+ * lockstep of a fixed delay, narrow enough to read the p50 to 0.1 ms (see perf-gateway).
+ */
+const GATEWAY_UPSTREAM_JITTER_MS = 10;
 
 const ARGS: ArgsSpec = {
   options: [
@@ -627,6 +637,44 @@ function generatorNote(driver: Driver, bare: Measured, doubled: Measured | null)
   return lines;
 }
 
+/** How the bench was called, with a PostgreSQL URL masked. */
+function commandLine(): string {
+  return `npm run bench${
+    process.argv.length > 2
+      ? ` -- ${process.argv
+          .slice(2)
+          .join(' ')
+          .replace(/postgres:\/\/\S+/, '<url>')}`
+      : ''
+  }`;
+}
+
+function loadAverage(): string {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+}
+
+/**
+ * Writes the JSON report as bench-results/<name>-<time>.json and <name>-latest.json (bench-,
+ * the full run's, is latest.json), and to `extra` if given.
+ */
+function writeReport(
+  name: 'bench' | 'gateway',
+  generatedAt: string,
+  report: unknown,
+  extra: string | undefined,
+): void {
+  const dir = join(ROOT, 'bench-results');
+  mkdirSync(dir, { recursive: true });
+  const json = JSON.stringify(report, null, 2);
+  const file = join(dir, `${name}-${generatedAt.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, json);
+  writeFileSync(join(dir, name === 'bench' ? 'latest.json' : `${name}-latest.json`), json);
+  if (extra) {
+    writeFileSync(extra, json);
+  }
+  log(`wrote ${file}`);
+}
+
 function machine(): Record<string, string | number> {
   const list = cpus();
   return {
@@ -692,81 +740,169 @@ function writeMarkdown(
   log(`wrote ${file}`);
 }
 
-/** `--only gateway`: the gateway scenario on its own, with its targets. */
-async function runGatewayScenario(duration: number): Promise<number> {
+/** `--only gateway`: the gateway scenario on its own, with its targets and its JSON report. */
+async function runGatewayScenario(duration: number, jsonPath: string | undefined): Promise<number> {
+  const startedAt = Date.now();
+  const loadBefore = loadAverage();
+  log(`load average before the run: ${loadBefore}`);
   const r = await benchGateway({
     duration,
     connections: 100,
     streams: 1000,
     answers: 10_000,
     upstreamDelayMs: GATEWAY_UPSTREAM_DELAY_MS,
+    upstreamJitterMs: GATEWAY_UPSTREAM_JITTER_MS,
   });
-  const addedP50 = r.gateway.p50 - r.direct.p50;
-  const addedP99 = r.gateway.p99 - r.direct.p99;
+  const addedP50 = r.added.gateway.p50.mean;
+  const addedP99 = r.added.gateway.p99.mean;
   const addedTtft = r.ttft.gateway - r.ttft.direct;
-  const budgetP50 = r.budgeted.p50 - r.gateway.p50;
+  const budgetP50 = r.budget.p50.mean;
   const growth = r.answers.rssAfterMb - r.answers.rssBeforeMb;
-  const verdicts: Verdict[] = [
+  const floor = r.added.bare;
+  const verdicts: (Verdict & { floor: string })[] = [
     {
       name: 'added p50 (non-streamed, 100 connections)',
       target: '<= 1 ms',
-      measured: `${addedP50.toFixed(2)} ms`,
+      measured: `${ms(addedP50)} ms`,
+      floor: `${ms(floor.p50.mean)} ms`,
       pass: addedP50 <= 1,
     },
     {
       name: 'added p99',
       target: '<= 5 ms',
-      measured: `${addedP99.toFixed(2)} ms`,
+      measured: `${ms(addedP99)} ms`,
+      floor: `${ms(floor.p99.mean)} ms`,
       pass: addedP99 <= 5,
     },
     {
       name: 'added p50 of a budget reservation (issue 13)',
       target: '<= 1 ms',
-      measured: `${budgetP50.toFixed(2)} ms`,
+      measured: `${ms(budgetP50)} ms`,
+      floor: '-',
       pass: budgetP50 <= 1,
     },
     {
       name: 'added time to first streamed byte (p50)',
       target: '<= 2 ms',
-      measured: `${addedTtft.toFixed(2)} ms`,
+      measured: `${ms(addedTtft)} ms`,
+      floor: '-',
       pass: addedTtft <= 2,
     },
     {
       name: `RSS with ${r.openStreams.count} open streams`,
       target: '< 300 MB',
       measured: `${r.openStreams.rssMb.toFixed(0)} MB`,
+      floor: '-',
       pass: r.openStreams.rssMb < 300,
     },
     {
       name: `RSS growth over ${r.answers.count} streamed 100 KB answers`,
       target: '< 50 MB',
       measured: `${growth.toFixed(1)} MB (${r.answers.rssBeforeMb.toFixed(0)} -> ${r.answers.rssAfterMb.toFixed(0)})`,
+      floor: '-',
       pass: growth < 50,
     },
     {
       name: 'ledger rows lost',
       target: '0',
       measured: `${r.ledger.lost} of ${r.ledger.calls} answered calls (${r.ledger.rows} rows)`,
+      floor: '-',
       pass: r.ledger.lost === 0,
     },
   ];
-  const path = (name: string, f: { p50: number; p99: number; rps: number }) =>
-    `${name} p50 ${f.p50.toFixed(2)} ms p99 ${f.p99.toFixed(2)} ms ${f.rps.toFixed(0)} req/s`;
-  process.stdout.write(
-    `gateway scenario (stand-in answers after ${r.upstreamDelayMs} ms, 100 connections): ` +
-      `${path('direct', r.direct)}; ${path('through the gateway', r.gateway)}; ` +
-      `${path('with a budget', r.budgeted)}\n` +
-      `first streamed byte direct ${r.ttft.direct.toFixed(2)} ms, gateway ${r.ttft.gateway.toFixed(2)} ms\n` +
-      `most calls per second (immediate stand-in, 100 connections, not a target): direct ${r.saturation.direct.toFixed(0)} req/s, ` +
-      `gateway ${r.saturation.gateway.toFixed(0)} req/s at ${r.saturation.cpuUsPerCall.toFixed(0)} us of service CPU per call; service RSS at the end ${r.finalRssMb.toFixed(0)} MB\n`,
-  );
+  process.stdout.write(`${gatewayReport(r)}\n`);
   process.stdout.write(
     `${textTable(
-      ['target', 'goal', 'measured', ''],
-      verdicts.map((v) => [v.name, v.target, v.measured, v.pass ? 'pass' : 'MISS']),
+      ['target', 'goal', 'measured', 'bare proxy (floor)', ''],
+      verdicts.map((v) => [v.name, v.target, v.measured, v.floor, v.pass ? 'pass' : 'MISS']),
     )}\n`,
   );
-  return verdicts.every((v) => v.pass) ? 0 : 1;
+  const report = {
+    generated_at: new Date().toISOString(),
+    command: commandLine(),
+    machine: machine(),
+    load_average_before: loadBefore,
+    load_average_after: loadAverage(),
+    result: r,
+    checks: verdicts,
+    passed: verdicts.every((v) => v.pass),
+  };
+  writeReport('gateway', report.generated_at, report, jsonPath);
+  log(
+    `total ${((Date.now() - startedAt) / 1000).toFixed(0)} s; load average after ${report.load_average_after}; targets ${report.passed ? 'met' : 'MISSED'}`,
+  );
+  return report.passed ? 0 : 1;
+}
+
+/** `a (b..c)`: a figure's mean over the rounds and its range, in ms. */
+function spread(figure: RoundFigure): string {
+  return `${ms(figure.mean)} (${ms(figure.min)}..${ms(figure.max)})`;
+}
+
+/** The gateway scenario's figures: the setting, one line per path, the rest. */
+function gatewayReport(r: GatewayBenchResult): string {
+  const names: Record<PathName, string> = {
+    direct: 'direct',
+    bare: 'bare proxy',
+    gateway: 'gateway',
+    budgeted: 'gateway, budget',
+  };
+  const rows = PATHS.map((path) => {
+    const f = r.paths[path];
+    const a = path === 'direct' ? null : r.added[path];
+    return [
+      names[path],
+      f.calls.toLocaleString('en-US'),
+      f.rps.toFixed(0),
+      ms(f.p50),
+      ms(f.p99),
+      a ? spread(a.p50) : '-',
+      a ? spread(a.p99) : '-',
+      a ? spread(a.mean) : '-',
+      f.cpuUsPerCall === null ? '-' : f.cpuUsPerCall.toFixed(0),
+    ];
+  });
+  const starved = PATHS.flatMap((path) => {
+    const inFlight = impossibleInFlight(r.paths[path].rps, r.paths[path].mean, r.connections);
+    return inFlight === null
+      ? []
+      : [
+          `${names[path]}: client latencies not self-consistent (throughput x mean latency = ${inFlight.toFixed(0)} in flight for ${r.connections} connections: the generator was starved of CPU)`,
+        ];
+  });
+  const s = r.saturation;
+  return [
+    `gateway scenario: the stand-in answers after ${r.upstreamDelayMs} ± ${r.upstreamJitterMs} ms ` +
+      `(uniform; every run draws the same delays), ${r.connections} connections, ` +
+      `${r.rounds} interleaved rounds of ${r.secondsPerRun} s per path, wrk -t${r.wrkThreads}`,
+    `CPUs: ${r.cpus.note}`,
+    'added = over direct, per round: mean of the rounds (lowest..highest round); ' +
+      "added mean = mean latency minus the stand-in's own hold time, per call, over direct's; " +
+      "CPU per call = the path's own process (bare proxy or service), from /proc",
+    textTable(
+      [
+        'path',
+        'calls',
+        'req/s',
+        'p50 ms',
+        'p99 ms',
+        'added p50 ms',
+        'added p99 ms',
+        'added mean ms',
+        'CPU µs/call',
+      ],
+      rows,
+    ),
+    `budget reservation (with a budget over without, per round): p50 ${spread(r.budget.p50)} ms, ` +
+      `p99 ${spread(r.budget.p99)} ms, mean ${spread(r.budget.mean)} ms`,
+    ...starved,
+    `first streamed byte direct ${ms(r.ttft.direct)} ms, gateway ${ms(r.ttft.gateway)} ms`,
+    `most calls per second (immediate stand-in, ${r.connections} connections, not a target): ` +
+      `direct ${s.direct.toFixed(0)} req/s, bare proxy ${s.bare.toFixed(0)} req/s at ` +
+      `${s.bareCpuUsPerCall.toFixed(0)} µs CPU per call, gateway ${s.gateway.toFixed(0)} req/s ` +
+      `at ${s.cpuUsPerCall.toFixed(0)} µs of service CPU per call; service RSS at the end ` +
+      `${r.finalRssMb.toFixed(0)} MB`,
+  ].join('\n');
 }
 
 async function main(): Promise<number> {
@@ -809,7 +945,7 @@ async function main(): Promise<number> {
   };
   const only = stringArg(args, 'only');
   if (only === 'gateway') {
-    return runGatewayScenario(opts.duration);
+    return runGatewayScenario(opts.duration, stringArg(args, 'json'));
   }
   const scenarios = only
     ? only.split(',').map((s) => {
@@ -821,7 +957,7 @@ async function main(): Promise<number> {
     : [...SCENARIOS];
   const postgres = stringArg(args, 'postgres');
   const startedAt = Date.now();
-  const loadBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  const loadBefore = loadAverage();
   log(`load average before the run: ${loadBefore}`);
   Logger.overrideLogger(['error']);
   const small = buildWorld(SMALL_WORLD);
@@ -853,7 +989,9 @@ async function main(): Promise<number> {
     // machine shared with other jobs more threads only win CPU from those jobs).
     while (driver.name === 'wrk') {
       doubled = await drive(driver, load, driver.threads * 2);
-      log(`bare fastify (${driver.threads * 2} generator threads): ${summary(doubled, opts.connections)}`);
+      log(
+        `bare fastify (${driver.threads * 2} generator threads): ${summary(doubled, opts.connections)}`,
+      );
       if (doubled.rps <= bare.rps * 1.1 || driver.threads * 2 > 4) {
         break;
       }
@@ -910,20 +1048,13 @@ async function main(): Promise<number> {
       checks.map((c) => [c.name, c.target, c.measured, c.pass ? 'pass' : 'MISS']),
     )}\n\n`,
   );
-  const command = `npm run bench${
-    process.argv.length > 2
-      ? ` -- ${process.argv
-          .slice(2)
-          .join(' ')
-          .replace(/postgres:\/\/\S+/, '<url>')}`
-      : ''
-  }`;
+  const command = commandLine();
   const report = {
     generated_at: new Date().toISOString(),
     command,
     machine: machine(),
     load_average_before: loadBefore,
-    load_average_after: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
+    load_average_after: loadAverage(),
     settings: { ...opts, builds, scenarios },
     notes,
     total_seconds: (Date.now() - startedAt) / 1000,
@@ -941,17 +1072,7 @@ async function main(): Promise<number> {
     checks,
     passed: checks.every((c) => c.pass),
   };
-  const dir = join(ROOT, 'bench-results');
-  mkdirSync(dir, { recursive: true });
-  const json = JSON.stringify(report, null, 2);
-  const file = join(dir, `bench-${report.generated_at.replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, json);
-  writeFileSync(join(dir, 'latest.json'), json);
-  const extra = stringArg(args, 'json');
-  if (extra) {
-    writeFileSync(extra, json);
-  }
-  log(`wrote ${file}`);
+  writeReport('bench', report.generated_at, report, stringArg(args, 'json'));
   if (!args['no-markdown']) {
     writeMarkdown(
       command,

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Client } from 'pg';
+import { onCpus } from './perf-cpus';
 
 /** A server started by a performance tool, stopped by it at the end. */
 export interface ChildServer {
@@ -76,16 +77,22 @@ function stopper(child: ChildProcess): () => Promise<void> {
 
 /**
  * Starts the built service (dist/src/main.js under root) with the given environment;
- * nodeArgs go to node before the script (e.g. --cpu-prof).
+ * nodeArgs go to node before the script (e.g. --cpu-prof); `cpus`, a taskset CPU list,
+ * pins the process and all its threads to those CPUs (see perf-cpus).
  */
 export async function startService(
   env: Record<string, string>,
   root = ROOT,
   nodeArgs: string[] = [],
+  cpus: string | null = null,
 ): Promise<ChildServer> {
   const port = await freePort();
   const stderr: string[] = [];
-  const child = spawn(process.execPath, [...nodeArgs, join(root, 'dist', 'src', 'main.js')], {
+  const [command, args] = onCpus(cpus, process.execPath, [
+    ...nodeArgs,
+    join(root, 'dist', 'src', 'main.js'),
+  ]);
+  const child = spawn(command, args, {
     cwd: root,
     env: {
       PATH: process.env.PATH ?? '',
@@ -117,17 +124,48 @@ export async function startService(
   return { url, pid: child.pid ?? 0, stop: stopper(child) };
 }
 
-/** Starts the bare Fastify reference server as a child process. */
-export async function startBareServer(nodeArgs: string[] = []): Promise<ChildServer> {
+/**
+ * Starts a reference server of dist/tools/lib (`node <script> <port> ...args`) as a child
+ * process, on `cpus` when given, and waits until its /health answers.
+ */
+async function startReference(
+  script: string,
+  args: string[],
+  nodeArgs: string[],
+  cpus: string | null,
+): Promise<ChildServer> {
   const port = await freePort();
-  const script = join(ROOT, 'dist', 'tools', 'lib', 'perf-bare-server.js');
-  const child = spawn(process.execPath, [...nodeArgs, script, String(port)], {
+  const path = join(ROOT, 'dist', 'tools', 'lib', script);
+  const [command, commandArgs] = onCpus(cpus, process.execPath, [
+    ...nodeArgs,
+    path,
+    String(port),
+    ...args,
+  ]);
+  const child = spawn(command, commandArgs, {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
   await waitForOk(`${url}/health`, child);
   return { url, pid: child.pid ?? 0, stop: stopper(child) };
+}
+
+/** Starts the bare Fastify reference server as a child process. */
+export async function startBareServer(nodeArgs: string[] = []): Promise<ChildServer> {
+  return startReference('perf-bare-server.js', [], nodeArgs, null);
+}
+
+/**
+ * Starts the bare proxy (perf-bare-proxy) in front of `upstreamUrl` as a child process, on
+ * `cpus` when given.
+ */
+export async function startBareProxy(
+  upstreamUrl: string,
+  upstreamKey: string,
+  cpus: string | null = null,
+): Promise<ChildServer> {
+  return startReference('perf-bare-proxy.js', [upstreamUrl, upstreamKey], [], cpus);
 }
 
 /** A new, empty PostgreSQL database on the server of baseUrl, dropped by drop(). */
