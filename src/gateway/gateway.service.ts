@@ -1,10 +1,10 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { FastifyReply, FastifyRequest } from 'fastify';
-import { randomUUID } from 'node:crypto';
 import { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { Principal } from '../auth/principal';
 import { GatewayError, openAiErrorBody, openAiErrorType } from '../common/openai-error';
 import { now } from '../common/time';
+import { uuidV7 } from '../common/uuid-v7';
 import { AppConfig } from '../config/app-config';
 import { AccessService } from '../model-access/access.service';
 import { UsageEventEntity, UsageStatus } from '../usage/entities/usage-event.entity';
@@ -379,7 +379,7 @@ export class GatewayService {
   ): UsageEventEntity {
     const answer = outcome.answer;
     return {
-      id: randomUUID(),
+      id: uuidV7(),
       createdAt: now(),
       organizationId: call.organizationId,
       userId: call.userId,
