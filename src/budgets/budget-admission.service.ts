@@ -127,6 +127,29 @@ export class BudgetAdmissionService {
     private readonly alerts: BudgetAlertsService,
   ) {}
 
+  /**
+   * True when the call's membership (cached) has no budget and no rate limit, the
+   * organization's or the member's: nothing to reserve, count or settle. False when its
+   * view is not cached (admit() reads it).
+   */
+  unlimited(userId: string, organizationId: string): boolean {
+    const membership = this.cache
+      .cachedView(userId)
+      ?.access.usableMemberships.find((m) => m.organizationId === organizationId);
+    if (!membership) {
+      return false;
+    }
+    const l = membership.limits;
+    return (
+      l.budgetUsd === null &&
+      l.memberBudgetUsd === null &&
+      l.rpmLimit === null &&
+      l.memberRpmLimit === null &&
+      l.tpmLimit === null &&
+      l.memberTpmLimit === null
+    );
+  }
+
   async admit(request: AdmissionRequest): Promise<Admission> {
     const view = await this.cache.view(request.userId);
     const membership = view.access.usableMemberships.find(

@@ -39,6 +39,9 @@ export function requestedChoices(body: Readonly<Record<string, unknown>>): numbe
   return Math.max(1, positiveInteger(body, 'n') ?? 1, positiveInteger(body, 'best_of') ?? 1);
 }
 
+/** The ticket of a call under no budget and no rate limit: nothing to settle. */
+const UNLIMITED: AdmissionTicket = { settle: () => undefined };
+
 /**
  * The gateway's admission seam, bound to budgets and rate limits: reads the model's prices
  * (only when a budget applies, from the access cache's catalog), estimates the prompt, admits through BudgetAdmissionService
@@ -53,7 +56,14 @@ export class BudgetGatewayAdmission implements GatewayAdmission {
     private readonly cache: AccessCacheService,
   ) {}
 
-  async admit(request: AdmissionRequest): Promise<AdmissionTicket> {
+  admit(request: AdmissionRequest): AdmissionTicket | Promise<AdmissionTicket> {
+    // Most calls come through organizations without budgets or limits: no promise for them.
+    return this.budgets.unlimited(request.userId, request.organizationId)
+      ? UNLIMITED
+      : this.admitLimited(request);
+  }
+
+  private async admitLimited(request: AdmissionRequest): Promise<AdmissionTicket> {
     try {
       const admission = await this.budgets.admit({
         userId: request.userId,

@@ -31,7 +31,8 @@ export type GatewayEndpoint = 'chat.completions' | 'completions' | 'embeddings';
  * `headers`). Bound under the GATEWAY_ADMISSION token; the default admits everything.
  */
 export interface GatewayAdmission {
-  admit(request: AdmissionRequest): Promise<AdmissionTicket>;
+  /** The ticket, without a promise when nothing needs to be read or written (no limits). */
+  admit(request: AdmissionRequest): AdmissionTicket | Promise<AdmissionTicket>;
 }
 
 export const GATEWAY_ADMISSION = Symbol('GATEWAY_ADMISSION');

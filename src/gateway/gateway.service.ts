@@ -7,6 +7,7 @@ import { now } from '../common/time';
 import { uuidV7 } from '../common/uuid-v7';
 import { AppConfig } from '../config/app-config';
 import { AccessService } from '../model-access/access.service';
+import { AccessDecision } from '../model-access/access-rule';
 import { UsageEventEntity, UsageStatus } from '../usage/entities/usage-event.entity';
 import { UsageWriter } from '../usage/usage-writer.service';
 import { checkGatewayBody } from './dto/openai.dto';
@@ -90,9 +91,13 @@ export class GatewayService {
     const started = performance.now();
     const input = checkGatewayBody(endpoint, request.body);
     const user = this.resolveUser(principal, request.headers);
+    // Each step answers without a promise when it can (a cached user, no budget): an await
+    // is paid only where something is read.
     const userId = typeof user === 'string' ? user : await user;
-    const call = await this.decide(endpoint, userId, input, request.headers);
-    const ticket = await this.admit(call);
+    const decided = this.decide(endpoint, userId, input, request.headers);
+    const call = decided instanceof Promise ? await decided : decided;
+    const admitted = this.admit(call);
+    const ticket = admitted instanceof Promise ? await admitted : admitted;
     await this.forward(call, ticket, started, request, reply);
   }
 
@@ -121,13 +126,26 @@ export class GatewayService {
   }
 
   /** Step 3: the rule, exactly as /access/check answers it; X-Organization-Id may pick another granting organization. */
-  private async decide(
+  private decide(
     endpoint: GatewayEndpoint,
     userId: string,
     input: ReturnType<typeof checkGatewayBody>,
     headers: IncomingHttpHeaders,
-  ): Promise<DecidedCall> {
-    const decision = await this.access.decide(userId, input.model);
+  ): DecidedCall | Promise<DecidedCall> {
+    const decision = this.access.decide(userId, input.model);
+    return decision instanceof Promise
+      ? decision.then((d) => this.decided(endpoint, userId, input, headers, d))
+      : this.decided(endpoint, userId, input, headers, decision);
+  }
+
+  /** The decided call, or the refusal; X-Organization-Id may pick another granting organization. */
+  private decided(
+    endpoint: GatewayEndpoint,
+    userId: string,
+    input: ReturnType<typeof checkGatewayBody>,
+    headers: IncomingHttpHeaders,
+    decision: AccessDecision,
+  ): DecidedCall | Promise<DecidedCall> {
     if (!decision.allowed) {
       if (decision.reason === 'model_not_found') {
         throw new GatewayError(
@@ -144,36 +162,38 @@ export class GatewayService {
         'model',
       );
     }
-    let organizationId = decision.organizationId!;
-    let openrouterUser = decision.openrouterUser!;
-    const preferred = headers['x-organization-id'];
-    if (typeof preferred === 'string' && preferred !== '' && preferred !== organizationId) {
-      const granting = await this.access.grantingOrganizations(userId, input.model);
-      const chosen = granting.find((o) => o.id === preferred);
-      if (!chosen) {
-        throw new GatewayError(
-          403,
-          `The organization "${preferred}" (X-Organization-Id) does not give you the model "${input.model}"; it is granted through ${granting.map((o) => `"${o.id}"`).join(', ')}.`,
-          'organization_not_granting',
-          'X-Organization-Id',
-        );
-      }
-      organizationId = chosen.id;
-      openrouterUser = chosen.openrouterUser;
-    }
-    return {
+    const call: DecidedCall = {
       endpoint,
       userId,
       modelId: input.model,
-      organizationId,
-      openrouterUser,
+      organizationId: decision.organizationId!,
+      openrouterUser: decision.openrouterUser!,
       stream: input.stream,
       body: input.body,
     };
+    const preferred = headers['x-organization-id'];
+    return typeof preferred === 'string' && preferred !== '' && preferred !== call.organizationId
+      ? this.throughOrganization(call, preferred)
+      : call;
+  }
+
+  /** The call through the organization the caller prefers, when it grants the model too. */
+  private async throughOrganization(call: DecidedCall, preferred: string): Promise<DecidedCall> {
+    const granting = await this.access.grantingOrganizations(call.userId, call.modelId);
+    const chosen = granting.find((o) => o.id === preferred);
+    if (!chosen) {
+      throw new GatewayError(
+        403,
+        `The organization "${preferred}" (X-Organization-Id) does not give you the model "${call.modelId}"; it is granted through ${granting.map((o) => `"${o.id}"`).join(', ')}.`,
+        'organization_not_granting',
+        'X-Organization-Id',
+      );
+    }
+    return { ...call, organizationId: chosen.id, openrouterUser: chosen.openrouterUser };
   }
 
   /** Step 4: budgets and rate limits (the default admission lets everything through). */
-  private async admit(call: DecidedCall): Promise<AdmissionTicket> {
+  private admit(call: DecidedCall): AdmissionTicket | Promise<AdmissionTicket> {
     if (!this.upstream.configured) {
       throw new GatewayError(
         503,
@@ -233,16 +253,21 @@ export class GatewayService {
         generationId,
       });
       this.usage.record(row);
-      void Promise.resolve(
-        ticket.settle({
+      const failed = (error: unknown) =>
+        this.logger.error({ msg: 'admission settle failed', error: String(error) });
+      try {
+        const settled = ticket.settle({
           status,
           promptTokens: row.promptTokens,
           completionTokens: row.completionTokens,
           costUsd: row.costUsd,
-        }),
-      ).catch((error: unknown) =>
-        this.logger.error({ msg: 'admission settle failed', error: String(error) }),
-      );
+        });
+        if (settled instanceof Promise) {
+          settled.catch(failed);
+        }
+      } catch (error) {
+        failed(error);
+      }
     };
 
     const payload = Buffer.from(JSON.stringify({ ...call.body, user: call.openrouterUser }));

@@ -148,10 +148,14 @@ export class AccessService {
   /**
    * The decision check() reports, without its budget figures: what the gateway enforces
    * (one rule, one code path; the remaining budget is not read for every model call).
+   * Without a promise when check() would answer without one.
    */
-  async decide(userId: string, modelId: string): Promise<AccessDecision> {
+  decide(userId: string, modelId: string): AccessDecision | Promise<AccessDecision> {
     validateIds(userId, modelId);
-    return this.decideFor(await this.view(userId), modelId);
+    const cached = this.cache.cachedView(userId);
+    return cached && !this.budgets.applies(cached)
+      ? this.decideFor(cached, modelId)
+      : this.view(userId).then((view) => this.decideFor(view, modelId));
   }
 
   /** The rule applied to a view, told to every decision listener (metrics). */
