@@ -52,7 +52,6 @@ import { WalCheckpointer } from './wal-checkpointer';
         const checkpointer = new WalCheckpointer({
           file: config.sqlitePath,
           intervalMs: config.sqliteCheckpointIntervalMs,
-          busyTimeoutMs: config.sqliteBusyTimeoutMs,
           connections: [sqliteConnectionOf(writer), sqliteConnectionOf(reader)],
         });
         await checkpointer.start();

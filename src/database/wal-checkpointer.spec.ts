@@ -74,7 +74,6 @@ describe(WalCheckpointer.name, () => {
     checkpointer = new WalCheckpointer({
       file: db.file,
       intervalMs: options.intervalMs ?? 50,
-      busyTimeoutMs: 1000,
       connections: [db.writer, db.reader],
       driver: options.driver,
     });
@@ -113,6 +112,30 @@ describe(WalCheckpointer.name, () => {
     writeBlobs(db.writer, 1, 1, 10);
     await eventually(() => sut.state().last_checkpoint!.wal_frames < 10);
     expect(sut.state().forced_restarts).toBe(1);
+  });
+
+  it('never holds writers off while a RESTART checkpoint waits for a reader', async () => {
+    db = openDatabase(dir, 512);
+    db.writer.pragma('wal_autocheckpoint = 0');
+    // a reader on an old snapshot (another process's long read): frames past it cannot be
+    // copied back, so the WAL cannot restart
+    db.reader.exec('BEGIN');
+    db.reader.prepare('SELECT count(*) FROM blobs').get();
+    writeBlobs(db.writer, 20, 1, (RESTART_FRAMES / 20 + 10) * 512);
+    const sut = await start();
+    await eventually(() => sut.state().forced_restarts >= 1);
+
+    // each write lands while the thread tries a RESTART again (the WAL grew past its bound)
+    let slowest = 0;
+    for (let i = 0; i < 10; i++) {
+      const started = performance.now();
+      writeBlobs(db.writer, 1, 1, 100);
+      slowest = Math.max(slowest, performance.now() - started);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+    }
+    expect(sut.state().forced_restarts).toBeGreaterThan(1);
+    expect(slowest).toBeLessThan(200);
+    db.reader.exec('COMMIT');
   });
 
   it('hands checkpoints back to SQLite, with a warning, when the thread dies', async () => {

@@ -10,7 +10,8 @@ export const SQLITE_AUTOCHECKPOINT_PAGES = 1000;
  * A WAL this many frames long has not restarted for ten times SQLite's own checkpoint size:
  * writes kept landing while each PASSIVE checkpoint ran (a writer restarts the WAL only when
  * it begins with every frame copied back), so the thread runs a RESTART checkpoint, which
- * holds writers off for its few milliseconds and lets the next writer start the file over.
+ * holds writers off while it copies the last frames (milliseconds) and lets the next writer
+ * start the file over.
  */
 export const RESTART_FRAMES = 10_000;
 
@@ -24,15 +25,20 @@ const STOP_TIMEOUT_MS = 2_000;
  * file and, every `intervalMs`, runs a PASSIVE checkpoint, which never waits for readers or
  * writers and costs a few shared-memory reads when there is nothing to copy. Its
  * synchronous setting is SQLite's default, FULL: a checkpoint syncs the WAL and then the
- * database file (the two fsyncs that used to stall the event loop). Any error ends the
- * thread, and the main thread then hands checkpoints back to SQLite.
+ * database file (the two fsyncs that used to stall the event loop). It has no busy handler
+ * (timeout 0): PASSIVE never waits anyway, and a RESTART that waited would hold the writer
+ * lock while waiting for readers (another process's long read), with the event loop's next
+ * write sleeping in better-sqlite3's synchronous busy handler meanwhile; without one, a
+ * RESTART takes each lock only when it is free (else it copies as PASSIVE does) and is tried
+ * again at the next tick. Any error ends the thread, and the main thread then hands
+ * checkpoints back to SQLite.
  */
 const WORKER_SOURCE = `
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
-const { file, intervalMs, busyTimeoutMs, restartFrames } = workerData;
-const db = new Database(file, { fileMustExist: true, timeout: busyTimeoutMs });
+const { file, intervalMs, restartFrames } = workerData;
+const db = new Database(file, { fileMustExist: true, timeout: 0 });
 let last = { log: 0, checkpointed: 0 };
 function checkpoint() {
   let [result] = db.pragma('wal_checkpoint(PASSIVE)');
@@ -62,7 +68,6 @@ export interface WalCheckpointerOptions {
   /** The SQLite file (not `:memory:`: no WAL there). */
   file: string;
   intervalMs: number;
-  busyTimeoutMs: number;
   /** The process's connections to the file, whose automatic checkpoints the thread replaces. */
   connections: readonly SqliteConnection[];
   /** better-sqlite3's entry file, resolved here because the thread runs outside any bundler or Jest. */
@@ -166,7 +171,6 @@ export class WalCheckpointer {
         driver: this.options.driver ?? require.resolve('better-sqlite3'),
         file: this.options.file,
         intervalMs: this.options.intervalMs,
-        busyTimeoutMs: this.options.busyTimeoutMs,
         restartFrames: RESTART_FRAMES,
       },
     });
