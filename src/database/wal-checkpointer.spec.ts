@@ -114,7 +114,7 @@ describe(WalCheckpointer.name, () => {
     expect(sut.state().forced_restarts).toBe(1);
   });
 
-  it('never holds writers off while a RESTART checkpoint waits for a reader', async () => {
+  it('holds writers off for a moment at most while a RESTART checkpoint waits for a reader', async () => {
     db = openDatabase(dir, 512);
     db.writer.pragma('wal_autocheckpoint = 0');
     // a reader on an old snapshot (another process's long read): frames past it cannot be
@@ -134,7 +134,8 @@ describe(WalCheckpointer.name, () => {
       await new Promise((resolve) => setTimeout(resolve, 30));
     }
     expect(sut.state().forced_restarts).toBeGreaterThan(1);
-    expect(slowest).toBeLessThan(200);
+    // RESTART_BUSY_TIMEOUT_MS and the writer's own busy handler's sleeps, not seconds
+    expect(slowest).toBeLessThan(500);
     db.reader.exec('COMMIT');
   });
 

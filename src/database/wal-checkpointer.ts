@@ -15,6 +15,9 @@ export const SQLITE_AUTOCHECKPOINT_PAGES = 1000;
  */
 export const RESTART_FRAMES = 10_000;
 
+/** How long a RESTART checkpoint waits for the writer lock, then for readers (see below). */
+export const RESTART_BUSY_TIMEOUT_MS = 100;
+
 const START_TIMEOUT_MS = 5_000;
 const STOP_TIMEOUT_MS = 2_000;
 
@@ -25,20 +28,21 @@ const STOP_TIMEOUT_MS = 2_000;
  * file and, every `intervalMs`, runs a PASSIVE checkpoint, which never waits for readers or
  * writers and costs a few shared-memory reads when there is nothing to copy. Its
  * synchronous setting is SQLite's default, FULL: a checkpoint syncs the WAL and then the
- * database file (the two fsyncs that used to stall the event loop). It has no busy handler
- * (timeout 0): PASSIVE never waits anyway, and a RESTART that waited would hold the writer
- * lock while waiting for readers (another process's long read), with the event loop's next
- * write sleeping in better-sqlite3's synchronous busy handler meanwhile; without one, a
- * RESTART takes each lock only when it is free (else it copies as PASSIVE does) and is tried
- * again at the next tick. Any error ends the thread, and the main thread then hands
- * checkpoints back to SQLite.
+ * database file (the two fsyncs that used to stall the event loop). Its busy timeout is
+ * short (RESTART_BUSY_TIMEOUT_MS): PASSIVE never waits anyway; a RESTART must wait for a gap
+ * between the event loop's write transactions to take the writer lock (without any wait it
+ * found none under sustained writes, and the WAL grew past 150 MB), but it then holds that
+ * lock while it waits for readers, and the event loop's next write sleeps meanwhile in
+ * better-sqlite3's synchronous busy handler: another process's long read must cost that
+ * write a moment, not SQLITE_BUSY_TIMEOUT_MS. Any error ends the thread, and the main
+ * thread then hands checkpoints back to SQLite.
  */
 const WORKER_SOURCE = `
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
-const { file, intervalMs, restartFrames } = workerData;
-const db = new Database(file, { fileMustExist: true, timeout: 0 });
+const { file, intervalMs, restartFrames, busyTimeoutMs } = workerData;
+const db = new Database(file, { fileMustExist: true, timeout: busyTimeoutMs });
 let last = { log: 0, checkpointed: 0 };
 function checkpoint() {
   let [result] = db.pragma('wal_checkpoint(PASSIVE)');
@@ -172,6 +176,7 @@ export class WalCheckpointer {
         file: this.options.file,
         intervalMs: this.options.intervalMs,
         restartFrames: RESTART_FRAMES,
+        busyTimeoutMs: RESTART_BUSY_TIMEOUT_MS,
       },
     });
     // Never what keeps a process alive: shutdown stops it, and a process exiting without
