@@ -1,6 +1,9 @@
+import type { Worker } from 'node:worker_threads';
 import { DataSource } from 'typeorm';
+import { WalCheckpointer } from '../src/database/wal-checkpointer';
 import { HealthController } from '../src/health/health.controller';
 import { enc, startTestApp, TestApp } from './support/test-app';
+import { onPostgres } from './support/test-database';
 import { World } from './support/factories';
 
 describe(HealthController.name, () => {
@@ -94,6 +97,10 @@ describe(HealthController.name, () => {
       for (const key of ['user_lookup_ms', 'membership_lookup_ms', 'grant_lookup_ms']) {
         expect(typeof info.hot_queries[key]).toBe('number');
       }
+      if (t.config.databaseKind === 'sqlite') {
+        // a file database: its WAL is checkpointed by the worker thread, not inside commits
+        expect(info.wal_checkpoints).toMatchObject({ status: 'up', checkpoints_by: 'thread' });
+      }
     });
   });
 
@@ -186,4 +193,33 @@ describe(`${HealthController.name} when something is wrong`, () => {
       await t.close();
     }
   });
+
+  (onPostgres() ? it.skip : it)(
+    'shows SQLite checkpointing again once the checkpoint thread died; closing stops the thread',
+    async () => {
+      const t = await startTestApp();
+      const checkpointer = t.app.get(WalCheckpointer);
+      // the thread behind the checkpointer, ended as a crash would end it
+      const thread = (checkpointer as unknown as { worker: Worker }).worker;
+      try {
+        await thread.terminate();
+        const res = await t.get('/health/detailed');
+        expect(res.status).toBe(200);
+        expect(res.body.info.wal_checkpoints).toMatchObject({
+          status: 'up',
+          checkpoints_by: 'sqlite',
+          reason: expect.stringMatching(/exited with code/),
+        });
+      } finally {
+        await t.close();
+      }
+
+      const second = await startTestApp();
+      const running = (second.app.get(WalCheckpointer) as unknown as { worker: Worker }).worker;
+      expect(running.threadId).toBeGreaterThan(0);
+      await second.close();
+      expect(running.threadId).toBe(-1); // Node's mark of a thread that no longer runs
+      expect(second.app.get(WalCheckpointer).state().reason).toBe('stopped');
+    },
+  );
 });

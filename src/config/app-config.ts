@@ -20,6 +20,8 @@ export class AppConfig {
   sqlitePath: string;
   databasePoolSize: number;
   sqliteBusyTimeoutMs: number;
+  /** How often a worker thread checkpoints the SQLite WAL; 0 leaves it to SQLite's commits. */
+  sqliteCheckpointIntervalMs: number;
   adminApiKeys: string[];
   webuiSecretKey: string;
   openrouterExternalUser: string | null;

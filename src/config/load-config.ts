@@ -30,6 +30,12 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
     description: 'How long SQLite waits for a lock held by another process before failing.',
   },
   {
+    name: 'SQLITE_CHECKPOINT_INTERVAL_MS',
+    default: '1000',
+    description:
+      'How often a worker thread copies the SQLite WAL back into the database file, off the event loop; 0 leaves it to SQLite, inside the commit that passes 1000 pages.',
+  },
+  {
     name: 'ADMIN_API_KEYS',
     default: '',
     description: 'Comma-separated API keys that act as site admins (at least 32 characters each).',
@@ -500,6 +506,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
   config.sqlitePath = db.sqlitePath;
   config.databasePoolSize = r.int('DATABASE_POOL_SIZE', 1, 1000);
   config.sqliteBusyTimeoutMs = r.int('SQLITE_BUSY_TIMEOUT_MS', 0, 600000);
+  config.sqliteCheckpointIntervalMs = r.int('SQLITE_CHECKPOINT_INTERVAL_MS', 0, 3_600_000);
   config.adminApiKeys = r.list('ADMIN_API_KEYS');
   checkSecrets(r);
   config.webuiSecretKey = r.raw('WEBUI_SECRET_KEY');

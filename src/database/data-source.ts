@@ -1,3 +1,4 @@
+import type { Database as SqliteConnection } from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DataSource, DataSourceOptions } from 'typeorm';
@@ -63,4 +64,10 @@ export function buildDataSourceOptions(config: AppConfig): DataSourceOptions {
 
 export function createDataSource(config: AppConfig): DataSource {
   return new DataSource(buildDataSourceOptions(config));
+}
+
+/** The better-sqlite3 connection under a SQLite data source (TypeORM keeps one per source). */
+export function sqliteConnectionOf(dataSource: DataSource): SqliteConnection {
+  return (dataSource.driver as unknown as { databaseConnection: SqliteConnection })
+    .databaseConnection;
 }

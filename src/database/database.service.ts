@@ -12,8 +12,10 @@ import { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { databaseErrorKind, isBusyError } from '../common/database-errors';
 import { AppConfig } from '../config/app-config';
 import { encodeChanges } from './change-message';
+import { sqliteConnectionOf } from './data-source';
 import { runMigrations, withSchemaLock } from './migrate';
 import { Mutex, Semaphore } from './mutex';
+import { WalCheckpointer } from './wal-checkpointer';
 import {
   recordWrittenRevision,
   REVISION_WAIT_MS,
@@ -247,6 +249,7 @@ export class DatabaseService implements OnApplicationShutdown, RevisionSource {
     private readonly dataSource: DataSource,
     private readonly config: AppConfig,
     @Optional() @Inject(SQLITE_READER) private readonly reader?: DataSource | null,
+    @Optional() @Inject(WalCheckpointer) private readonly checkpointer?: WalCheckpointer | null,
   ) {
     this.writeSlots = new Semaphore(Math.max(1, config.databasePoolSize - 2));
     this.watchStatements(dataSource);
@@ -767,6 +770,8 @@ export class DatabaseService implements OnApplicationShutdown, RevisionSource {
         this.logger.error(`shutdown hook failed: ${String(error)}`);
       });
     }
+    // After the last writes of the hooks, before the connections it checkpoints for close.
+    await this.checkpointer?.stop();
     if (this.reader?.isInitialized) {
       await this.reader.destroy();
     }
@@ -808,8 +813,7 @@ const preparedByConnection = new WeakMap<object, PreparedStatements>();
 
 /** The prepared statements of a SQLite data source's better-sqlite3 connection. */
 function preparedOn(dataSource: DataSource): PreparedStatements {
-  const connection = (dataSource.driver as unknown as { databaseConnection: SqliteConnection })
-    .databaseConnection;
+  const connection = sqliteConnectionOf(dataSource);
   let prepared = preparedByConnection.get(connection);
   if (!prepared) {
     prepared = new PreparedStatements(connection);

@@ -1,4 +1,11 @@
-import { Controller, Get, Res, ServiceUnavailableException } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  Inject,
+  Optional,
+  Res,
+  ServiceUnavailableException,
+} from '@nestjs/common';
 import {
   ApiOkResponse,
   ApiOperation,
@@ -20,6 +27,7 @@ import { Public, SiteAdmin } from '../auth/access-level.decorators';
 import { ApiProblem, UserIdParam } from '../common/api-docs';
 import { AppConfig } from '../config/app-config';
 import { RateLimiterService } from '../budgets/rate-limiter.service';
+import { WalCheckpointer } from '../database/wal-checkpointer';
 import { DatabaseDiagnosticsService } from './database-diagnostics.service';
 import { DiskIndicator } from './disk.indicator';
 import { MemoryIndicator } from './memory.indicator';
@@ -40,6 +48,9 @@ export class HealthController {
     private readonly config: AppConfig,
     private readonly limiter: RateLimiterService,
     private readonly indicator: HealthIndicatorService,
+    @Optional()
+    @Inject(WalCheckpointer)
+    private readonly checkpointer?: WalCheckpointer | null,
   ) {}
 
   @Get()
@@ -57,10 +68,11 @@ export class HealthController {
   @ApiOperation({
     summary: 'Database, disk, memory, migrations, indexes, row counts and hot query timings',
     description:
-      'Thresholds: HEALTH_DISK_PATH / HEALTH_DISK_THRESHOLD, HEALTH_HEAP_LIMIT_MB, HEALTH_RSS_LIMIT_MB. `rate_limiter` says where rpm/tpm limits are counted (redis or memory), whether Redis is reachable and what happens while it is not (REDIS_FAILURE_MODE). Answers 503 with the same body when any check is down.',
+      'Thresholds: HEALTH_DISK_PATH / HEALTH_DISK_THRESHOLD, HEALTH_HEAP_LIMIT_MB, HEALTH_RSS_LIMIT_MB. `rate_limiter` says where rpm/tpm limits are counted (redis or memory), whether Redis is reachable and what happens while it is not (REDIS_FAILURE_MODE). `wal_checkpoints` (SQLite) says whether the worker thread or SQLite itself checkpoints the WAL, the last checkpoint and the size of the WAL. Answers 503 with the same body when any check is down.',
   })
   @ApiServiceUnavailableResponse({ description: 'At least one check is down (Terminus body).' })
   detailed(@Res({ passthrough: true }) reply: FastifyReply): Promise<HealthCheckResult> {
+    const checkpointer = this.checkpointer;
     return this.run(reply, [
       this.ping,
       () => this.disk.check(this.config.healthDiskPath, this.config.healthDiskThreshold),
@@ -71,6 +83,7 @@ export class HealthController {
       () => this.database.rowCounts(),
       () => this.database.hotQueries(),
       () => this.rateLimiter(),
+      ...(checkpointer ? [() => this.walCheckpoints(checkpointer)] : []),
     ]);
   }
 
@@ -89,6 +102,14 @@ export class HealthController {
     const { status, ...state } = this.limiter.state();
     const check = this.indicator.check('rate_limiter');
     return status === 'up' ? check.up(state) : check.down(state);
+  }
+
+  /**
+   * SQLite: who checkpoints the WAL (the thread, or SQLite after the thread failed) and how
+   * large it is. Up either way: SQLite's own checkpoints are slower for requests, not unsafe.
+   */
+  private walCheckpoints(checkpointer: WalCheckpointer): HealthIndicatorResult<'wal_checkpoints'> {
+    return this.indicator.check('wal_checkpoints').up({ ...checkpointer.state() });
   }
 
   private readonly ping: HealthIndicatorFunction = () =>
