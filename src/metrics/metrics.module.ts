@@ -1,7 +1,6 @@
 import { Global, Module } from '@nestjs/common';
 import {
   getToken,
-  makeCounterProvider,
   makeGaugeProvider,
   makeHistogramProvider,
   PrometheusModule,
@@ -21,6 +20,7 @@ import {
 import { BudgetGauges } from './budget-gauges';
 import { MetricsController } from './metrics.controller';
 import { MetricsService } from './metrics.service';
+import { TallyCounter } from './tally-counter';
 import { TallyHistogram } from './tally-histogram';
 
 /** Service-level objectives sit in the milliseconds: fine buckets below 100 ms. */
@@ -54,11 +54,15 @@ const QUERY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
           LATENCY_BUCKETS,
         ),
     },
-    makeCounterProvider({
-      name: ACCESS_DECISIONS,
-      help: 'Access checks answered, by result (allowed, denied) and reason.',
-      labelNames: ['result', 'reason'],
-    }),
+    {
+      provide: getToken(ACCESS_DECISIONS),
+      useFactory: () =>
+        TallyCounter.registered(
+          ACCESS_DECISIONS,
+          'Access checks answered, by result (allowed, denied) and reason.',
+          ['result', 'reason'],
+        ),
+    },
     makeHistogramProvider({
       name: DATABASE_QUERY_DURATION,
       help: 'Duration of database reads and write transactions (including waiting for the SQLite write lock).',

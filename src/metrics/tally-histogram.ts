@@ -49,7 +49,12 @@ export class TallyHistogram {
     if (existing instanceof TallyHistogram) {
       return existing;
     }
-    const histogram = new TallyHistogram(name, help, labelNames, [...bounds].sort((a, b) => a - b));
+    const histogram = new TallyHistogram(
+      name,
+      help,
+      labelNames,
+      [...bounds].sort((a, b) => a - b),
+    );
     register.registerMetric(histogram as never);
     return histogram;
   }
