@@ -37,6 +37,11 @@ export class AuthService {
    * session token needs the user's view from the access cache and is answered with a promise.
    */
   authenticate(token: string): AuthResult | Promise<AuthResult> {
+    // A session token verified before is no API key (the keys are fixed for the life of the
+    // process, and it matched none of them then): no digest for it.
+    if (this.verified.has(token)) {
+      return this.sessionPrincipal(token);
+    }
     // One digest of the token, compared with every gateway key and every admin key. A gateway
     // key names no user (the forwarded headers do); an admin key is a site admin.
     const given = sha256(token);
@@ -59,6 +64,11 @@ export class AuthService {
             : 'unknown API key (neither ADMIN_API_KEYS nor GATEWAY_API_KEYS is set, so no API key is accepted)',
       };
     }
+    return this.sessionPrincipal(token);
+  }
+
+  /** The principal of a session token (verified, or remembered as verified and not expired). */
+  private sessionPrincipal(token: string): AuthResult | Promise<AuthResult> {
     const verified = this.verifyToken(token);
     if (!verified.ok) {
       return { ok: false, problem: verified.problem };
