@@ -1,4 +1,5 @@
 import { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { pipeline, Readable } from 'node:stream';
 import { RequestObserver } from '../metrics/request-observer';
 
@@ -193,4 +194,26 @@ export class DoorReply {
     }
     return fields;
   }
+}
+
+/** Makes a front door's reply to one request (see doorReplies). */
+export type DoorReplyMaker = (
+  res: ServerResponse,
+  requestId: string,
+  method: string,
+  route: string,
+  started: number,
+) => DoorReply;
+
+/**
+ * The replies of a front door: the shared headers flattened once, and each reply observed
+ * when sent (the duration histogram and request line, timed from `started`, the moment the
+ * request arrived), as Fastify's onResponse hook observes its own.
+ */
+export function doorReplies(door: FrontDoorOptions): DoorReplyMaker {
+  const shared = Object.entries(door.answerHeaders).flat();
+  return (res, requestId, method, route, started) =>
+    new DoorReply(res, shared, requestId, (status) =>
+      door.observe(requestId, method, route, status, performance.now() - started),
+    );
 }

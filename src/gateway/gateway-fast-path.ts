@@ -18,6 +18,7 @@ import {
 } from '../common/handler-metadata';
 import {
   doorMayAnswer,
+  doorReplies,
   DoorReply,
   DoorRequest,
   FrontDoorOptions,
@@ -317,7 +318,7 @@ function installGatewayFrontDoor(
   serve: (route: GatewayFastRoute, request: DoorRequest, reply: DoorReply) => void,
 ): void {
   const problems = new ProblemFilter();
-  const sharedHeaders = Object.entries(door.answerHeaders).flat();
+  const replyTo = doorReplies(door);
   putInFront(server, (req, res, next) => {
     const route = req.method === 'POST' ? routes.get(req.url ?? '') : undefined;
     if (
@@ -332,9 +333,7 @@ function installGatewayFrontDoor(
     const id = door.requestId(req.headers);
     readBody(req, res, (text) => {
       const request = new DoorRequest(req, 'POST', id, route.url, req.headers, {}, {}, route.url);
-      const reply = new DoorReply(res, sharedHeaders, id, (status) =>
-        door.observe(id, 'POST', route.url, status, performance.now() - started),
-      );
+      const reply = replyTo(res, id, 'POST', route.url, started);
       inRequestContext(id, () =>
         inWriteContext(reply, () => {
           try {

@@ -24,7 +24,7 @@ import {
 } from '../common/handler-metadata';
 import {
   doorMayAnswer,
-  DoorReply,
+  doorReplies,
   DoorRequest,
   FrontDoorOptions,
   putInFront,
@@ -419,7 +419,7 @@ export function installAccessFastPath(
     }
     return null;
   };
-  const sharedHeaders = Object.entries(door.answerHeaders).flat();
+  const replyTo = doorReplies(door);
   putInFront(server, (req, res, fastify) => {
     const url = req.url ?? '';
     const mark = url.indexOf('?');
@@ -443,9 +443,7 @@ export function installAccessFastPath(
       found.params,
       route.url,
     );
-    const reply = new DoorReply(res, sharedHeaders, id, (status) =>
-      door.observe(id, 'GET', route.url, status, performance.now() - started),
-    );
+    const reply = replyTo(res, id, 'GET', route.url, started);
     inRequestContext(id, () => {
       try {
         serve(route, request as unknown as Request, reply as unknown as FastifyReply);
