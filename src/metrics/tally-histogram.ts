@@ -1,4 +1,5 @@
-import { MetricValueWithName, register } from 'prom-client';
+import { MetricValueWithName } from 'prom-client';
+import { Tally } from './tally';
 
 /** A metric as prom-client's registry reads it at scrape time (its typings say less). */
 interface ScrapedMetric {
@@ -11,7 +12,6 @@ interface ScrapedMetric {
 
 /** One label set's observations: counts per bucket (not cumulative), their sum and count. */
 interface Series {
-  labels: Record<string, string>;
   counts: Float64Array;
   sum: number;
   count: number;
@@ -21,22 +21,20 @@ interface Series {
  * A Prometheus histogram for the request path: observing is a map lookup by a key the
  * caller builds, a bucket search and three additions. prom-client's Histogram validates
  * and hashes the label object on every observation, which cost more than the access check
- * it timed (see BENCHMARKS.md). It is registered in prom-client's default registry, which
- * formats it at scrape time like any other histogram (`_bucket` with `le`, `_sum`, `_count`).
- * Label values are taken as they are: the caller passes only route templates, methods and
- * status classes, never client text.
+ * it timed (see BENCHMARKS.md). Scraped like any other histogram (`_bucket` with `le`,
+ * `_sum`, `_count`); see Tally for what it shares with TallyCounter.
  */
-export class TallyHistogram {
+export class TallyHistogram extends Tally<Series> {
   readonly type = 'histogram';
-  readonly aggregator = 'sum';
-  private readonly series = new Map<string, Series>();
 
   private constructor(
-    readonly name: string,
-    readonly help: string,
-    private readonly labelNames: readonly string[],
+    name: string,
+    help: string,
+    labelNames: readonly string[],
     private readonly bounds: readonly number[],
-  ) {}
+  ) {
+    super(name, help, labelNames);
+  }
 
   /** The histogram of that name in the default registry, registered on first use. */
   static registered(
@@ -45,18 +43,17 @@ export class TallyHistogram {
     labelNames: readonly string[],
     bounds: readonly number[],
   ): TallyHistogram {
-    const existing = register.getSingleMetric(name);
-    if (existing instanceof TallyHistogram) {
-      return existing;
-    }
-    const histogram = new TallyHistogram(
+    return Tally.registeredOnce(
       name,
-      help,
-      labelNames,
-      [...bounds].sort((a, b) => a - b),
+      (m): m is TallyHistogram => m instanceof TallyHistogram,
+      () =>
+        new TallyHistogram(
+          name,
+          help,
+          labelNames,
+          [...bounds].sort((a, b) => a - b),
+        ),
     );
-    register.registerMetric(histogram as never);
-    return histogram;
   }
 
   /**
@@ -64,13 +61,11 @@ export class TallyHistogram {
    * only the first time that key is seen.
    */
   observe(key: string, values: readonly string[], value: number): void {
-    let series = this.series.get(key);
-    if (!series) {
-      const labels: Record<string, string> = {};
-      this.labelNames.forEach((name, i) => (labels[name] = values[i]));
-      series = { labels, counts: new Float64Array(this.bounds.length), sum: 0, count: 0 };
-      this.series.set(key, series);
-    }
+    const series = this.seriesOf(key, values, () => ({
+      counts: new Float64Array(this.bounds.length),
+      sum: 0,
+      count: 0,
+    }));
     const bounds = this.bounds;
     let i = 0;
     while (i < bounds.length && value > bounds[i]) {
@@ -111,9 +106,5 @@ export class TallyHistogram {
       aggregator: this.aggregator,
       values,
     });
-  }
-
-  reset(): void {
-    this.series.clear();
   }
 }
