@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { estimatePromptTokens, worstCaseNanos } from '../src/budgets/budget-admission.service';
@@ -53,7 +53,11 @@ describe(
   () => {
     const clockDir = mkdtempSync(join(tmpdir(), 'fake-clock-'));
     const clockFile = join(clockDir, 'now');
-    const setClock = (iso: string) => writeFileSync(clockFile, iso);
+    // written aside, then renamed over: a server reading the clock mid-write never sees it empty
+    const setClock = (iso: string) => {
+      writeFileSync(`${clockFile}.next`, iso);
+      renameSync(`${clockFile}.next`, clockFile);
+    };
     const hooks = new WebhookReceiver([500]); // the first delivery fails and is retried
     let db: TestDatabase;
     let r: BuiltReplicas;

@@ -6,6 +6,7 @@ import {
   worstCaseNanos,
 } from '../src/budgets/budget-admission.service';
 import { BudgetAlertsService } from '../src/budgets/budget-alerts.service';
+import { BudgetLedgerService } from '../src/budgets/budget-ledger.service';
 import { DatabaseService } from '../src/database/database.service';
 import { FakeClock, WebhookReceiver } from './support/budget-fixtures';
 import { uniqueId, World } from './support/factories';
@@ -39,17 +40,26 @@ async function spendRow(
   orgId: string,
   userId = '',
 ): Promise<{ spent: number; reserved: number; periods: number }> {
+  // Spend and reservations as the service holds them (on SQLite reservations live in its
+  // memory, not in the table), for the current period; periods: the rows in the table.
   const db = t.app.get(DatabaseService);
   const p = db.kind === 'postgres' ? ['$1', '$2'] : ['?', '?'];
   const rows = await db.read((m) =>
     m.query<Record<string, unknown>[]>(
-      `SELECT spent_nanos, reserved_nanos, period_start FROM budget_spend WHERE organization_id = ${p[0]} AND user_id = ${p[1]} ORDER BY period_start DESC`,
+      `SELECT period_start FROM budget_spend WHERE organization_id = ${p[0]} AND user_id = ${p[1]}`,
       [orgId, userId],
     ),
   );
+  const path =
+    userId === ''
+      ? `/api/v1/organizations/${enc(orgId)}/budget`
+      : `/api/v1/organizations/${enc(orgId)}/members/${enc(userId)}/budget`;
+  const res = await t.get(path);
+  expect(res.status).toBe(200);
+  const current = res.body.current as { spent_usd: number; reserved_usd: number };
   return {
-    spent: rows.length ? Number(rows[0].spent_nanos) : 0,
-    reserved: rows.length ? Number(rows[0].reserved_nanos) : 0,
+    spent: Math.round(current.spent_usd * 1e9),
+    reserved: Math.round(current.reserved_usd * 1e9),
     periods: rows.length,
   };
 }
@@ -360,6 +370,94 @@ describe('budgets', () => {
       expect(await spendRow(t, org)).toMatchObject({ spent: 1_100_000_000, reserved: 0 });
     });
 
+    /** The organization's rows in the table, as committed (no memory of the service's). */
+    async function tableSpend(orgId: string): Promise<{ spent: number; reserved: number }[]> {
+      const db = t.app.get(DatabaseService);
+      const rows = await db.read((m) =>
+        m.query<Record<string, unknown>[]>(
+          `SELECT spent_nanos, reserved_nanos FROM budget_spend WHERE organization_id = ${db.kind === 'postgres' ? '$1' : '?'}`,
+          [orgId],
+        ),
+      );
+      return rows.map((r) => ({
+        spent: Number(r.spent_nanos),
+        reserved: Number(r.reserved_nanos),
+      }));
+    }
+
+    (onPostgres() ? it.skip : it)(
+      'SQLite: counts a settlement at once, and writes it with a later attempt when the first write fails',
+      async () => {
+        const { org, user, priced } = await setup({ budget_usd: 3 });
+        const db = t.app.get(DatabaseService);
+        const a = await admission(t).admit({
+          userId: user,
+          organizationId: org,
+          model: priced,
+          promptTokens: 1000,
+          maxTokens: 500,
+        });
+        expect(await tableSpend(org)).toEqual([]); // held in memory, not in the table
+        const original = db.appendStatements.bind(db);
+        let failures = 0;
+        const spy = jest.spyOn(db, 'appendStatements').mockImplementation((steps, allOrNone) => {
+          if (failures === 0 && steps[0]?.[0]?.[0].includes('budget_spend')) {
+            failures++;
+            return Promise.reject(new Error('disk I/O error'));
+          }
+          return original(steps, allOrNone);
+        });
+        try {
+          const settled = a.settle({ costUsd: 1.5, promptTokens: 1, completionTokens: 1 });
+          expect(await spendRow(t, org)).toMatchObject({ spent: 1_500_000_000, reserved: 0 });
+          await settled;
+        } finally {
+          spy.mockRestore();
+        }
+        expect(failures).toBe(1);
+        expect(await tableSpend(org)).toEqual([{ spent: 1_500_000_000, reserved: 0 }]);
+        expect(await spendRow(t, org)).toMatchObject({ spent: 1_500_000_000, reserved: 0 });
+      },
+    );
+
+    (onPostgres() ? it.skip : it)(
+      'SQLite: reservations left in the table by a stopped process are cleared at boot',
+      async () => {
+        const { org, user, priced } = await setup({ budget_usd: 3 });
+        const db = t.app.get(DatabaseService);
+        const periodStart = (await t.get(`/api/v1/organizations/${enc(org)}/budget`)).body.current
+          .period_start as string;
+        await db.appendStatements(
+          [
+            [
+              [
+                'INSERT INTO budget_spend (organization_id, user_id, period_start, spent_nanos, reserved_nanos, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
+                [org, '', periodStart, 100_000_000, 2_900_000_000, new Date().toISOString()],
+              ],
+            ],
+          ],
+          false,
+        );
+        // 0.1 spent and 2.9 reserved by a process that is gone: shown until the next boot
+        expect(await spendRow(t, org)).toMatchObject({
+          spent: 100_000_000,
+          reserved: 2_900_000_000,
+        });
+        await t.app.get(BudgetLedgerService).onApplicationBootstrap();
+        expect(await tableSpend(org)).toEqual([{ spent: 100_000_000, reserved: 0 }]);
+        expect(await spendRow(t, org)).toMatchObject({ spent: 100_000_000, reserved: 0 });
+        // what this process holds is checked against the spend: 0.1 + 2 fits 3
+        const a = await admission(t).admit({
+          userId: user,
+          organizationId: org,
+          model: priced,
+          promptTokens: 1000,
+          maxTokens: 500,
+        });
+        await a.release();
+      },
+    );
+
     it('refuses an unpriced model under a budget unless the organization allows it', async () => {
       const { org, user, model } = await setup({ budget_usd: 3 });
       const unpriced: PricedModel = {
@@ -646,10 +744,9 @@ describe('budgets', () => {
         ).toBe(true);
         expect(admitted.length).toBe(Math.floor((budgetUsd * 1e9) / worst));
         expect(refused.length).toBe(1000 - admitted.length);
-        expect(await spendRow(first, org)).toEqual({
+        expect(await spendRow(first, org)).toMatchObject({
           spent: 0,
           reserved: admitted.length * worst,
-          periods: 1,
         });
 
         // settle each at an actual cost up to its reservation, spread over the replicas
@@ -666,6 +763,7 @@ describe('budgets', () => {
           }),
         );
         const final = await spendRow(first, org);
+        expect(final.periods).toBe(1);
         expect(final.reserved).toBe(0);
         expect(final.spent).toBe(expected);
         expect(final.spent).toBeLessThanOrEqual(budgetUsd * 1e9);

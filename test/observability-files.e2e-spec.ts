@@ -196,7 +196,7 @@ describe('budget gauges on /metrics', () => {
     const ledger = t.app.get(BudgetLedgerService);
     const spend = async (org: string, periodStart: string, usd: number): Promise<void> => {
       const scope = { organizationId: org, userId: ORGANIZATION_ROW, periodStart };
-      const held = await ledger.reserve([scope], usdToNanos(usd));
+      const held = await ledger.reserve([scope], usdToNanos(usd), [Number.MAX_SAFE_INTEGER]);
       if (!held.held) {
         throw new Error(`reservation refused for ${org}`);
       }

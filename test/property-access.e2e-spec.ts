@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { usdToNanos } from '../src/budgets/budget-settings';
 import { BudgetLedgerService } from '../src/budgets/budget-ledger.service';
 import { periodOf } from '../src/budgets/budget-period';
 import { Clock } from '../src/budgets/clock';
@@ -616,9 +617,16 @@ function propertySuite(config: ConfigName, env: Record<string, string>, seeds: S
           const ledger = t.app.get(BudgetLedgerService);
           const periodStart = periodOf('monthly', CLOCK.now()).start;
           const nanos = Math.round(op.usd * 1e9);
+          // the budget as the gateway knows it (PostgreSQL reads the stored one instead)
+          const budgetUsd = ref.orgs.get(org)!.budgetUsd;
           const held = await ledger.reserve(
             [{ organizationId: org, userId: '', periodStart }],
             nanos,
+            [
+              budgetUsd === undefined || budgetUsd === null
+                ? Number.MAX_SAFE_INTEGER
+                : usdToNanos(budgetUsd),
+            ],
           );
           const expected = ref.spend(org, op.usd);
           if (held.held !== expected) {

@@ -243,12 +243,14 @@ export class BudgetAdmissionService {
     }
     const periodStart = periodOf(budgetPeriod, this.ledger.now()).start;
     const scopes: SpendScope[] = [];
+    const budgets: number[] = [];
     if (budgetUsd !== null) {
       scopes.push({
         organizationId: membership.organizationId,
         userId: ORGANIZATION_ROW,
         periodStart,
       });
+      budgets.push(usdToNanos(budgetUsd));
     }
     if (memberBudgetUsd !== null) {
       scopes.push({
@@ -256,12 +258,13 @@ export class BudgetAdmissionService {
         userId: request.userId,
         periodStart,
       });
+      budgets.push(usdToNanos(memberBudgetUsd));
     }
     const promptTokens =
       typeof request.promptTokens === 'function' ? request.promptTokens() : request.promptTokens;
     const nanos = worstCaseNanos(model, promptTokens, request.maxTokens, request.choices ?? 1);
     prices.model = model;
-    const result = await this.ledger.reserve(scopes, nanos);
+    const result = await this.ledger.reserve(scopes, nanos, budgets);
     if (result.held) {
       return result.reservation;
     }

@@ -1,5 +1,5 @@
-import { Inject, Injectable } from '@nestjs/common';
-import { BoundStatement, DatabaseService } from '../database/database.service';
+import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { BoundStatement, DatabaseService, StatementsOutcome } from '../database/database.service';
 import { Clock, CLOCK } from './clock';
 
 /** The '' user of budget_spend: the organization's own row. */
@@ -7,6 +7,12 @@ export const ORGANIZATION_ROW = '';
 
 /** Scopes whose spend is kept in memory at most (organizations x members x periods seen). */
 const KNOWN_SPEND_LIMIT = 10_000;
+
+/**
+ * SQLite: how long settled spend may wait in memory to be written with the settlements that
+ * follow (at most this much spend is lost if the process dies; none on a graceful stop).
+ */
+const SQLITE_SETTLEMENT_DELAY_MS = 50;
 
 /** Far above any budget (9e18 nano-dollars still fits a signed 64-bit integer). */
 const NO_LIMIT = '9000000000000000000';
@@ -36,6 +42,15 @@ export interface SpendRow {
 export interface HeldReservation {
   scopes: SpendScope[];
   nanos: number;
+}
+
+/**
+ * SQLite: what this process holds on one scope beyond its committed row: reservations of
+ * calls in flight, and spend settled but not written yet.
+ */
+interface HeldSpend {
+  reserved: number;
+  unwritten: number;
 }
 
 /** A settlement waiting for the next write of the queue. */
@@ -113,25 +128,38 @@ function toRow(r: Record<string, unknown> | undefined): SpendRow | null {
 /**
  * Spend per (organization, period) and per (member, period), in `budget_spend`.
  *
- * A reservation is one conditional UPDATE per budget: `reserved += x WHERE spent + reserved
- * + x <= budget`, with the budget read inside the same statement. PostgreSQL re-checks the
- * condition on the row it locks, SQLite runs writers one at a time, so however many
+ * PostgreSQL (any number of replicas): a reservation is one conditional UPDATE per budget:
+ * `reserved += x WHERE spent + reserved + x <= budget`, with the budget read inside the same
+ * statement. PostgreSQL re-checks the condition on the row it locks, so however many
  * replicas reserve at once, the sum of what they hold never passes the budget. A period
  * without a row gets one holding the call if it fits (INSERT ... ON CONFLICT DO NOTHING),
  * and the UPDATE runs again (see holdStatements). A call held against two budgets
  * (organization and member) holds both or neither: one transaction, rolled back when the
- * second does not fit. Settling moves a reservation into spend at the actual cost;
- * releasing gives it back; both are queued and written together once per turn of the event
- * loop (see queue()). Writes here change no cached access answer (the rule reads spend live).
+ * second does not fit.
  *
- * On SQLite these statements are prepared once and run synchronously
- * (DatabaseService.appendStatements): a reservation costs tens of microseconds and no turn
- * of the event loop, which is what keeps it off a gateway call's latency.
+ * SQLite (one server process, as for rate limits without Redis): the same condition is
+ * checked and held in this process's memory (`held`), synchronously, so no two calls can
+ * interleave between the check and the hold: a reservation costs no transaction (on this
+ * machine a write transaction is half a dozen file-lock system calls and a WAL write, which
+ * was most of what a budget added to a gateway call). The spend it is checked against is
+ * the committed row (read once, then moved by this process's own settlements, see spentOf)
+ * plus what was settled and not yet written. Reservations of a process that stopped are
+ * therefore gone with it, as the calls they held are; any left in the table by an earlier
+ * version are cleared at boot.
+ *
+ * Settling moves a reservation into spend at the actual cost; releasing gives it back; the
+ * writes are queued and done together once per turn of the event loop (see queue()). Writes
+ * here change no cached access answer (the rule reads spend live).
  */
 @Injectable()
-export class BudgetLedgerService {
+export class BudgetLedgerService implements OnApplicationBootstrap {
+  private readonly logger = new Logger(BudgetLedgerService.name);
   /** Settlements not written yet (see queue()). */
   private settlements: QueuedSettlement[] = [];
+  /** SQLite: settlement writes failed in a row (the retry waits longer each time). */
+  private failedWrites = 0;
+  /** SQLite: reservations and unwritten spend per scope key (see the class comment); null on PostgreSQL. */
+  private readonly held: Map<string, HeldSpend> | null;
   /**
    * SQLite: the spend of each scope as last read or settled here (see spentOf), or null on
    * PostgreSQL, where other replicas settle without telling this one.
@@ -146,6 +174,7 @@ export class BudgetLedgerService {
   ) {
     db.beforeClose(() => this.flush());
     this.knownSpend = db.kind === 'sqlite' ? new Map() : null;
+    this.held = db.kind === 'sqlite' ? new Map() : null;
     db.onChange((change) => {
       // Spend rows change here (settlements update knownSpend themselves), in another
       // process (heard as an external change), or go with their organization.
@@ -158,8 +187,29 @@ export class BudgetLedgerService {
     });
   }
 
-  /** Holds `nanos` on every scope, all or none (one transaction). */
-  async reserve(scopes: SpendScope[], nanos: number): Promise<ReserveResult> {
+  /** SQLite: reservations left in the table by a process that stopped hold nothing any more. */
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.held) {
+      await this.db.appendStatements(
+        [[['UPDATE budget_spend SET reserved_nanos = 0 WHERE reserved_nanos <> 0', []]]],
+        false,
+      );
+    }
+  }
+
+  /**
+   * Holds `nanos` on every scope, all or none. `budgets` are the scopes' budgets in
+   * nano-dollars as this process knows them (same order): SQLite checks against them;
+   * PostgreSQL reads each in the reserving statement, whatever another replica just wrote.
+   */
+  async reserve(
+    scopes: SpendScope[],
+    nanos: number,
+    budgets: readonly number[],
+  ): Promise<ReserveResult> {
+    if (this.held) {
+      return this.reserveHere(this.held, scopes, nanos, budgets);
+    }
     const now = this.clock.now().toISOString();
     const outcome = await this.db.appendStatements(
       scopes.map((scope) => this.holdStatements(scope, nanos, now)),
@@ -168,13 +218,78 @@ export class BudgetLedgerService {
     if (outcome.committed) {
       return { held: true, reservation: { scopes, nanos } };
     }
-    const refusedBy = scopes[outcome.rowlessAt];
-    // The spend kept in memory may be behind what refused the call (another process's
-    // settlement not heard of yet): the next decision reads it.
-    this.knownSpend?.delete(
-      scopeKey(refusedBy.organizationId, refusedBy.userId, refusedBy.periodStart),
-    );
-    return { held: false, refusedBy };
+    return { held: false, refusedBy: scopes[outcome.rowlessAt] };
+  }
+
+  /**
+   * SQLite: checks and holds in memory. The committed spend comes from the memo, or from a
+   * read; the check and the hold then run without yielding, against the reservations and
+   * unwritten settlements as they are at that moment. A read that a settlement's write
+   * overtook (the generation moved) is done again.
+   */
+  private async reserveHere(
+    held: Map<string, HeldSpend>,
+    scopes: SpendScope[],
+    nanos: number,
+    budgets: readonly number[],
+  ): Promise<ReserveResult> {
+    const keys = scopes.map((s) => scopeKey(s.organizationId, s.userId, s.periodStart));
+    for (;;) {
+      const generation = this.spendGeneration;
+      const committed = this.knownCommitted(keys) ?? (await this.readCommitted(scopes, keys));
+      if (generation !== this.spendGeneration) {
+        continue;
+      }
+      for (const [i, key] of keys.entries()) {
+        const h = held.get(key);
+        const total = committed[i] + (h?.unwritten ?? 0) + (h?.reserved ?? 0) + nanos;
+        if (total > budgets[i]) {
+          // The memo may be behind spend another process wrote: the next call reads it.
+          this.knownSpend?.delete(key);
+          return { held: false, refusedBy: scopes[i] };
+        }
+      }
+      for (const key of keys) {
+        const h = held.get(key);
+        if (h) {
+          h.reserved += nanos;
+        } else {
+          held.set(key, { reserved: nanos, unwritten: 0 });
+        }
+      }
+      return { held: true, reservation: { scopes, nanos } };
+    }
+  }
+
+  /** The memo's committed spend of every key, or null when one is not known. */
+  private knownCommitted(keys: readonly string[]): number[] | null {
+    const out: number[] = [];
+    for (const key of keys) {
+      const known = this.knownSpend?.get(key);
+      if (known === undefined) {
+        return null;
+      }
+      out.push(known);
+    }
+    return out;
+  }
+
+  /** Reads the committed spend of the scopes (0 without a row) and keeps it in the memo. */
+  private async readCommitted(scopes: SpendScope[], keys: readonly string[]): Promise<number[]> {
+    const generation = this.spendGeneration;
+    const rows = await this.readRows(scopes);
+    const spent = keys.map((key) => rows.get(key)?.spentNanos ?? 0);
+    if (this.knownSpend && generation === this.spendGeneration) {
+      keys.forEach((key, i) => this.remember(key, spent[i]));
+    }
+    return spent;
+  }
+
+  private remember(key: string, spentNanos: number): void {
+    if (this.knownSpend!.size >= KNOWN_SPEND_LIMIT) {
+      this.knownSpend!.clear();
+    }
+    this.knownSpend!.set(key, spentNanos);
   }
 
   /**
@@ -182,12 +297,40 @@ export class BudgetLedgerService {
    * change (for alerts), in the order of the reservation's scopes, once it is written.
    */
   async settle(reservation: HeldReservation, actualNanos: number): Promise<SpendRow[]> {
-    return this.queue(reservation, Math.max(0, Math.round(actualNanos)));
+    const spent = Math.max(0, Math.round(actualNanos));
+    this.unhold(reservation, spent);
+    return this.queue(reservation, spent);
   }
 
   /** Gives a reservation back unspent (the call failed or was aborted before any cost). */
   async release(reservation: HeldReservation): Promise<void> {
+    if (this.held) {
+      this.unhold(reservation, 0);
+      return;
+    }
     await this.queue(reservation, 0);
+  }
+
+  /** SQLite: the reservation leaves memory; what it spent counts as unwritten until written. */
+  private unhold(reservation: HeldReservation, spentNanos: number): void {
+    if (!this.held) {
+      return;
+    }
+    for (const scope of reservation.scopes) {
+      const key = scopeKey(scope.organizationId, scope.userId, scope.periodStart);
+      const h = this.held.get(key);
+      if (h) {
+        h.reserved -= reservation.nanos;
+        h.unwritten += spentNanos;
+        this.pruneHeld(key, h);
+      }
+    }
+  }
+
+  private pruneHeld(key: string, h: HeldSpend): void {
+    if (h.reserved <= 0 && h.unwritten <= 0) {
+      this.held!.delete(key);
+    }
   }
 
   /**
@@ -213,35 +356,64 @@ export class BudgetLedgerService {
       }
     }
     const keys = [...totals.keys()].sort();
-    const now = this.clock.now().toISOString();
+    let outcome: StatementsOutcome;
     try {
-      const outcome = await this.db.appendStatements(
-        keys.map((key) => [this.adjustStatement(totals.get(key)!, now)]),
+      const now = this.clock.now().toISOString();
+      outcome = await this.db.appendStatements(
+        keys.map((key) => [
+          this.held
+            ? this.addSpendStatement(totals.get(key)!, now)
+            : this.adjustStatement(totals.get(key)!, now),
+        ]),
         false,
       );
-      const after = new Map<string, SpendRow>();
-      if (outcome.committed) {
-        // A row deleted meanwhile (its organization was) answers nothing: zero spend.
-        keys.forEach((key, i) => {
-          after.set(key, toRow(outcome.rows[i][0]) ?? { spentNanos: 0, reservedNanos: 0 });
-        });
-      }
-      this.learnSpend(after);
-      for (const { reservation, done } of batch) {
-        done.resolve(
-          reservation.scopes.map(
-            (scope) =>
-              after.get(scopeKey(scope.organizationId, scope.userId, scope.periodStart)) ?? {
-                spentNanos: 0,
-                reservedNanos: 0,
-              },
-          ),
-        );
-      }
     } catch (error) {
       // Whether any of it was written is unknown: read the spend again.
       this.forgetSpend();
+      if (this.held) {
+        // SQLite: the transaction rolled back and the spend is still counted in memory;
+        // a later attempt writes it rather than lose it.
+        this.failedWrites++;
+        const delay = Math.min(30_000, SQLITE_SETTLEMENT_DELAY_MS * 2 ** this.failedWrites);
+        this.logger.error(
+          `writing ${batch.length} budget settlement(s) failed, retrying in ${delay} ms: ${String(error)}`,
+        );
+        this.settlements = [...batch, ...this.settlements];
+        setTimeout(() => void this.flush(), delay);
+        return;
+      }
       batch.forEach(({ done }) => done.reject(error));
+      return;
+    }
+    this.failedWrites = 0;
+    const after = new Map<string, SpendRow>();
+    if (outcome.committed) {
+      // A row deleted meanwhile (its organization was) answers nothing: zero spend.
+      keys.forEach((key, i) => {
+        after.set(key, toRow(outcome.rows[i][0]) ?? { spentNanos: 0, reservedNanos: 0 });
+      });
+    }
+    this.learnSpend(after);
+    if (this.held) {
+      // Written: that spend is in the committed rows the memo now holds.
+      for (const [key, total] of totals) {
+        const h = this.held.get(key);
+        if (h) {
+          h.unwritten -= total.spent;
+          this.pruneHeld(key, h);
+        }
+      }
+    }
+    for (const { reservation, done } of batch) {
+      done.resolve(
+        reservation.scopes.map(
+          (scope) =>
+            after.get(scopeKey(scope.organizationId, scope.userId, scope.periodStart)) ?? {
+              spentNanos: 0,
+              reservedNanos: 0,
+            },
+        ),
+      );
     }
   }
 
@@ -277,30 +449,49 @@ export class BudgetLedgerService {
       if (known === undefined) {
         missing.push(scope);
       } else {
-        out.set(key, known);
+        out.set(key, known + (this.held?.get(key)?.unwritten ?? 0));
       }
     }
     if (missing.length === 0) {
       return out;
     }
     const generation = this.spendGeneration;
-    const rows = await this.read(missing);
+    const rows = await this.readRows(missing);
     for (const scope of missing) {
       const key = scopeKey(scope.organizationId, scope.userId, scope.periodStart);
       const spent = rows.get(key)?.spentNanos ?? 0;
-      out.set(key, spent);
       if (this.knownSpend && generation === this.spendGeneration) {
-        if (this.knownSpend.size >= KNOWN_SPEND_LIMIT) {
-          this.knownSpend.clear();
+        this.remember(key, spent);
+      }
+      out.set(key, spent + (this.held?.get(key)?.unwritten ?? 0));
+    }
+    return out;
+  }
+
+  /**
+   * Each scope's spend and reservations (scopes with neither are absent from the map): the
+   * rows as committed, plus on SQLite what this process holds in memory.
+   */
+  async read(scopes: SpendScope[]): Promise<Map<string, SpendRow>> {
+    const out = await this.readRows(scopes);
+    if (this.held) {
+      for (const scope of scopes) {
+        const key = scopeKey(scope.organizationId, scope.userId, scope.periodStart);
+        const h = this.held.get(key);
+        if (h) {
+          const row = out.get(key) ?? { spentNanos: 0, reservedNanos: 0 };
+          out.set(key, {
+            spentNanos: row.spentNanos + h.unwritten,
+            reservedNanos: row.reservedNanos + h.reserved,
+          });
         }
-        this.knownSpend.set(key, spent);
       }
     }
     return out;
   }
 
-  /** Current rows of some scopes (missing rows are absent from the map), read outside writes. */
-  async read(scopes: SpendScope[]): Promise<Map<string, SpendRow>> {
+  /** Committed rows of some scopes (missing rows are absent from the map), read outside writes. */
+  private async readRows(scopes: SpendScope[]): Promise<Map<string, SpendRow>> {
     const out = new Map<string, SpendRow>();
     if (scopes.length === 0) {
       return out;
@@ -366,17 +557,44 @@ export class BudgetLedgerService {
   }
 
   /**
-   * Queues a settlement; the queue is written at the end of this turn of the event loop,
-   * in one transaction with every other settlement queued meanwhile: under load, one
-   * transaction settles many calls, off their answers' path.
+   * Queues a settlement, written in one transaction with every other settlement queued
+   * meanwhile, off the answers' path. PostgreSQL: at the end of this turn of the event loop
+   * (the reservation it releases is in the table, where other replicas check against it).
+   * SQLite: within SQLITE_SETTLEMENT_DELAY_MS, the spend counted in memory until then: one
+   * transaction per turn was one per call at a hundred calls in flight, and a transaction
+   * costs more than the rest of the budget's work on a call.
    */
   private queue(reservation: HeldReservation, spentNanos: number): Promise<SpendRow[]> {
     return new Promise<SpendRow[]>((resolve, reject) => {
       this.settlements.push({ reservation, spentNanos, done: { resolve, reject } });
       if (this.settlements.length === 1) {
-        setImmediate(() => void this.flush());
+        if (this.held) {
+          setTimeout(() => void this.flush(), SQLITE_SETTLEMENT_DELAY_MS);
+        } else {
+          setImmediate(() => void this.flush());
+        }
       }
     });
+  }
+
+  /**
+   * SQLite: adds settled spend to a scope's row, creating the row for the period's first
+   * settlement (reservations live in memory there), unless its organization is gone.
+   */
+  private addSpendStatement(
+    total: { scope: SpendScope; spent: number },
+    now: string,
+  ): BoundStatement {
+    const { scope } = total;
+    return bind(
+      this.db.kind,
+      'INSERT INTO budget_spend (organization_id, user_id, period_start, spent_nanos, reserved_nanos, updated_at) ' +
+        'SELECT $1, $2, $3, $4, 0, $5 WHERE EXISTS (SELECT 1 FROM organizations WHERE id = $1) ' +
+        'ON CONFLICT (organization_id, user_id, period_start) DO UPDATE SET ' +
+        'spent_nanos = spent_nanos + excluded.spent_nanos, updated_at = excluded.updated_at ' +
+        'RETURNING spent_nanos, reserved_nanos',
+      [scope.organizationId, scope.userId, scope.periodStart, total.spent, now],
+    );
   }
 
   private adjustStatement(
