@@ -2,7 +2,7 @@ import { createServer, get, IncomingMessage, Server, ServerResponse } from 'node
 import { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { readAnswer, RelayResult, UpstreamRelay } from './upstream-relay';
+import { readAnswer, RelayResult, SilenceTimer, UpstreamRelay } from './upstream-relay';
 
 /** A local upstream whose answer each test writes itself. */
 let answer: (res: ServerResponse) => void;
@@ -128,5 +128,51 @@ describe('readAnswer', () => {
       'no data from the upstream for 100 ms',
     );
     upstream.destroy();
+  });
+});
+
+describe('SilenceTimer', () => {
+  /** Holds the event loop, as a long GC pause or a starved CPU does. */
+  function stall(ms: number): void {
+    const until = performance.now() + ms;
+    while (performance.now() < until) {
+      // busy
+    }
+  }
+
+  it('reports real silence', async () => {
+    const started = performance.now();
+    const silent = await new Promise<number>((resolve) => {
+      new SilenceTimer(30, () => resolve(performance.now() - started));
+    });
+    expect(silent).toBeGreaterThanOrEqual(29);
+  });
+
+  it('is not tripped by a stalled event loop while the bytes wait in the socket', async () => {
+    let answered: ServerResponse | null = null;
+    answer = (res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: first\n\n');
+      answered = res;
+    };
+    const upstream = await fetchUpstream();
+    let silences = 0;
+    let heard = 0;
+    const timer = new SilenceTimer(50, () => silences++);
+    upstream.on('data', () => {
+      heard++;
+      timer.heardFrom();
+    });
+    await new Promise((resolve) => upstream.once('data', resolve));
+    // The next bytes reach the socket, then the loop stalls past the timeout before reading them.
+    const before = heard;
+    answered!.write('data: second\n\n');
+    stall(120);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(heard).toBeGreaterThan(before);
+    expect(silences).toBe(0);
+    timer.stop();
+    answered!.end();
+    upstream.resume();
   });
 });

@@ -15,6 +15,48 @@ export interface RelayResult {
 }
 
 /**
+ * Fires `onSilence` once nothing was heard from the upstream for `ms`, and only then: a
+ * stalled event loop (a long GC pause, a starved CPU) cannot trip it by itself. Node runs
+ * expired timers before it reads the sockets, so after a stall the timer fires while the
+ * upstream's bytes may already wait in the socket; the verdict is therefore given one turn
+ * of the loop later (setImmediate runs after the sockets are read), and only if nothing was
+ * heard in between.
+ */
+export class SilenceTimer {
+  private readonly timer: NodeJS.Timeout;
+  private heard = 0;
+  private stopped = false;
+
+  constructor(
+    ms: number,
+    private readonly onSilence: () => void,
+  ) {
+    this.timer = setTimeout(() => this.expired(), ms);
+    this.timer.unref();
+  }
+
+  /** Something arrived: the silence counts from now. */
+  heardFrom(): void {
+    this.heard++;
+    this.timer.refresh();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  private expired(): void {
+    const heard = this.heard;
+    setImmediate(() => {
+      if (!this.stopped && this.heard === heard) {
+        this.onSilence();
+      }
+    });
+  }
+}
+
+/**
  * The upstream answer on its way to the client: a Readable that pushes the upstream's
  * chunks unchanged as they arrive and pauses the upstream whenever the client is slower
  * (backpressure both ways: nothing piles up here). While the bytes pass, a scanner reads
@@ -27,7 +69,7 @@ export class UpstreamRelay extends Readable {
   private readonly scanner: SseScanner | JsonScanner;
   private finished = false;
   private firstTokenAt: number | null = null;
-  private idle: NodeJS.Timeout | null = null;
+  private idle: SilenceTimer | null = null;
 
   constructor(
     private readonly upstream: IncomingMessage,
@@ -137,21 +179,17 @@ export class UpstreamRelay extends Readable {
 
   private armIdleTimer(): void {
     if (this.idle) {
-      this.idle.refresh();
+      this.idle.heardFrom();
       return;
     }
-    this.idle = setTimeout(
-      () => this.fail(`no data from the upstream for ${this.idleTimeoutMs} ms`),
-      this.idleTimeoutMs,
+    this.idle = new SilenceTimer(this.idleTimeoutMs, () =>
+      this.fail(`no data from the upstream for ${this.idleTimeoutMs} ms`),
     );
-    this.idle.unref();
   }
 
   private stopIdleTimer(): void {
-    if (this.idle) {
-      clearTimeout(this.idle);
-      this.idle = null;
-    }
+    this.idle?.stop();
+    this.idle = null;
   }
 
   private finish(end: RelayEnd, problem: string | null): void {
@@ -189,7 +227,7 @@ export function readAnswer(
     let size = 0;
     let firstByteAt: number | null = null;
     const stop = () => {
-      clearTimeout(idle);
+      idle.stop();
       upstream.off('data', onData);
       upstream.off('end', onEnd);
       upstream.off('error', onError);
@@ -211,7 +249,7 @@ export function readAnswer(
         resolve({ whole: false, prefix: chunks, firstByteAt });
         return;
       }
-      idle.refresh();
+      idle.heardFrom();
     };
     const onEnd = () => {
       stop();
@@ -228,11 +266,9 @@ export function readAnswer(
         fail('upstream connection closed before the answer ended');
       }
     };
-    const idle = setTimeout(
-      () => fail(`no data from the upstream for ${idleTimeoutMs} ms`),
-      idleTimeoutMs,
+    const idle = new SilenceTimer(idleTimeoutMs, () =>
+      fail(`no data from the upstream for ${idleTimeoutMs} ms`),
     );
-    idle.unref();
     upstream.on('data', onData);
     upstream.once('end', onEnd);
     upstream.once('error', onError);
