@@ -148,8 +148,9 @@ function toRow(r: Record<string, unknown> | undefined): SpendRow | null {
  * version are cleared at boot.
  *
  * Settling moves a reservation into spend at the actual cost; releasing gives it back; the
- * writes are queued and done together once per turn of the event loop (see queue()). Writes
- * here change no cached access answer (the rule reads spend live).
+ * writes are queued and done together, once per turn of the event loop on PostgreSQL and
+ * within SQLITE_SETTLEMENT_DELAY_MS on SQLite (see queue()). Writes here change no cached
+ * access answer (the rule reads spend live).
  */
 @Injectable()
 export class BudgetLedgerService implements OnApplicationBootstrap {
