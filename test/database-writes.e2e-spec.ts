@@ -70,6 +70,63 @@ describe('writes only through DatabaseService.write', () => {
     expect(await nameOf(user)).toBe('Renamed');
   });
 
+  it('runs the statements queued for the commit after everything fn does, in order', async () => {
+    const user = await w.user();
+    const changes: DataChange[] = [];
+    db.onChange((change) => changes.push(change));
+    await db.write(async (tx) => {
+      const users = () => tx.getRepository(UserEntity).createQueryBuilder();
+      db.writeAtCommit(
+        tx,
+        users().update().set({ name: 'First' }).where({ id: user }).getQueryAndParameters(),
+      );
+      db.writeAtCommit(
+        tx,
+        users().update().set({ name: 'Second' }).where({ id: user }).getQueryAndParameters(),
+      );
+      // runs first, although issued after the queued statements
+      await tx.getRepository(UserEntity).update({ id: user }, { name: 'Immediate' });
+    });
+    expect(await nameOf(user)).toBe('Second');
+    expect(changes).toEqual([{ kind: 'write', tables: [{ table: 'users' }] }]);
+  });
+
+  it('rolls the whole write back when a statement queued for the commit fails', async () => {
+    const user = await w.user();
+    const before = await nameOf(user);
+    await expect(
+      db.write(async (tx) => {
+        await tx.getRepository(UserEntity).update({ id: user }, { name: 'Changed' });
+        db.writeAtCommit(
+          tx,
+          tx
+            .getRepository(UserEntity)
+            .createQueryBuilder()
+            .update()
+            .set({ name: null as unknown as string })
+            .where({ id: user })
+            .getQueryAndParameters(),
+        );
+        db.insertAtCommit(tx, 'audit_events', {
+          actor: 'test',
+          action: 'never.written',
+          target_type: 'user',
+          target_id: user,
+          created_at: new Date().toISOString(),
+        });
+      }),
+    ).rejects.toThrow(/null|NOT NULL/i);
+    expect(await nameOf(user)).toBe(before);
+    const audit = await db.read((m) =>
+      m.query(`SELECT COUNT(*) AS n FROM audit_events WHERE action = 'never.written'`),
+    );
+    expect(Number((audit as { n: number | string }[])[0].n)).toBe(0);
+  });
+
+  it('refuses to queue a statement outside a write', () => {
+    expect(() => db.writeAtCommit(ds.manager, ['SELECT 1', []])).toThrow(/inside/);
+  });
+
   it('refuses to declare rows outside a write', () => {
     expect(() => db.declareRows(ds.manager, 'users', 'id', ['x'])).toThrow(/inside/);
   });

@@ -364,6 +364,7 @@ async function runWorld(
         });
       }
       const tcpBefore = tcpCounters();
+      const servedBefore = await Promise.all(urls.map(serverSideDurations));
       const result = await drive(opts.driver, {
         url: urls,
         connections: opts.connections,
@@ -374,6 +375,10 @@ async function runWorld(
       log(
         `${worldName}/${label}/${scenario} (build ${opts.build}): ${summary(result, opts.connections)}${tcpGrowth(tcpBefore)}`,
       );
+      const served = servedDuring(servedBefore, await Promise.all(urls.map(serverSideDurations)));
+      if (served) {
+        log(`${worldName}/${label}/${scenario} (build ${opts.build}), server side: ${served}`);
+      }
       rows.push({
         world: worldName,
         database: label,
@@ -441,6 +446,78 @@ function tcpGrowth(before: Record<string, number> | null): string {
  * Requests the service itself measured at over 1 s and over 5 s (http_request_duration_seconds, when
  * /metrics exists): tells a stall in the server from one in the load generator.
  */
+/** Requests served and those over 100 ms by the server's clock, all and writes only. */
+interface ServedCounts {
+  all: number;
+  allOver100ms: number;
+  writes: number;
+  writesOver100ms: number;
+}
+
+/**
+ * The server's own request histogram (/metrics, cumulative since it started), summed over
+ * routes: how many requests it served and how many took over 100 ms, from the moment it
+ * parsed them to the answer; writes are the requests whose method is not GET. The time a
+ * request waits in the socket before a busy event loop reads it is not included.
+ */
+async function serverSideDurations(url: string): Promise<ServedCounts | null> {
+  try {
+    const res = await fetch(`${url}/metrics`);
+    if (!res.ok) {
+      return null;
+    }
+    const counts: ServedCounts = { all: 0, allOver100ms: 0, writes: 0, writesOver100ms: 0 };
+    for (const line of (await res.text()).split('\n')) {
+      if (!line.startsWith('http_request_duration_seconds_bucket{')) {
+        continue;
+      }
+      const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+      const write = !line.includes('method="GET"');
+      if (line.includes('le="+Inf"')) {
+        counts.all += value;
+        counts.allOver100ms += value;
+        if (write) {
+          counts.writes += value;
+          counts.writesOver100ms += value;
+        }
+      } else if (line.includes('le="0.1"')) {
+        counts.allOver100ms -= value;
+        if (write) {
+          counts.writesOver100ms -= value;
+        }
+      }
+    }
+    return counts;
+  } catch {
+    return null;
+  }
+}
+
+/** What the servers served during one run (after minus before), as a line for the log. */
+function servedDuring(
+  before: (ServedCounts | null)[],
+  after: (ServedCounts | null)[],
+): string | null {
+  const total: ServedCounts = { all: 0, allOver100ms: 0, writes: 0, writesOver100ms: 0 };
+  for (const [i, a] of after.entries()) {
+    const b = before[i];
+    if (!a || !b) {
+      return null;
+    }
+    total.all += a.all - b.all;
+    total.allOver100ms += a.allOver100ms - b.allOver100ms;
+    total.writes += a.writes - b.writes;
+    total.writesOver100ms += a.writesOver100ms - b.writesOver100ms;
+  }
+  const share = (part: number, whole: number) =>
+    whole === 0 ? '-' : `${((100 * part) / whole).toFixed(2)}%`;
+  return (
+    `${total.allOver100ms} of ${total.all} requests took over 100 ms ` +
+    `(${share(total.allOver100ms, total.all)}; a p99 within 100 ms needs under 1%), ` +
+    `writes ${total.writesOver100ms} of ${total.writes} (${share(total.writesOver100ms, total.writes)})`
+  );
+}
+
 async function serverSideSlowRequests(
   url: string,
 ): Promise<{ over1: number; over5: number } | null> {

@@ -31,6 +31,10 @@ export function buildDataSourceOptions(config: AppConfig): DataSourceOptions {
         // Every write transaction runs READ COMMITTED (DatabaseService relies on it), set once
         // per connection so that BEGIN needs no second statement (a round trip per write).
         options: '-c default_transaction_isolation=read\\ committed',
+        // Statements are sent as soon as they are issued, not after the previous one's answer:
+        // a write's BEGIN, and its last statements with COMMIT, cost one wait for an answer
+        // each (DatabaseService.postgresAttempt). Sequential code behaves as before.
+        pipeline: true,
       },
     };
   }

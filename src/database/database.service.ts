@@ -8,7 +8,8 @@ import {
 } from '@nestjs/common';
 import type { Database as SqliteConnection, Statement as SqliteStatement } from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
-import { DataSource, EntityManager, QueryRunner } from 'typeorm';
+import type { Client as PgClient, QueryResult } from 'pg';
+import { DataSource, EntityManager, QueryFailedError, QueryRunner } from 'typeorm';
 import { databaseErrorKind, isBusyError } from '../common/database-errors';
 import { AppConfig } from '../config/app-config';
 import { encodeChanges } from './change-message';
@@ -155,8 +156,8 @@ export class WriteOutsideTransactionError extends Error {
   }
 }
 
-/** A row inserted as the last statement of a write (DatabaseService.insertAtCommit). */
-interface PendingRow {
+/** A row inserted by a write (DatabaseService.insertAtCommit). */
+interface InsertedRow {
   table: string;
   row: Readonly<Record<string, string | null>>;
 }
@@ -165,8 +166,8 @@ interface PendingRow {
 class WriteRecord {
   private readonly declared = new Map<string, { column: string; keys: Set<string> }>();
   private readonly written = new Map<string, { column: string; keys: Set<string> } | 'all'>();
-  /** Rows the current attempt inserts at its end (emptied when an attempt starts). */
-  pending: PendingRow[] = [];
+  /** Statements the current attempt runs at its end (emptied when an attempt starts). */
+  pending: BoundStatement[] = [];
 
   declare(table: string, column: string, keys: readonly string[]): void {
     const current = this.declared.get(table);
@@ -304,22 +305,30 @@ export class DatabaseService implements OnApplicationShutdown, RevisionSource {
   }
 
   /**
-   * Inserts `row` (column → value) into `table` as the last statement of the write `tx`
-   * belongs to, after everything fn does. On PostgreSQL the same statement carries the
-   * write's announcement (revision and NOTIFY): one round trip less per write, each of
-   * which waits for a turn of a busy event loop. For rows nothing in the transaction reads
-   * back, such as the audit log; rows keep the order in which they were given.
+   * Runs `statement` (an INSERT, UPDATE or DELETE in the driver's placeholder form) as one of
+   * the last of the write `tx` belongs to, after everything fn does, in the order given. For
+   * statements whose answer nothing in the transaction needs: an error still rolls the whole
+   * write back. On PostgreSQL they go out together with the announcement and COMMIT, so they
+   * cost the write no turn of the event loop of their own (see postgresAttempt).
+   */
+  writeAtCommit(tx: EntityManager, statement: BoundStatement): void {
+    const record = this.recordOf(tx.queryRunner);
+    if (!record) {
+      throw new Error('writeAtCommit() is only valid inside DatabaseService.write().');
+    }
+    record.pending.push(statement);
+  }
+
+  /**
+   * Inserts `row` (column → value) into `table` at the end of the write `tx` belongs to
+   * (writeAtCommit). For rows nothing in the transaction reads back, such as the audit log.
    */
   insertAtCommit(
     tx: EntityManager,
     table: string,
     row: Readonly<Record<string, string | null>>,
   ): void {
-    const record = this.recordOf(tx.queryRunner);
-    if (!record) {
-      throw new Error('insertAtCommit() is only valid inside DatabaseService.write().');
-    }
-    record.pending.push({ table, row });
+    this.writeAtCommit(tx, insertStatement(this.kind, { table, row }));
   }
 
   /** Runs reads that must not see another request's uncommitted SQLite transaction. */
@@ -572,9 +581,8 @@ export class DatabaseService implements OnApplicationShutdown, RevisionSource {
     record.pending = [];
     try {
       const result = await fn(runner.manager);
-      for (const pending of record.pending.splice(0)) {
-        const insert = insertStatement('sqlite', pending);
-        await runner.manager.query(insert.sql, insert.params);
+      for (const [sql, params] of record.pending.splice(0)) {
+        await runner.manager.query(sql, [...params]);
       }
       const revision = announce ? await sqliteRevision(runner.manager, record.changed) : null;
       await runner.query('COMMIT');
@@ -597,18 +605,7 @@ export class DatabaseService implements OnApplicationShutdown, RevisionSource {
   ): Promise<Committed<T>> {
     for (let attempt = 1; ; attempt++) {
       try {
-        // READ COMMITTED: the connections' default (data-source.ts)
-        return await this.dataSource.transaction(async (tx) => {
-          this.openWrites.set(tx.queryRunner!, record);
-          record.pending = [];
-          const result = await fn(tx);
-          const last = announce ? record.pending.pop() : undefined;
-          for (const pending of record.pending.splice(0)) {
-            const insert = insertStatement('postgres', pending);
-            await tx.query(insert.sql, insert.params);
-          }
-          return { result, revision: announce ? await this.announce(tx, record, last) : null };
-        });
+        return await this.postgresAttempt(record, fn, announce);
       } catch (error) {
         const kind = databaseErrorKind(error);
         // Under READ COMMITTED two requests can both see "no row" and insert the same key (or
@@ -625,40 +622,84 @@ export class DatabaseService implements OnApplicationShutdown, RevisionSource {
   }
 
   /**
-   * The last statement of a PostgreSQL write: when it changed something, a notification
-   * naming the rows, delivered to every listening replica when (and only if) the
-   * transaction commits, in commit order; its revision is the transaction's id. A write
-   * that changed nothing notifies nobody; its revision is the newest finished transaction.
-   * With `last`, that row's INSERT is the statement (RETURNING the revision and the
-   * notification), so the announcement costs no round trip of its own.
+   * One attempt of a PostgreSQL write (READ COMMITTED, the connections' default), waiting for
+   * as few answers as its statements allow. Under load every answer waits for a turn of a
+   * busy event loop (tens of milliseconds), and a write holds its connection and its write
+   * slot meanwhile; the pool's connections pipeline (data-source.ts), so statements sent
+   * without waiting for each other's answers are answered in one turn. BEGIN goes out
+   * without waiting, just before fn's first statement; the statements queued for the end
+   * (writeAtCommit), the announcement and COMMIT go out together. A write that reads once and
+   * then writes waits for two answers, not one per statement.
    */
-  private async announce(
-    tx: EntityManager,
+  private async postgresAttempt<T>(
     record: WriteRecord,
-    last?: PendingRow,
-  ): Promise<bigint> {
-    if (last) {
-      record.wrote(last.table); // before encoding: the notification names it too
-      const insert = insertStatement('postgres', last);
-      const n = insert.params.length;
-      const [row] = await tx.query<{ revision: string }[]>(
-        `${insert.sql} RETURNING pg_current_xact_id()::text AS revision, ` +
-          `pg_notify($${n + 1}, pg_current_xact_id()::text || ' ' || $${n + 2})`,
-        [...insert.params, CHANGE_CHANNEL, encodeChanges(this.instanceId, record.changes())],
-      );
-      return BigInt(row.revision);
-    }
-    if (!record.changed) {
-      const [row] = await tx.query<{ revision: string }[]>(
-        'SELECT (pg_snapshot_xmax(pg_current_snapshot())::text::bigint - 1)::text AS revision',
-      );
-      return BigInt(row.revision);
-    }
-    const [row] = await tx.query<{ revision: string }[]>(
-      "SELECT pg_current_xact_id()::text AS revision, pg_notify($1, pg_current_xact_id()::text || ' ' || $2)",
-      [CHANGE_CHANNEL, encodeChanges(this.instanceId, record.changes())],
+    fn: (tx: EntityManager) => Promise<T>,
+    announce: boolean,
+  ): Promise<Committed<T>> {
+    const runner = this.dataSource.createQueryRunner();
+    const client = (await runner.connect()) as PgClient;
+    this.openWrites.set(runner, record);
+    record.pending = [];
+    // TypeORM must see the transaction open, or save() would open one of its own on it.
+    const state = runner as { isTransactionActive: boolean };
+    state.isTransactionActive = true;
+    // BEGIN can only fail with the connection, and then every statement after it fails too.
+    const began = client.query('BEGIN').then(
+      () => null,
+      (error: unknown) => error,
     );
-    return BigInt(row.revision);
+    let open = true;
+    try {
+      const result = await fn(runner.manager);
+      const beginError = await began;
+      if (beginError !== null) {
+        throw new QueryFailedError('BEGIN', [], beginError as Error);
+      }
+      const tail: BoundStatement[] = record.pending.splice(0);
+      for (const [sql] of tail) {
+        const target = statementTarget(sql);
+        if (target !== null) {
+          record.wrote(target);
+        }
+      }
+      if (announce) {
+        tail.push(announcement(record, this.instanceId));
+      }
+      tail.push(['COMMIT', []]);
+      open = false;
+      const answers = await Promise.allSettled(
+        tail.map(([sql, params]) =>
+          client.query<Row>(sql, [...params]).catch((error: unknown) => {
+            throw new QueryFailedError(sql, [...params], error as Error);
+          }),
+        ),
+      );
+      // After a failed statement the rest fail ("transaction is aborted") and COMMIT rolls back:
+      // the first failure is the cause.
+      const failed = answers.find((a) => a.status === 'rejected');
+      if (failed) {
+        throw failed.reason;
+      }
+      const values = answers.map((a) => (a as PromiseFulfilledResult<QueryResult<Row>>).value);
+      if (values[values.length - 1].command !== 'COMMIT') {
+        throw new Error('PostgreSQL rolled the write back at COMMIT.');
+      }
+      const revision = announce
+        ? BigInt(values[values.length - 2].rows[0].revision as string)
+        : null;
+      return { result, revision };
+    } catch (error) {
+      if (open) {
+        await began;
+        await client.query('ROLLBACK').catch((rollbackError: unknown) => {
+          this.logger.error(`rollback failed: ${String(rollbackError)}`);
+        });
+      }
+      throw error;
+    } finally {
+      state.isTransactionActive = false;
+      await runner.release();
+    }
   }
 
   /** The change feed heard the notification of `revision` and the caches forgot its rows. */
@@ -783,16 +824,32 @@ export class DatabaseService implements OnApplicationShutdown, RevisionSource {
 }
 
 /** The INSERT of one row, with `$n` (PostgreSQL) or `?` (SQLite) placeholders. */
-function insertStatement(
-  kind: 'sqlite' | 'postgres',
-  { table, row }: PendingRow,
-): { sql: string; params: (string | null)[] } {
+function insertStatement(kind: 'sqlite' | 'postgres', { table, row }: InsertedRow): BoundStatement {
   const columns = Object.keys(row);
   const placeholders = columns.map((_, i) => (kind === 'postgres' ? `$${i + 1}` : '?'));
-  return {
-    sql: `INSERT INTO "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) VALUES (${placeholders.join(', ')})`,
-    params: columns.map((c) => row[c]),
-  };
+  return [
+    `INSERT INTO "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) VALUES (${placeholders.join(', ')})`,
+    columns.map((c) => row[c]),
+  ];
+}
+
+/**
+ * The last statement of a PostgreSQL write before COMMIT: when it changed something, a
+ * notification naming the rows, delivered to every listening replica when (and only if) the
+ * transaction commits, in commit order; its revision is the transaction's id. A write that
+ * changed nothing notifies nobody; its revision is the newest finished transaction.
+ */
+function announcement(record: WriteRecord, instanceId: string): BoundStatement {
+  if (!record.changed) {
+    return [
+      'SELECT (pg_snapshot_xmax(pg_current_snapshot())::text::bigint - 1)::text AS revision',
+      [],
+    ];
+  }
+  return [
+    "SELECT pg_current_xact_id()::text AS revision, pg_notify($1, pg_current_xact_id()::text || ' ' || $2)",
+    [CHANGE_CHANNEL, encodeChanges(instanceId, record.changes())],
+  ];
 }
 
 /**

@@ -151,17 +151,21 @@ export class MembershipsService {
             joinedAt: at,
             updatedAt: at,
           };
-      if (existing) {
-        if (isActiveAdmin(existing) && !isActiveAdmin(entity)) {
-          await this.protectLastAdmin(tx, actor, orgId, [userId]);
-        }
-        await repo.update(
-          { organizationId: orgId, userId },
-          { role: entity.role, isActive: entity.isActive, updatedAt: at },
-        );
-      } else {
-        await repo.insert(entity);
+      if (existing && isActiveAdmin(existing) && !isActiveAdmin(entity)) {
+        await this.protectLastAdmin(tx, actor, orgId, [userId]);
       }
+      // Nothing below needs the row's answer: it goes out with the commit (no wait of its own).
+      const write = repo.createQueryBuilder();
+      this.db.writeAtCommit(
+        tx,
+        existing
+          ? write
+              .update()
+              .set({ role: entity.role, isActive: entity.isActive, updatedAt: at })
+              .where({ organizationId: orgId, userId })
+              .getQueryAndParameters()
+          : write.insert().values(entity).getQueryAndParameters(),
+      );
       await this.audit.record(tx, actor, {
         action: existing ? 'membership.update' : 'membership.create',
         targetType: 'membership',

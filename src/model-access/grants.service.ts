@@ -67,26 +67,37 @@ export class GrantsService {
   ): Promise<Upserted<GrantResponse>> {
     return this.db.write(async (tx) => {
       this.cache.narrowWritesTo(tx, { organizations: [orgId] });
-      await this.organizations.findOrFail(tx, orgId, 'share');
-      await this.requireCatalogModels(tx, [modelId], (id) => {
+      const { grant: existing, inCatalog } = await this.organizations.findWithGrantOrFail(
+        tx,
+        orgId,
+        modelId,
+      );
+      // Exact ids must name catalog models; patterns may cover models added later.
+      if (!isPattern(modelId) && !inCatalog) {
         throw new NotFoundException(
-          `Model "${id}" is not in the catalog; add it first or grant a pattern.`,
+          `Model "${modelId}" is not in the catalog; add it first or grant a pattern.`,
         );
-      });
+      }
       const repo = tx.getRepository(GrantEntity);
-      const existing = await repo.findOne({ where: { organizationId: orgId, modelId } });
       const at = now();
       const isActive = body.is_active ?? true;
       const unchanged = existing !== null && existing.isActive === isActive;
       const entity: GrantEntity = existing
         ? { ...existing, isActive, updatedAt: unchanged ? existing.updatedAt : at }
         : { organizationId: orgId, modelId, isActive, createdAt: at, updatedAt: at };
-      if (existing) {
-        if (!unchanged) {
-          await repo.update({ organizationId: orgId, modelId }, { isActive, updatedAt: at });
-        }
-      } else {
-        await repo.insert(entity);
+      if (!unchanged) {
+        // Nothing below needs the row's answer: it goes out with the commit (no wait of its own).
+        const write = repo.createQueryBuilder();
+        this.db.writeAtCommit(
+          tx,
+          existing
+            ? write
+                .update()
+                .set({ isActive, updatedAt: at })
+                .where({ organizationId: orgId, modelId })
+                .getQueryAndParameters()
+            : write.insert().values(entity).getQueryAndParameters(),
+        );
       }
       const catalog = await this.cache.getCatalog(tx);
       if (unchanged) {
