@@ -97,9 +97,12 @@ export class AccessCacheService {
   private readonly organizations = new Map<string, OrganizationGrants>();
   private readonly userRows = new Map<string, UserRows>();
   private readonly views = new Map<string, UserView>();
-  private readonly responses = new Map<string, Buffer>();
-  /** The kinds of serialized answers kept (the first part of a `responses` key). */
-  private readonly responseKinds = new Set<string>();
+  /**
+   * Serialized answers by user, then by kind. Keyed by the user id as given (no key string
+   * built per request): a lookup hashes that string once, and the view lookup before it
+   * already did.
+   */
+  private readonly responses = new Map<string, Map<string, Buffer>>();
   private responseBytes = 0;
   /**
    * The users whose views were composed from each organization's grants: a write of those
@@ -141,13 +144,14 @@ export class AccessCacheService {
   /** Drops one user's view and serialized answers (their layers are dealt with apart). */
   private dropDerivedOf(userId: string): void {
     this.views.delete(userId);
-    for (const kind of this.responseKinds) {
-      const key = `${kind}\u0000${userId}`;
-      const bytes = this.responses.get(key);
-      if (bytes !== undefined) {
-        this.responses.delete(key);
-        this.responseBytes -= bytes.length;
-      }
+    this.dropResponsesOf(userId);
+  }
+
+  private dropResponsesOf(userId: string): void {
+    const kept = this.responses.get(userId);
+    if (kept) {
+      this.responses.delete(userId);
+      kept.forEach((bytes) => (this.responseBytes -= bytes.length));
     }
   }
 
@@ -325,8 +329,7 @@ export class AccessCacheService {
     userId: string,
     build: (view: UserView) => string,
   ): Buffer | Promise<Buffer> {
-    const key = `${kind}\u0000${userId}`;
-    const cached = cacheBypassed() ? undefined : this.responses.get(key);
+    const cached = cacheBypassed() ? undefined : this.responses.get(userId)?.get(kind);
     if (cached !== undefined) {
       return cached;
     }
@@ -334,7 +337,7 @@ export class AccessCacheService {
     const keep = (view: UserView): Buffer =>
       this.keepSerialized(
         kind,
-        key,
+        userId,
         utf8Bytes(build(view)),
         version,
         this.viewInputs(userId, view),
@@ -343,24 +346,30 @@ export class AccessCacheService {
     return view ? keep(view) : this.view(userId).then(keep);
   }
 
-  /** Keeps a serialized answer (within the byte budget, oldest out first); returns it. */
+  /**
+   * Keeps a serialized answer (within the byte budget; the users whose answers were kept
+   * first go first); returns it.
+   */
   private keepSerialized(
     kind: string,
-    key: string,
+    userId: string,
     bytes: Buffer,
     version: number,
     inputs: [CacheLayer, readonly string[] | null][],
   ): Buffer {
     if (this.storable(version, inputs) && bytes.length <= RESPONSE_CACHE_BYTES / 16) {
-      this.responseKinds.add(kind);
-      this.responseBytes += bytes.length - (this.responses.get(key)?.length ?? 0);
-      this.responses.set(key, bytes);
-      for (const [oldKey, old] of this.responses) {
+      let kept = this.responses.get(userId);
+      if (!kept) {
+        kept = new Map();
+        this.responses.set(userId, kept);
+      }
+      this.responseBytes += bytes.length - (kept.get(kind)?.length ?? 0);
+      kept.set(kind, bytes);
+      for (const oldest of this.responses.keys()) {
         if (this.responseBytes <= RESPONSE_CACHE_BYTES) {
           break;
         }
-        this.responses.delete(oldKey);
-        this.responseBytes -= old.length;
+        this.dropResponsesOf(oldest);
       }
     }
     return bytes;
