@@ -210,7 +210,16 @@ describe(AccessCacheService.name, () => {
     await sut.serialized('k', 'u1', () => 'first');
     db.wrote({ table: 'audit_events' });
     expect(await asked(() => sut.view('u1'))).toEqual([]);
-    expect(await sut.serialized('k', 'u1', () => 'second')).toBe('first');
+    expect(String(await sut.serialized('k', 'u1', () => 'second'))).toBe('first');
+  });
+
+  it('keeps a serialized answer as its UTF-8 bytes, in memory of its own', async () => {
+    const text = '{"name":"Zoë – 模型"}';
+    const bytes = await sut.serialized('k', 'u1', () => text);
+    expect(bytes.equals(Buffer.from(text, 'utf8'))).toBe(true);
+    // not a slice of the shared pool, which a kept entry would hold on to
+    expect(bytes.buffer.byteLength).toBe(bytes.length);
+    expect(await sut.serialized('k', 'u1', () => 'other')).toBe(bytes);
   });
 
   it('a statement it cannot read, or a change from elsewhere, empties everything', async () => {

@@ -58,6 +58,19 @@ export interface Narrowing {
 const RESPONSE_CACHE_BYTES = 64 * 1024 * 1024;
 
 /**
+ * JSON text as UTF-8 bytes in a buffer of its own (not a slice of Node's shared pool, which
+ * a long-kept entry would pin). A cached answer is sent as these bytes: a string would be
+ * measured and encoded again for every response, and copied into a fresh allocation by
+ * the socket write, which for a list of a few kilobytes cost more than the rest of the
+ * request.
+ */
+export function utf8Bytes(text: string): Buffer {
+  const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
+  bytes.write(text);
+  return bytes;
+}
+
+/**
  * How many of the latest invalidations are remembered, to tell whether an answer read
  * since a given generation read anything a write emptied meanwhile. An answer that
  * started before the oldest remembered one is not stored (as if everything had changed).
@@ -84,9 +97,12 @@ export class AccessCacheService {
   private readonly organizations = new Map<string, OrganizationGrants>();
   private readonly userRows = new Map<string, UserRows>();
   private readonly views = new Map<string, UserView>();
-  private readonly responses = new Map<string, string>();
-  /** The kinds of serialized answers kept (the first part of a `responses` key). */
-  private readonly responseKinds = new Set<string>();
+  /**
+   * Serialized answers by user, then by kind. Keyed by the user id as given (no key string
+   * built per request): a lookup hashes that string once, and the view lookup before it
+   * already did.
+   */
+  private readonly responses = new Map<string, Map<string, Buffer>>();
   private responseBytes = 0;
   /**
    * The users whose views were composed from each organization's grants: a write of those
@@ -128,13 +144,14 @@ export class AccessCacheService {
   /** Drops one user's view and serialized answers (their layers are dealt with apart). */
   private dropDerivedOf(userId: string): void {
     this.views.delete(userId);
-    for (const kind of this.responseKinds) {
-      const key = `${kind}\u0000${userId}`;
-      const text = this.responses.get(key);
-      if (text !== undefined) {
-        this.responses.delete(key);
-        this.responseBytes -= text.length;
-      }
+    this.dropResponsesOf(userId);
+  }
+
+  private dropResponsesOf(userId: string): void {
+    const kept = this.responses.get(userId);
+    if (kept) {
+      this.responses.delete(userId);
+      kept.forEach((bytes) => (this.responseBytes -= bytes.length));
     }
   }
 
@@ -304,47 +321,58 @@ export class AccessCacheService {
   }
 
   /**
-   * A serialized answer for a user (e.g. the JSON of their model list), built from their
-   * view once and kept until the data it depends on changes.
+   * A serialized answer for a user (e.g. the JSON of their model list, as UTF-8 bytes),
+   * built from their view once and kept until the data it depends on changes.
    */
   serialized(
     kind: string,
     userId: string,
     build: (view: UserView) => string,
-  ): string | Promise<string> {
-    const key = `${kind}\u0000${userId}`;
-    const cached = cacheBypassed() ? undefined : this.responses.get(key);
+  ): Buffer | Promise<Buffer> {
+    const cached = cacheBypassed() ? undefined : this.responses.get(userId)?.get(kind);
     if (cached !== undefined) {
       return cached;
     }
     const version = this.generation;
-    const keep = (view: UserView): string =>
-      this.keepSerialized(kind, key, build(view), version, this.viewInputs(userId, view));
+    const keep = (view: UserView): Buffer =>
+      this.keepSerialized(
+        kind,
+        userId,
+        utf8Bytes(build(view)),
+        version,
+        this.viewInputs(userId, view),
+      );
     const view = this.cachedView(userId);
     return view ? keep(view) : this.view(userId).then(keep);
   }
 
-  /** Keeps a serialized answer (within the byte budget, oldest out first); returns it. */
+  /**
+   * Keeps a serialized answer (within the byte budget; the users whose answers were kept
+   * first go first); returns it.
+   */
   private keepSerialized(
     kind: string,
-    key: string,
-    text: string,
+    userId: string,
+    bytes: Buffer,
     version: number,
     inputs: [CacheLayer, readonly string[] | null][],
-  ): string {
-    if (this.storable(version, inputs) && text.length <= RESPONSE_CACHE_BYTES / 16) {
-      this.responseKinds.add(kind);
-      this.responseBytes += text.length - (this.responses.get(key)?.length ?? 0);
-      this.responses.set(key, text);
-      for (const [oldKey, old] of this.responses) {
+  ): Buffer {
+    if (this.storable(version, inputs) && bytes.length <= RESPONSE_CACHE_BYTES / 16) {
+      let kept = this.responses.get(userId);
+      if (!kept) {
+        kept = new Map();
+        this.responses.set(userId, kept);
+      }
+      this.responseBytes += bytes.length - (kept.get(kind)?.length ?? 0);
+      kept.set(kind, bytes);
+      for (const oldest of this.responses.keys()) {
         if (this.responseBytes <= RESPONSE_CACHE_BYTES) {
           break;
         }
-        this.responses.delete(oldKey);
-        this.responseBytes -= old.length;
+        this.dropResponsesOf(oldest);
       }
     }
-    return text;
+    return bytes;
   }
 
   /** The catalog; a read transaction only when it is not cached. */

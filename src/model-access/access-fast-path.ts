@@ -324,12 +324,14 @@ export function installAccessFastPath(
     return pending ? Promise.all(values) : values;
   };
 
-  /** Sends the handler's result, or the problem it threw. */
+  /** Sends the handler's result (JSON text or bytes as they are, a value as JSON). */
   const answer = (route: FastRoute, reply: FastifyReply, result: unknown): void => {
     void reply
       .code(route.status)
       .headers(route.headers)
-      .send(typeof result === 'string' ? result : JSON.stringify(result));
+      .send(
+        typeof result === 'string' || Buffer.isBuffer(result) ? result : JSON.stringify(result),
+      );
   };
   const fail = (request: Request, reply: FastifyReply) => (error: unknown) => {
     problems.send(error, request, reply);

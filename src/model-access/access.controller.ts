@@ -24,7 +24,7 @@ import {
   UserModelsResponse,
 } from './dto/access.dto';
 
-/** Model lists are sent as JSON text serialized once per user (see AccessCacheService.serialized). */
+/** Model lists are sent as JSON bytes serialized once per user (see AccessCacheService.serialized). */
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 @ApiTags('access')
@@ -40,7 +40,7 @@ export class AccessController {
   @ApiOkResponse({ type: UserModelsResponse })
   @ApiNotFoundResponse({ type: ProblemResponse })
   @Header('content-type', JSON_TYPE)
-  modelsOf(@Param('id', UserIdPipe) userId: string): string | Promise<string> {
+  modelsOf(@Param('id', UserIdPipe) userId: string): Buffer | Promise<Buffer> {
     return this.access.modelsOfJson(userId);
   }
 
@@ -79,7 +79,7 @@ export class AccessController {
   })
   @ApiOkResponse({ type: OpenAiModelList })
   @Header('content-type', JSON_TYPE)
-  openAi(@CurrentPrincipal() actor: Principal): string | Promise<string> {
+  openAi(@CurrentPrincipal() actor: Principal): Buffer | Promise<Buffer> {
     return this.access.openAiModelsJsonFor(actor);
   }
 

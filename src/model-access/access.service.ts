@@ -2,7 +2,7 @@ import { Injectable, NotFoundException } from '@nestjs/common';
 import { BudgetStateService } from '../budgets/budget-state.service';
 import { ValidationFailedException } from '../common/validation';
 import { IdRule, idProblems, MODEL_ID_RULE, USER_ID_RULE } from '../common/validators';
-import { AccessCacheService, UserView } from './access-cache.service';
+import { AccessCacheService, UserView, utf8Bytes } from './access-cache.service';
 import { AccessDecision, Catalog, GrantingOrganization, OrganizationGrants } from './access-rule';
 import { Principal } from '../auth/principal';
 import { GatewayError } from '../common/openai-error';
@@ -93,8 +93,8 @@ export class AccessService {
     return { user_id: userId, data: this.listModels(view) };
   }
 
-  /** modelsOf as JSON text, serialized once per user until their access changes. */
-  modelsOfJson(userId: string): string | Promise<string> {
+  /** modelsOf as JSON (UTF-8 bytes), serialized once per user until their access changes. */
+  modelsOfJson(userId: string): Buffer | Promise<Buffer> {
     return this.listJson('models', userId, (view) => {
       if (!view.user) {
         throw new NotFoundException(`User "${userId}" was not found.`);
@@ -103,26 +103,26 @@ export class AccessService {
     });
   }
 
-  /** The OpenAI-style model list as JSON text, serialized once per user until their access changes. */
-  openAiModelsJson(userId: string): string | Promise<string> {
+  /** The OpenAI-style model list as JSON (UTF-8 bytes), serialized once per user until their access changes. */
+  openAiModelsJson(userId: string): Buffer | Promise<Buffer> {
     return this.listJson('openai', userId, (view) => JSON.stringify(this.openAiList(view)));
   }
 
   /**
-   * A list as JSON text: kept serialized for a user under no budget (without a promise when
-   * their view is cached), built from the live budget state for a user under one.
+   * A list as JSON (UTF-8 bytes): kept serialized for a user under no budget (without a
+   * promise when their view is cached), built from the live budget state for a user under one.
    */
   private listJson(
     kind: string,
     userId: string,
     build: (view: UserView) => string,
-  ): string | Promise<string> {
+  ): Buffer | Promise<Buffer> {
     const cached = this.cache.cachedView(userId);
     if (cached && !this.budgets.applies(cached)) {
       return this.cache.serialized(kind, userId, build);
     }
     return this.underBudget(userId).then((budgeted) =>
-      budgeted ? build(budgeted) : this.cache.serialized(kind, userId, build),
+      budgeted ? utf8Bytes(build(budgeted)) : this.cache.serialized(kind, userId, build),
     );
   }
 
@@ -203,9 +203,9 @@ export class AccessService {
    * GET /v1/models: a user's own list, or, for a gateway key, the list of every model some
    * active organization may use (see openAiUnion).
    */
-  openAiModelsJsonFor(principal: Principal): string | Promise<string> {
+  openAiModelsJsonFor(principal: Principal): Buffer | Promise<Buffer> {
     return principal.kind === 'gateway_key'
-      ? this.openAiUnion().then((list) => JSON.stringify(list))
+      ? this.openAiUnion().then((list) => utf8Bytes(JSON.stringify(list)))
       : this.openAiModelsJson(principal.userId!);
   }
 
