@@ -1,5 +1,4 @@
-import { MetricValueWithName } from 'prom-client';
-import { Tally } from './tally';
+import { ScrapedTally, Tally } from './tally';
 
 /** One label set's total. */
 interface Series {
@@ -13,7 +12,7 @@ interface Series {
  * counts every decision, and on every gateway call, which counts three). See Tally for what
  * it shares with TallyHistogram.
  */
-export class TallyCounter extends Tally<Series> {
+export class TallyCounter extends Tally<Series, 'counter'> {
   readonly type = 'counter';
 
   /** The counter of that name in the default registry, registered on first use. */
@@ -37,20 +36,9 @@ export class TallyCounter extends Tally<Series> {
   }
 
   /** What prom-client's registry formats: one value per label set. */
-  get(): Promise<{
-    name: string;
-    help: string;
-    type: 'counter';
-    aggregator: 'sum';
-    values: MetricValueWithName<string>[];
-  }> {
-    const values = [...this.series.values()].map((s) => ({ labels: s.labels, value: s.value }));
-    return Promise.resolve({
-      name: this.name,
-      help: this.help,
-      type: this.type,
-      aggregator: this.aggregator,
-      values,
-    });
+  get(): Promise<ScrapedTally<'counter'>> {
+    return this.scraped(
+      [...this.series.values()].map((series) => ({ labels: series.labels, value: series.value })),
+    );
   }
 }

@@ -1,14 +1,5 @@
 import { MetricValueWithName } from 'prom-client';
-import { Tally } from './tally';
-
-/** A metric as prom-client's registry reads it at scrape time (its typings say less). */
-interface ScrapedMetric {
-  name: string;
-  help: string;
-  type: 'histogram';
-  aggregator: 'sum';
-  values: MetricValueWithName<string>[];
-}
+import { ScrapedTally, Tally } from './tally';
 
 /** One label set's observations: counts per bucket (not cumulative), their sum and count. */
 interface Series {
@@ -24,7 +15,7 @@ interface Series {
  * it timed (see BENCHMARKS.md). Scraped like any other histogram (`_bucket` with `le`,
  * `_sum`, `_count`); see Tally for what it shares with TallyCounter.
  */
-export class TallyHistogram extends Tally<Series> {
+export class TallyHistogram extends Tally<Series, 'histogram'> {
   readonly type = 'histogram';
 
   private constructor(
@@ -79,7 +70,7 @@ export class TallyHistogram extends Tally<Series> {
   }
 
   /** What prom-client's registry formats: cumulative buckets, +Inf, sum and count per series. */
-  get(): Promise<ScrapedMetric> {
+  get(): Promise<ScrapedTally<'histogram'>> {
     const values: MetricValueWithName<string>[] = [];
     for (const series of this.series.values()) {
       let cumulative = 0;
@@ -99,12 +90,6 @@ export class TallyHistogram extends Tally<Series> {
       values.push({ metricName: `${this.name}_sum`, labels: series.labels, value: series.sum });
       values.push({ metricName: `${this.name}_count`, labels: series.labels, value: series.count });
     }
-    return Promise.resolve({
-      name: this.name,
-      help: this.help,
-      type: this.type,
-      aggregator: this.aggregator,
-      values,
-    });
+    return this.scraped(values);
   }
 }

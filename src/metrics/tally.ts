@@ -1,4 +1,4 @@
-import { register } from 'prom-client';
+import { MetricValueWithName, register } from 'prom-client';
 
 /**
  * What TallyCounter and TallyHistogram share: their series, one per label set, found by a
@@ -7,8 +7,18 @@ import { register } from 'prom-client';
  * its own metrics. Label values are taken as they are: callers pass route templates, methods,
  * status classes, fixed words and ids the service stores, never client text.
  */
-export abstract class Tally<S> {
+/** A tally as prom-client's registry reads it at scrape time (its typings say less). */
+export interface ScrapedTally<K extends string> {
+  name: string;
+  help: string;
+  type: K;
+  aggregator: 'sum';
+  values: MetricValueWithName<string>[];
+}
+
+export abstract class Tally<S, K extends string> {
   readonly aggregator = 'sum';
+  abstract readonly type: K;
   protected readonly series = new Map<string, S & { labels: Record<string, string> }>();
 
   protected constructor(
@@ -21,7 +31,7 @@ export abstract class Tally<S> {
    * The metric of that name in the default registry, made by `make` and registered on first
    * use (tests boot several applications in one process).
    */
-  protected static registeredOnce<T extends Tally<unknown>>(
+  protected static registeredOnce<T extends Tally<unknown, string>>(
     name: string,
     isKind: (metric: unknown) => metric is T,
     make: () => T,
@@ -52,6 +62,17 @@ export abstract class Tally<S> {
       this.series.set(key, series);
     }
     return series;
+  }
+
+  /** What prom-client's registry formats, given the metric's values. */
+  protected scraped(values: MetricValueWithName<string>[]): Promise<ScrapedTally<K>> {
+    return Promise.resolve({
+      name: this.name,
+      help: this.help,
+      type: this.type,
+      aggregator: this.aggregator,
+      values,
+    });
   }
 
   reset(): void {
