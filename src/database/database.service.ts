@@ -9,7 +9,16 @@ import {
 import type { Database as SqliteConnection, Statement as SqliteStatement } from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import type { Client as PgClient, QueryResult } from 'pg';
-import { DataSource, EntityManager, QueryFailedError, QueryRunner } from 'typeorm';
+import {
+  DataSource,
+  EntityManager,
+  EntityTarget,
+  FindOptionsWhere,
+  ObjectLiteral,
+  QueryFailedError,
+  QueryRunner,
+} from 'typeorm';
+import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { databaseErrorKind, isBusyError } from '../common/database-errors';
 import { AppConfig } from '../config/app-config';
 import { encodeChanges } from './change-message';
@@ -317,6 +326,28 @@ export class DatabaseService implements OnApplicationShutdown, RevisionSource {
       throw new Error('writeAtCommit() is only valid inside DatabaseService.write().');
     }
     record.pending.push(statement);
+  }
+
+  /**
+   * Saves an entity's row at the end of the write `tx` belongs to (writeAtCommit): the UPDATE
+   * of `changes` on the row `key` names when `existing`, else the INSERT of `entity`. For a
+   * write that read the row itself and needs no answer from this statement.
+   */
+  saveAtCommit<T extends ObjectLiteral>(
+    tx: EntityManager,
+    target: EntityTarget<T>,
+    existing: boolean,
+    entity: T,
+    key: FindOptionsWhere<T>,
+    changes: QueryDeepPartialEntity<T>,
+  ): void {
+    const write = tx.getRepository(target).createQueryBuilder();
+    this.writeAtCommit(
+      tx,
+      existing
+        ? write.update().set(changes).where(key).getQueryAndParameters()
+        : write.insert().values(entity).getQueryAndParameters(),
+    );
   }
 
   /**

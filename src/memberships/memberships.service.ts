@@ -123,7 +123,6 @@ export class MembershipsService {
         membership: existing,
       } = await this.organizations.findWithMemberOrFail(tx, orgId, userId);
       assertWritable(actor, org);
-      const repo = tx.getRepository(MembershipEntity);
       if (!user || !(actor.siteAdmin || existing !== null || domainCovers(org, user))) {
         throw userNotFound(userId);
       }
@@ -155,16 +154,13 @@ export class MembershipsService {
         await this.protectLastAdmin(tx, actor, orgId, [userId]);
       }
       // Nothing below needs the row's answer: it goes out with the commit (no wait of its own).
-      const write = repo.createQueryBuilder();
-      this.db.writeAtCommit(
+      this.db.saveAtCommit(
         tx,
-        existing
-          ? write
-              .update()
-              .set({ role: entity.role, isActive: entity.isActive, updatedAt: at })
-              .where({ organizationId: orgId, userId })
-              .getQueryAndParameters()
-          : write.insert().values(entity).getQueryAndParameters(),
+        MembershipEntity,
+        existing !== null,
+        entity,
+        { organizationId: orgId, userId },
+        { role: entity.role, isActive: entity.isActive, updatedAt: at },
       );
       await this.audit.record(tx, actor, {
         action: existing ? 'membership.update' : 'membership.create',

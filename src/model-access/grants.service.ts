@@ -78,7 +78,6 @@ export class GrantsService {
           `Model "${modelId}" is not in the catalog; add it first or grant a pattern.`,
         );
       }
-      const repo = tx.getRepository(GrantEntity);
       const at = now();
       const isActive = body.is_active ?? true;
       const unchanged = existing !== null && existing.isActive === isActive;
@@ -87,16 +86,13 @@ export class GrantsService {
         : { organizationId: orgId, modelId, isActive, createdAt: at, updatedAt: at };
       if (!unchanged) {
         // Nothing below needs the row's answer: it goes out with the commit (no wait of its own).
-        const write = repo.createQueryBuilder();
-        this.db.writeAtCommit(
+        this.db.saveAtCommit(
           tx,
-          existing
-            ? write
-                .update()
-                .set({ isActive, updatedAt: at })
-                .where({ organizationId: orgId, modelId })
-                .getQueryAndParameters()
-            : write.insert().values(entity).getQueryAndParameters(),
+          GrantEntity,
+          existing !== null,
+          entity,
+          { organizationId: orgId, modelId },
+          { isActive, updatedAt: at },
         );
       }
       const catalog = await this.cache.getCatalog(tx);
