@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import {
+  Admission,
   AdmissionRefusal,
   BudgetAdmissionService,
   PricedModel,
@@ -33,6 +34,22 @@ const PRICED: PricedModel = {
 
 function admission(t: TestApp): BudgetAdmissionService {
   return t.app.get(BudgetAdmissionService);
+}
+
+/** A call whose worst case at PRICED is 2 USD: 1,000 prompt tokens (1 USD) and max_tokens 500 (1 USD). */
+function admitTwoUsd(
+  t: TestApp,
+  user: string,
+  org: string,
+  priced: PricedModel,
+): Promise<Admission> {
+  return admission(t).admit({
+    userId: user,
+    organizationId: org,
+    model: priced,
+    promptTokens: 1000,
+    maxTokens: 500,
+  });
 }
 
 async function spendRow(
@@ -297,13 +314,7 @@ describe('budgets', () => {
       await t.patch(`/api/v1/organizations/${enc(org)}/members/${enc(user)}/budget`, {
         budget_usd: 4,
       });
-      const a = await admission(t).admit({
-        userId: user,
-        organizationId: org,
-        model: priced,
-        promptTokens: 1000,
-        maxTokens: 500,
-      });
+      const a = await admitTwoUsd(t, user, org, priced);
       // reserved: 1 + 1 = 2 USD on both the organization's and the member's budget
       expect(await w.check(user, model)).toMatchObject({
         allowed: true,
@@ -337,34 +348,14 @@ describe('budgets', () => {
       ).rejects.toMatchObject({ status: 402, code: 'budget_exceeded' });
       expect(await spendRow(t, org)).toMatchObject({ spent: 0, reserved: 0 });
 
-      const a = await admission(t).admit({
-        userId: user,
-        organizationId: org,
-        model: priced,
-        promptTokens: 1000,
-        maxTokens: 500,
-      });
+      const a = await admitTwoUsd(t, user, org, priced);
       expect(await spendRow(t, org)).toMatchObject({ spent: 0, reserved: 2_000_000_000 });
-      await expect(
-        admission(t).admit({
-          userId: user,
-          organizationId: org,
-          model: priced,
-          promptTokens: 1000,
-          maxTokens: 500,
-        }),
-      ).rejects.toBeInstanceOf(AdmissionRefusal);
+      await expect(admitTwoUsd(t, user, org, priced)).rejects.toBeInstanceOf(AdmissionRefusal);
       await a.release();
       await a.release(); // once only
       expect(await spendRow(t, org)).toMatchObject({ spent: 0, reserved: 0 });
 
-      const b = await admission(t).admit({
-        userId: user,
-        organizationId: org,
-        model: priced,
-        promptTokens: 1000,
-        maxTokens: 500,
-      });
+      const b = await admitTwoUsd(t, user, org, priced);
       await b.settle({ costUsd: null, promptTokens: 900, completionTokens: 100 }); // 0.9 + 0.2
       await b.settle({ costUsd: 5, promptTokens: 1, completionTokens: 1 }); // ignored: settled already
       expect(await spendRow(t, org)).toMatchObject({ spent: 1_100_000_000, reserved: 0 });
@@ -390,13 +381,7 @@ describe('budgets', () => {
       async () => {
         const { org, user, priced } = await setup({ budget_usd: 3 });
         const db = t.app.get(DatabaseService);
-        const a = await admission(t).admit({
-          userId: user,
-          organizationId: org,
-          model: priced,
-          promptTokens: 1000,
-          maxTokens: 500,
-        });
+        const a = await admitTwoUsd(t, user, org, priced);
         expect(await tableSpend(org)).toEqual([]); // held in memory, not in the table
         const original = db.appendStatements.bind(db);
         let failures = 0;
@@ -447,13 +432,7 @@ describe('budgets', () => {
         expect(await tableSpend(org)).toEqual([{ spent: 100_000_000, reserved: 0 }]);
         expect(await spendRow(t, org)).toMatchObject({ spent: 100_000_000, reserved: 0 });
         // what this process holds is checked against the spend: 0.1 + 2 fits 3
-        const a = await admission(t).admit({
-          userId: user,
-          organizationId: org,
-          model: priced,
-          promptTokens: 1000,
-          maxTokens: 500,
-        });
+        const a = await admitTwoUsd(t, user, org, priced);
         await a.release();
       },
     );
@@ -502,13 +481,7 @@ describe('budgets', () => {
       await t.patch(`/api/v1/organizations/${enc(org)}/members/${enc(user)}/budget`, {
         budget_usd: 2,
       });
-      const a = await admission(t).admit({
-        userId: user,
-        organizationId: org,
-        model: priced,
-        promptTokens: 1000,
-        maxTokens: 500,
-      });
+      const a = await admitTwoUsd(t, user, org, priced);
       const refusal = await admission(t)
         .admit({
           userId: user,
