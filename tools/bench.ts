@@ -269,9 +269,18 @@ function summary(r: Measured, connections: number): string {
     inFlight === null
       ? ''
       : `; client latencies not self-consistent (throughput x mean latency = ${inFlight.toFixed(0)} in flight for ${connections} connections: the generator was starved of CPU, its percentiles are not elapsed times)`;
+  const latency = r.generator.latency;
+  const figures =
+    latency === undefined
+      ? ''
+      : latency.figures === 'corrected'
+        ? "; LATENCIES ARE WRK'S, CORRECTED FOR COORDINATED OMISSION (its histogram could not be read)"
+        : latency.syntheticSamples > 0
+          ? `; latencies as recorded (wrk's coordinated-omission correction had added ${latency.syntheticSamples} samples, taken out)`
+          : '';
   return (
     `${r.rps.toFixed(0)} req/s, p99 ${ms(r.latency.p99)} ms, errors ${r.errors}${errors}, ` +
-    `non-2xx ${r.non2xx}, server ${server} µs CPU/req, generator ${generator} µs CPU/req${starved}`
+    `non-2xx ${r.non2xx}, server ${server} µs CPU/req, generator ${generator} µs CPU/req${figures}${starved}`
   );
 }
 
@@ -952,6 +961,9 @@ function gatewayReport(r: GatewayBenchResult): string {
     `gateway scenario: the stand-in answers after ${r.upstreamDelayMs} ± ${r.upstreamJitterMs} ms ` +
       `(uniform; every run draws the same delays), ${r.connections} connections, ` +
       `${r.rounds} interleaved rounds of ${r.secondsPerRun} s per path, wrk -t${r.wrkThreads}`,
+    r.latencyFigures === 'measured'
+      ? "latencies as recorded (wrk's coordinated-omission samples taken out)"
+      : "SOME LATENCIES ARE WRK'S, CORRECTED FOR COORDINATED OMISSION (its histogram could not be read)",
     `CPUs: ${r.cpus.note}`,
     'added = over direct, per round: mean of the rounds (lowest..highest round); ' +
       "added mean = mean latency minus the stand-in's own hold time, per call, over direct's; " +

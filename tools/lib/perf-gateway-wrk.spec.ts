@@ -16,6 +16,7 @@ const run = (p50: number, mean: number, holdMean: number | null = null): WrkRun 
   holdMean,
   errors: 0,
   non2xx: 0,
+  measuredLatency: true,
 });
 
 describe(parseGatewayWrk.name, () => {
@@ -23,7 +24,7 @@ describe(parseGatewayWrk.name, () => {
     const stdout =
       'Running 10s test @ http://127.0.0.1:1/v1/chat/completions\n  9500 requests in 10.00s\n' +
       '\nWRK_JSON {"requests":9500,"duration_us":10000000,"errors":1,"non2xx":2,' +
-      '"p50_us":100312,"p99_us":109870,"mean_us":100420.500,"hold_sum_us":950000000,"hold_calls":9500}\n';
+      '"p50_us":100312,"p99_us":109870,"mean_us":100420.500,"hold_sum_us":950000000,"hold_calls":9500,"measured":1}\n';
     expect(parseGatewayWrk(stdout)).toEqual({
       requests: 9500,
       rps: 950,
@@ -33,6 +34,7 @@ describe(parseGatewayWrk.name, () => {
       holdMean: 100,
       errors: 1,
       non2xx: 2,
+      measuredLatency: true,
     });
   });
 
@@ -50,12 +52,15 @@ describe(parseGatewayWrk.name, () => {
 
 describe(gatewayWrkScript.name, () => {
   it('posts the body with the authorization and reads the hold time of each answer', () => {
-    const sut = gatewayWrkScript('{"model":"bench/json"}', 'Bearer abc');
+    const sut = gatewayWrkScript('{"model":"bench/json"}', 'Bearer abc', 100);
     expect(sut).toContain(`wrk.body = '{"model":"bench/json"}'`);
     expect(sut).toContain('wrk.headers["Authorization"] = "Bearer abc"');
     expect(sut).toContain(`string.match(body, '^{"bench_hold_us":(%d+)')`);
     // a Lua escape, not a newline of the TypeScript text
     expect(sut).toContain(`'\\nWRK_JSON {`);
+    // the latency as recorded, over the connections wrk's correction assumed
+    expect(sut).toContain('local connections = 100');
+    expect(sut).toContain('measured_latency(summary, latency, connections)');
   });
 });
 

@@ -8,6 +8,7 @@
  * minus mean hold is then each path's own time per call, with the stand-in's delay taken
  * out call by call: its jitter no longer widens the figure, as it widens a percentile.
  */
+import { MEASURED_LATENCY_LUA } from './perf-wrk-latency';
 
 /** One wrk run of one path; times in ms. */
 export interface WrkRun {
@@ -22,11 +23,18 @@ export interface WrkRun {
   errors: number;
   /** Answers with a status other than 2xx. */
   non2xx: number;
+  /** False when the percentiles are wrk's own, corrected for coordinated omission. */
+  measuredLatency: boolean;
 }
 
-/** The Lua script of wrk for one path: a POST of `body` with `authorization`. */
-export function gatewayWrkScript(body: string, authorization: string): string {
-  return String.raw`wrk.method = "POST"
+/**
+ * The Lua script of wrk for one path: a POST of `body` with `authorization`, over
+ * `connections` (its latency as recorded, perf-wrk-latency).
+ */
+export function gatewayWrkScript(body: string, authorization: string, connections: number): string {
+  return (
+    `${MEASURED_LATENCY_LUA}\nlocal connections = ${connections}\n` +
+    String.raw`wrk.method = "POST"
 wrk.body = '${body}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "${authorization}"
@@ -60,13 +68,15 @@ function done(summary, latency, requests)
     bad = bad + thread:get("non2xx")
   end
   local e = summary.errors
+  local l = measured_latency(summary, latency, connections)
   io.write(string.format(
     '\nWRK_JSON {"requests":%d,"duration_us":%d,"errors":%d,"non2xx":%d,' ..
-    '"p50_us":%d,"p99_us":%d,"mean_us":%.3f,"hold_sum_us":%.0f,"hold_calls":%d}\n',
+    '"p50_us":%d,"p99_us":%d,"mean_us":%.3f,"hold_sum_us":%.0f,"hold_calls":%d,"measured":%d}\n',
     summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, bad,
-    latency:percentile(50), latency:percentile(99), latency.mean, sum, calls))
+    l.p50, l.p99, l.mean, sum, calls, l.measured))
 end
-`;
+`
+  );
 }
 
 interface WrkLine {
@@ -79,6 +89,7 @@ interface WrkLine {
   mean_us: number;
   hold_sum_us: number;
   hold_calls: number;
+  measured: number;
 }
 
 /** The run as the script's `done()` printed it on wrk's stdout. */
@@ -97,6 +108,7 @@ export function parseGatewayWrk(stdout: string): WrkRun {
     holdMean: line.hold_calls > 0 ? line.hold_sum_us / line.hold_calls / 1000 : null,
     errors: line.errors,
     non2xx: line.non2xx,
+    measuredLatency: line.measured === 1,
   };
 }
 

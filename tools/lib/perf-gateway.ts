@@ -113,6 +113,11 @@ export interface GatewayBenchResult {
   cpus: CpuPlan;
   /** wrk threads (one per load CPU, at most two). */
   wrkThreads: number;
+  /**
+   * `measured`: every run's percentiles as recorded; `corrected`: some are wrk's own,
+   * corrected for coordinated omission (perf-wrk-latency).
+   */
+  latencyFigures: 'measured' | 'corrected';
   paths: Record<PathName, PathFigures>;
   /** Over direct: the bare proxy (the machine's floor), the gateway, with a budget. */
   added: Record<Exclude<PathName, 'direct'>, AddedFigures>;
@@ -322,7 +327,7 @@ async function measureAll(opts: GatewayBenchOptions, setup: Setup): Promise<Gate
   const script = (name: string, auth: string, model: string) => {
     const file = join(dir, `${name}-${model.replace(/\W/g, '-')}.lua`);
     const body = `{"model":"${model}","messages":[{"role":"user","content":"hi"}]}`;
-    writeFileSync(file, gatewayWrkScript(body, `Bearer ${auth}`));
+    writeFileSync(file, gatewayWrkScript(body, `Bearer ${auth}`, opts.connections));
     return file;
   };
   const gatewayUrl = `${service.url}/v1/chat/completions`;
@@ -405,6 +410,9 @@ async function measureAll(opts: GatewayBenchOptions, setup: Setup): Promise<Gate
     connections: opts.connections,
     cpus: setup.cpus,
     wrkThreads: setup.wrkThreads,
+    latencyFigures: PATHS.every((path) => runs[path].every((run) => run.measuredLatency))
+      ? 'measured'
+      : 'corrected',
     paths: {
       direct: pathFigures(runs.direct),
       bare: pathFigures(runs.bare),

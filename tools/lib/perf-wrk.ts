@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LoadOptions, LoadRequest, LoadResult, processCpuSeconds } from './perf-load';
+import { MEASURED_LATENCY_LUA } from './perf-wrk-latency';
 
 /** What the generator itself cost: to show it was not the bottleneck. */
 export interface GeneratorUse {
@@ -20,6 +21,12 @@ export interface GeneratorUse {
   processes: number;
   /** CPU (user + system) the generator processes used, per response, in microseconds. */
   cpuMicrosPerRequest: number | null;
+  /**
+   * wrk: whether the latency figures are as recorded (`measured`) or wrk's own, corrected
+   * for coordinated omission (`corrected`: its histogram could not be read), and how many
+   * samples that correction had added (see perf-wrk-latency).
+   */
+  latency?: { figures: 'measured' | 'corrected'; syntheticSamples: number };
 }
 
 export interface WrkOptions extends LoadOptions {
@@ -30,11 +37,18 @@ export interface WrkOptions extends LoadOptions {
 }
 
 /**
- * The Lua script: loads the request file (one request a line: method, path, body, then
- * header name/value pairs, tab-separated), pre-formats every request, and prints the
- * summary as one JSON line on stdout when the run ends.
+ * The Lua script of a wrk process driving `connections`: loads the request file (one
+ * request a line: method, path, body, then header name/value pairs, tab-separated),
+ * pre-formats every request, and prints the summary as one JSON line on stdout when the run
+ * ends, its latency as recorded (perf-wrk-latency).
  */
-const SCRIPT = String.raw`
+function script(connections: number): string {
+  return `${MEASURED_LATENCY_LUA}
+local connections = ${connections}
+${SCRIPT_BODY}`;
+}
+
+const SCRIPT_BODY = String.raw`
 local counter = 0
 function setup(thread)
   thread:set("thread_index", counter)
@@ -83,11 +97,12 @@ end
 
 function done(summary, latency, requests)
   local e = summary.errors
+  local l = measured_latency(summary, latency, connections)
   io.write(string.format(
     '\nWRK_JSON {"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,' ..
-    '"p50":%d,"p95":%d,"p99":%d,"max":%d,"mean":%f}\n',
+    '"p50":%d,"p95":%d,"p99":%d,"max":%d,"mean":%f,"measured":%d,"synthetic":%d}\n',
     summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max, latency.mean))
+    l.p50, l.p95, l.p99, l.max, l.mean, l.measured, l.synthetic))
 end
 `;
 
@@ -104,6 +119,10 @@ interface WrkSummary {
   p99: number;
   max: number;
   mean: number;
+  /** 1: percentiles as recorded (wrk's coordinated-omission samples taken out); 0: wrk's own. */
+  measured: number;
+  /** Samples wrk's coordinated-omission correction had added (taken out when measured). */
+  synthetic: number;
 }
 
 let wrkPath: string | null | undefined;
@@ -163,15 +182,18 @@ async function runOne(
   timeoutSeconds: number,
   dir: string,
 ): Promise<{ summary: WrkSummary; generatorCpu: number | null }> {
+  const open = Math.max(connections, threads);
+  const scriptFile = join(dir, `bench-${open}.lua`);
+  writeFileSync(scriptFile, script(open));
   const args = [
     requireWrk(),
     `-t${threads}`,
-    `-c${Math.max(connections, threads)}`,
+    `-c${open}`,
     `-d${seconds}s`,
     `--timeout`,
     `${timeoutSeconds}s`,
     '-s',
-    join(dir, 'bench.lua'),
+    scriptFile,
     url,
     '--',
     join(dir, 'requests.tsv'),
@@ -213,7 +235,6 @@ export async function runWrk(
       lines.push(line(options.next()));
     }
     writeFileSync(join(dir, 'requests.tsv'), `${lines.join('\n')}\n`);
-    writeFileSync(join(dir, 'bench.lua'), SCRIPT);
     const pids = options.serverPid === undefined ? [] : [options.serverPid].flat();
     const cpu = (): number | null => {
       const each = pids.map((pid) => processCpuSeconds(pid));
@@ -279,6 +300,10 @@ export async function runWrk(
         processes: urls.length,
         cpuMicrosPerRequest:
           generatorCpu !== null && requests > 0 ? (generatorCpu * 1e6) / requests : null,
+        latency: {
+          figures: runs.every((r) => r.summary.measured === 1) ? 'measured' : 'corrected',
+          syntheticSamples: sum('synthetic'),
+        },
       },
     };
   } finally {
