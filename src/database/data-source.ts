@@ -4,7 +4,6 @@ import { dirname } from 'node:path';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { MIGRATIONS } from '../../migrations';
 import { AppConfig } from '../config/app-config';
-import { CorkedClient } from './corked-pg-client';
 import { ENTITIES } from './entities';
 
 /**
@@ -36,8 +35,6 @@ export function buildDataSourceOptions(config: AppConfig): DataSourceOptions {
         // a write's BEGIN, and its last statements with COMMIT, cost one wait for an answer
         // each (DatabaseService.postgresAttempt). Sequential code behaves as before.
         pipeline: true,
-        // ...and each tick's statements leave in one socket write (corked-pg-client.ts).
-        Client: CorkedClient,
       },
     };
   }
