@@ -40,7 +40,7 @@ function measured_latency(summary, latency, connections)
     return wrk_figures
   end
   local per_connection = math.floor(summary.requests / connections)
-  local interval = per_connection > 0 and math.floor(summary.duration / per_connection) or nil
+  local interval = per_connection > 0 and math.floor(summary.duration / per_connection) or 0
   local histogram_total = 0
   local added = {}
   local values, counts = {}, {}
@@ -54,7 +54,7 @@ function measured_latency(summary, latency, connections)
       counts[#counts + 1] = recorded
       total = total + recorded
       sum = sum + recorded * n
-      if interval and n >= 2 * interval then
+      if interval > 0 and n >= 2 * interval then
         local m = n - interval
         while m > interval do
           added[m] = (added[m] or 0) + recorded
