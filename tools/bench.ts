@@ -258,17 +258,17 @@ function log(message: string): void {
 
 /**
  * One line per measured run: throughput, latency, errors, server and generator CPU; and a
- * warning when the client's latency figures break Little's law (a starved generator).
+ * warning when the client's latency figures break Little's law.
  */
 function summary(r: Measured, connections: number): string {
   const errors = r.errors > 0 ? ` ${JSON.stringify(r.errorKinds)}` : '';
   const server = r.cpuMicrosPerRequest?.toFixed(0) ?? '-';
   const generator = r.generator.cpuMicrosPerRequest?.toFixed(0) ?? '-';
   const inFlight = impossibleInFlight(r.rps, r.latency.mean, connections);
-  const starved =
+  const inconsistent =
     inFlight === null
       ? ''
-      : `; client latencies not self-consistent (throughput x mean latency = ${inFlight.toFixed(0)} in flight for ${connections} connections: the generator was starved of CPU, its percentiles are not elapsed times)`;
+      : `; client latencies not self-consistent (throughput x mean latency = ${inFlight.toFixed(0)} in flight for ${connections} connections: its percentiles are not elapsed times)`;
   const latency = r.generator.latency;
   const figures =
     latency === undefined
@@ -280,7 +280,7 @@ function summary(r: Measured, connections: number): string {
           : '';
   return (
     `${r.rps.toFixed(0)} req/s, p99 ${ms(r.latency.p99)} ms, errors ${r.errors}${errors}, ` +
-    `non-2xx ${r.non2xx}, server ${server} µs CPU/req, generator ${generator} µs CPU/req${figures}${starved}`
+    `non-2xx ${r.non2xx}, server ${server} µs CPU/req, generator ${generator} µs CPU/req${figures}${inconsistent}`
   );
 }
 
@@ -948,12 +948,12 @@ function gatewayReport(r: GatewayBenchResult): string {
       f.cpuUsPerCall === null ? '-' : f.cpuUsPerCall.toFixed(0),
     ];
   });
-  const starved = PATHS.flatMap((path) => {
+  const inconsistent = PATHS.flatMap((path) => {
     const inFlight = impossibleInFlight(r.paths[path].rps, r.paths[path].mean, r.connections);
     return inFlight === null
       ? []
       : [
-          `${names[path]}: client latencies not self-consistent (throughput x mean latency = ${inFlight.toFixed(0)} in flight for ${r.connections} connections: the generator was starved of CPU)`,
+          `${names[path]}: client latencies not self-consistent (throughput x mean latency = ${inFlight.toFixed(0)} in flight for ${r.connections} connections: its percentiles are not elapsed times)`,
         ];
   });
   const s = r.saturation;
@@ -984,7 +984,7 @@ function gatewayReport(r: GatewayBenchResult): string {
     ),
     `budget reservation (with a budget over without, per round): p50 ${spread(r.budget.p50)} ms, ` +
       `p99 ${spread(r.budget.p99)} ms, mean ${spread(r.budget.mean)} ms`,
-    ...starved,
+    ...inconsistent,
     `first streamed byte direct ${ms(r.ttft.direct)} ms, gateway ${ms(r.ttft.gateway)} ms`,
     `most calls per second (immediate stand-in, ${r.connections} connections, not a target): ` +
       `direct ${s.direct.toFixed(0)} req/s, bare proxy ${s.bare.toFixed(0)} req/s at ` +

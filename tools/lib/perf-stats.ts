@@ -77,9 +77,9 @@ export const pct = (value: number): string => `${(value * 100).toFixed(0)}%`;
 /**
  * Little's law on a closed-loop generator's own figures: it never has more than
  * `connections` requests in flight, so throughput times mean latency cannot exceed that.
- * When it does (seen with wrk starved of CPU on a two-core machine shared with the server),
- * its latency figures are not real elapsed times. Returns the in-flight count the figures
- * imply when they break the law by more than 10%, else null.
+ * When it does, its latency figures are not elapsed times (wrk's own figures did, before the
+ * bench took out the samples wrk adds for coordinated omission: perf-wrk-latency). Returns
+ * the in-flight count the figures imply when they break the law by more than 10%, else null.
  */
 export function impossibleInFlight(
   rps: number,
