@@ -234,7 +234,7 @@ export class BudgetLedgerService implements OnApplicationBootstrap {
     nanos: number,
     budgets: readonly number[],
   ): Promise<ReserveResult> {
-    const keys = scopes.map((s) => scopeKey(s.organizationId, s.userId, s.periodStart));
+    const keys = scopes.map(keyOfScope);
     for (;;) {
       const generation = this.spendGeneration;
       const committed = this.knownCommitted(keys) ?? (await this.readCommitted(scopes, keys));
@@ -318,7 +318,7 @@ export class BudgetLedgerService implements OnApplicationBootstrap {
       return;
     }
     for (const scope of reservation.scopes) {
-      const key = scopeKey(scope.organizationId, scope.userId, scope.periodStart);
+      const key = keyOfScope(scope);
       const h = this.held.get(key);
       if (h) {
         h.reserved -= reservation.nanos;
@@ -349,7 +349,7 @@ export class BudgetLedgerService implements OnApplicationBootstrap {
     const totals = new Map<string, { scope: SpendScope; reserved: number; spent: number }>();
     for (const { reservation, spentNanos } of batch) {
       for (const scope of reservation.scopes) {
-        const key = scopeKey(scope.organizationId, scope.userId, scope.periodStart);
+        const key = keyOfScope(scope);
         const total = totals.get(key) ?? { scope, reserved: 0, spent: 0 };
         total.reserved += reservation.nanos;
         total.spent += spentNanos;
@@ -409,7 +409,7 @@ export class BudgetLedgerService implements OnApplicationBootstrap {
       done.resolve(
         reservation.scopes.map(
           (scope) =>
-            after.get(scopeKey(scope.organizationId, scope.userId, scope.periodStart)) ?? {
+            after.get(keyOfScope(scope)) ?? {
               spentNanos: 0,
               reservedNanos: 0,
             },
@@ -445,7 +445,7 @@ export class BudgetLedgerService implements OnApplicationBootstrap {
     const out = new Map<string, number>();
     const missing: SpendScope[] = [];
     for (const scope of scopes) {
-      const key = scopeKey(scope.organizationId, scope.userId, scope.periodStart);
+      const key = keyOfScope(scope);
       const known = this.knownSpend?.get(key);
       if (known === undefined) {
         missing.push(scope);
@@ -459,7 +459,7 @@ export class BudgetLedgerService implements OnApplicationBootstrap {
     const generation = this.spendGeneration;
     const rows = await this.readRows(missing);
     for (const scope of missing) {
-      const key = scopeKey(scope.organizationId, scope.userId, scope.periodStart);
+      const key = keyOfScope(scope);
       const spent = rows.get(key)?.spentNanos ?? 0;
       if (this.knownSpend && generation === this.spendGeneration) {
         this.remember(key, spent);
@@ -477,7 +477,7 @@ export class BudgetLedgerService implements OnApplicationBootstrap {
     const out = await this.readRows(scopes);
     if (this.held) {
       for (const scope of scopes) {
-        const key = scopeKey(scope.organizationId, scope.userId, scope.periodStart);
+        const key = keyOfScope(scope);
         const h = this.held.get(key);
         if (h) {
           const row = out.get(key) ?? { spentNanos: 0, reservedNanos: 0 };
@@ -616,4 +616,9 @@ export class BudgetLedgerService implements OnApplicationBootstrap {
 
 export function scopeKey(organizationId: string, userId: string, periodStart: string): string {
   return `${organizationId}\u0000${userId}\u0000${periodStart}`;
+}
+
+/** The key of a scope's spend (scopeKey of its three parts). */
+export function keyOfScope(scope: SpendScope): string {
+  return scopeKey(scope.organizationId, scope.userId, scope.periodStart);
 }

@@ -4,7 +4,7 @@ import type { MembershipRow } from '../model-access/access-rule';
 import {
   BudgetLedgerService,
   ORGANIZATION_ROW,
-  scopeKey,
+  keyOfScope,
   SpendScope,
 } from './budget-ledger.service';
 import { periodOf } from './budget-period';
@@ -45,7 +45,7 @@ export class BudgetStateService {
     );
     const exhausted = new Set<string>();
     budgeted.forEach((m, i) => {
-      const spent = spend.get(keyOf(scopes[i])) ?? 0;
+      const spent = spend.get(keyOfScope(scopes[i])) ?? 0;
       if (spent >= usdToNanos(m.limits.budgetUsd!)) {
         exhausted.add(m.organizationId);
       }
@@ -70,7 +70,7 @@ export class BudgetStateService {
     const spend = await this.ledger.read(budgets.filter((b) => b.nanos > 0).map((b) => b.scope));
     return new Set(
       budgets
-        .filter((b) => (spend.get(keyOf(b.scope))?.spentNanos ?? 0) >= b.nanos)
+        .filter((b) => (spend.get(keyOfScope(b.scope))?.spentNanos ?? 0) >= b.nanos)
         .map((b) => b.id),
     );
   }
@@ -93,7 +93,7 @@ export class BudgetStateService {
       if (budget === null) {
         return Number.POSITIVE_INFINITY;
       }
-      const row = rows.get(keyOf(scope));
+      const row = rows.get(keyOfScope(scope));
       return Math.max(0, usdToNanos(budget) - (row ? row.spentNanos + row.reservedNanos : 0));
     };
     return {
@@ -111,8 +111,4 @@ export class BudgetStateService {
       periodStart: periodOf(m.limits.budgetPeriod, this.ledger.now()).start,
     };
   }
-}
-
-function keyOf(scope: SpendScope): string {
-  return scopeKey(scope.organizationId, scope.userId, scope.periodStart);
 }
