@@ -15,12 +15,12 @@ export interface RelayResult {
 }
 
 /**
- * Fires `onSilence` once nothing was heard from the upstream for `ms`, and only then: a
- * stalled event loop (a long GC pause, a starved CPU) cannot trip it by itself. Node runs
- * expired timers before it reads the sockets, so after a stall the timer fires while the
- * upstream's bytes may already wait in the socket; the verdict is therefore given one turn
- * of the loop later (setImmediate runs after the sockets are read), and only if nothing was
- * heard in between.
+ * Fires `onSilence`, with the problem to report, once nothing was heard from the upstream
+ * for `ms`, and only then: a stalled event loop (a long GC pause, a starved CPU) cannot trip
+ * it by itself. Node runs expired timers before it reads the sockets, so after a stall the
+ * timer fires while the upstream's bytes may already wait in the socket; the verdict is
+ * therefore given one turn of the loop later (setImmediate runs after the sockets are read),
+ * and only if nothing was heard in between.
  */
 export class SilenceTimer {
   private readonly timer: NodeJS.Timeout;
@@ -28,8 +28,8 @@ export class SilenceTimer {
   private stopped = false;
 
   constructor(
-    ms: number,
-    private readonly onSilence: () => void,
+    private readonly ms: number,
+    private readonly onSilence: (problem: string) => void,
   ) {
     this.timer = setTimeout(() => this.expired(), ms);
     this.timer.unref();
@@ -50,7 +50,7 @@ export class SilenceTimer {
     const heard = this.heard;
     setImmediate(() => {
       if (!this.stopped && this.heard === heard) {
-        this.onSilence();
+        this.onSilence(`no data from the upstream for ${this.ms} ms`);
       }
     });
   }
@@ -182,9 +182,7 @@ export class UpstreamRelay extends Readable {
       this.idle.heardFrom();
       return;
     }
-    this.idle = new SilenceTimer(this.idleTimeoutMs, () =>
-      this.fail(`no data from the upstream for ${this.idleTimeoutMs} ms`),
-    );
+    this.idle = new SilenceTimer(this.idleTimeoutMs, (problem) => this.fail(problem));
   }
 
   private stopIdleTimer(): void {
@@ -266,9 +264,7 @@ export function readAnswer(
         fail('upstream connection closed before the answer ended');
       }
     };
-    const idle = new SilenceTimer(idleTimeoutMs, () =>
-      fail(`no data from the upstream for ${idleTimeoutMs} ms`),
-    );
+    const idle = new SilenceTimer(idleTimeoutMs, fail);
     upstream.on('data', onData);
     upstream.once('end', onEnd);
     upstream.once('error', onError);
