@@ -1,12 +1,5 @@
 import { MetricValueWithName, register } from 'prom-client';
 
-/**
- * What TallyCounter and TallyHistogram share: their series, one per label set, found by a
- * key the caller builds (a map lookup per observation, no label object validated or hashed),
- * and registration in prom-client's default registry, which formats them at scrape time like
- * its own metrics. Label values are taken as they are: callers pass route templates, methods,
- * status classes, fixed words and ids the service stores, never client text.
- */
 /** A tally as prom-client's registry reads it at scrape time (its typings say less). */
 export interface ScrapedTally<K extends string> {
   name: string;
@@ -16,6 +9,13 @@ export interface ScrapedTally<K extends string> {
   values: MetricValueWithName<string>[];
 }
 
+/**
+ * What TallyCounter and TallyHistogram share: their series, one per label set, found by a
+ * key the caller builds (a map lookup per observation, no label object validated or hashed),
+ * and registration in prom-client's default registry, which formats them at scrape time like
+ * its own metrics. Label values are taken as they are: callers pass route templates, methods,
+ * status classes, fixed words and ids the service stores, never client text.
+ */
 export abstract class Tally<S, K extends string> {
   readonly aggregator = 'sum';
   abstract readonly type: K;
