@@ -8,7 +8,7 @@
  * minus mean hold is then each path's own time per call, with the stand-in's delay taken
  * out call by call: its jitter no longer widens the figure, as it widens a percentile.
  */
-import { MEASURED_LATENCY_LUA } from './perf-wrk-latency';
+import { measuredLatencyLua } from './perf-wrk-latency';
 
 /** One wrk run of one path; times in ms. */
 export interface WrkRun {
@@ -33,7 +33,7 @@ export interface WrkRun {
  */
 export function gatewayWrkScript(body: string, authorization: string, connections: number): string {
   return (
-    `${MEASURED_LATENCY_LUA}\nlocal connections = ${connections}\n` +
+    measuredLatencyLua(connections) +
     String.raw`wrk.method = "POST"
 wrk.body = '${body}'
 wrk.headers["Content-Type"] = "application/json"

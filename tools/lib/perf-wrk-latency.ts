@@ -21,7 +21,7 @@
  * the recorded samples do not outnumber the responses; when either fails (another wrk),
  * it falls back to wrk's figures and says so (`measured: 0`).
  */
-export const MEASURED_LATENCY_LUA = String.raw`
+const MEASURED_LATENCY_LUA = String.raw`
 local ffi = require("ffi")
 ffi.cdef[[
 typedef struct { uint64_t count; uint64_t limit; uint64_t min; uint64_t max; uint64_t data[?]; } bench_wrk_stats;
@@ -81,3 +81,11 @@ function measured_latency(summary, latency, connections)
   }
 end
 `;
+
+/**
+ * The Lua a bench script starts with: `measured_latency()` and the `connections` of its
+ * wrk process (`-c`), which wrk's correction divided the run by.
+ */
+export function measuredLatencyLua(connections: number): string {
+  return `${MEASURED_LATENCY_LUA}\nlocal connections = ${connections}\n`;
+}

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LoadOptions, LoadRequest, LoadResult, processCpuSeconds } from './perf-load';
-import { MEASURED_LATENCY_LUA } from './perf-wrk-latency';
+import { measuredLatencyLua } from './perf-wrk-latency';
 
 /** What the generator itself cost: to show it was not the bottleneck. */
 export interface GeneratorUse {
@@ -43,9 +43,7 @@ export interface WrkOptions extends LoadOptions {
  * ends, its latency as recorded (perf-wrk-latency).
  */
 function script(connections: number): string {
-  return `${MEASURED_LATENCY_LUA}
-local connections = ${connections}
-${SCRIPT_BODY}`;
+  return measuredLatencyLua(connections) + SCRIPT_BODY;
 }
 
 const SCRIPT_BODY = String.raw`
