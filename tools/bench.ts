@@ -12,7 +12,8 @@ import { ArgsSpec, numberArg, parseArgs, secondsArg, stringArg } from './lib/arg
 import { benchGateway, GatewayBenchResult, PathName, PATHS } from './lib/perf-gateway';
 import { RoundFigure } from './lib/perf-gateway-wrk';
 import { LoadOptions, LoadRequest, LoadResult, runLoad } from './lib/perf-load';
-import { GeneratorUse, requireWrk, runWrk } from './lib/perf-wrk';
+import { combineRuns, Measured, medianRatios, Ratios, ratiosOf, Round } from './lib/perf-rounds';
+import { requireWrk, runWrk } from './lib/perf-wrk';
 import {
   ChildServer,
   createPostgresDatabase,
@@ -30,12 +31,17 @@ Seeds a fresh database (10,000 users, 100 organizations, 500 models by default),
 built service (node dist/src/main.js) and a bare Fastify server, drives each with wrk (random
 user and model per request), and reports requests/s, latency p50/p95/p99, errors, server CPU
 per request (from /proc) and the ratios to the bare server; the headline figure is the ratio
-of CPU per request, the least disturbed by other load on the machine.
+of CPU per request, the least disturbed by other load on the machine. Each scenario is
+measured in rounds, each a run of the bare server right before a run of the service, and its
+ratios are the medians of the rounds' (the machine's speed drifts; two runs seconds apart see
+the same machine).
 Writes bench-results/bench-<time>.json, bench-results/latest.json and the results section of
 BENCHMARKS.md.
 
 Options:
-  --duration <s>        measured seconds per scenario (default 10)
+  --duration <s>        measured seconds per scenario (default 10), split into the rounds
+  --rounds <n>          rounds per scenario, each a bare run then a service run of
+                        duration / rounds seconds (default 5, so 2 s each)
   --warmup <s>          unmeasured seconds before each scenario (default 2)
   --connections <n>     concurrent connections (default 300)
   --write-ratio <r>     share of writes in the mixed run (default 0.03: 2% membership, 1% grant)
@@ -89,6 +95,7 @@ const GATEWAY_UPSTREAM_JITTER_MS = 10;
 const ARGS: ArgsSpec = {
   options: [
     { name: 'duration', type: 'string' },
+    { name: 'rounds', type: 'string' },
     { name: 'warmup', type: 'string' },
     { name: 'connections', type: 'string' },
     { name: 'write-ratio', type: 'string' },
@@ -110,9 +117,6 @@ const SECRET = 'bench-webui-secret-0123456789abcdef';
 const SCENARIOS = ['check', 'user-models', 'openai-models', 'mixed'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
-/** One measured run and what its generator cost. */
-type Measured = LoadResult & { generator: GeneratorUse };
-
 interface Row {
   world: 'small' | 'scale';
   /** sqlite, postgres, or `postgres x<n>` for n replicas on one PostgreSQL database. */
@@ -120,8 +124,24 @@ interface Row {
   scenario: Scenario | 'bare';
   /** The build measured (`.` for this checkout), shown when the run compares several. */
   build: string;
+  /** The service's runs combined (the bare row: the bare server's first run). */
   result: Measured;
+  /** The interleaved rounds: each a bare run, then the service's run (not on the bare row). */
+  rounds?: Round[];
   seedSeconds?: number;
+}
+
+/**
+ * A row's ratios to bare: the medians over its rounds of each round's service run against
+ * the bare run right before it; for a row without rounds, against the first bare run.
+ */
+function ratiosOfRow(row: Row, bare: LoadResult): Ratios {
+  return row.rounds ? medianRatios(row.rounds) : ratiosOf(row.result, bare);
+}
+
+/** The bare server's runs beside a row's (its rounds' bare runs combined), or the first one. */
+function bareOfRow(row: Row, bare: Measured): Measured {
+  return row.rounds ? combineRuns(row.rounds.map((r) => r.bare)) : bare;
 }
 
 interface Verdict {
@@ -284,6 +304,21 @@ function summary(r: Measured, connections: number): string {
   );
 }
 
+/**
+ * The bare runs beside a scenario's and each round's ratios, as a log fragment: the bare
+ * server's combined figures, each round's CPU-per-request ratio, and the median ratios.
+ */
+function besideBare(rounds: readonly Round[]): string {
+  const bare = combineRuns(rounds.map((r) => r.bare));
+  const each = rounds.map((r) => times(ratiosOf(r.service, r.bare).cpu)).join(', ');
+  const m = medianRatios(rounds);
+  return (
+    `${bare.rps.toFixed(0)} req/s, ${bare.cpuMicrosPerRequest?.toFixed(0) ?? '-'} µs CPU/req over ` +
+    `${rounds.length} rounds; CPU/req ratio per round ${each}; medians: req/s ${pct(m.rps)}, ` +
+    `CPU/req ${times(m.cpu)}, p99 ${times(m.p99)}`
+  );
+}
+
 async function timed<T>(label: string, fn: () => Promise<T>): Promise<[T, number]> {
   const started = Date.now();
   const value = await fn();
@@ -308,6 +343,10 @@ async function runWorld(
     build: string;
     cpuProf?: string;
     replicas?: number;
+    /** Rounds per scenario, each a bare run then a service run of duration / rounds. */
+    rounds: number;
+    /** The bare server, driven beside every scenario. */
+    bare: ChildServer;
   },
 ): Promise<Row[]> {
   const replicas = opts.replicas ?? 1;
@@ -351,6 +390,7 @@ async function runWorld(
     const urls = services.map((s) => s.url);
     const pids = services.map((s) => s.pid);
     const traffic = new Traffic(world);
+    const bareTraffic = new Traffic(world).next('check', 0);
     let next = 0;
     await timed(`warm-up: one model listing per user (${world.userIds.length})`, () =>
       runLoad({
@@ -374,15 +414,31 @@ async function runWorld(
       }
       const tcpBefore = tcpCounters();
       const servedBefore = await Promise.all(urls.map(serverSideDurations));
-      const result = await drive(opts.driver, {
-        url: urls,
-        connections: opts.connections,
-        durationSeconds: opts.duration,
-        next: generator,
-        serverPid: pids,
-      });
+      const roundSeconds = Math.max(1, Math.round(opts.duration / opts.rounds));
+      const rounds: Round[] = [];
+      for (let i = 0; i < opts.rounds; i++) {
+        const bare = await drive(opts.driver, {
+          url: opts.bare.url,
+          connections: opts.connections,
+          durationSeconds: roundSeconds,
+          next: bareTraffic,
+          serverPid: opts.bare.pid,
+        });
+        const service = await drive(opts.driver, {
+          url: urls,
+          connections: opts.connections,
+          durationSeconds: roundSeconds,
+          next: generator,
+          serverPid: pids,
+        });
+        rounds.push({ bare, service });
+      }
+      const result = combineRuns(rounds.map((r) => r.service));
       log(
         `${worldName}/${label}/${scenario} (build ${opts.build}): ${summary(result, opts.connections)}${tcpGrowth(tcpBefore)}`,
+      );
+      log(
+        `${worldName}/${label}/${scenario} (build ${opts.build}), beside bare: ${besideBare(rounds)}`,
       );
       const served = servedDuring(servedBefore, await Promise.all(urls.map(serverSideDurations)));
       if (served) {
@@ -394,6 +450,7 @@ async function runWorld(
         scenario,
         build: opts.build,
         result,
+        rounds,
         seedSeconds,
       });
     }
@@ -557,14 +614,8 @@ async function serverSideSlowRequests(
   }
 }
 
-/** Server CPU per request, as a multiple of the bare server's; null when either is unknown. */
-function cpuRatio(r: LoadResult, bare: LoadResult): number | null {
-  return r.cpuMicrosPerRequest === null || bare.cpuMicrosPerRequest === null
-    ? null
-    : r.cpuMicrosPerRequest / bare.cpuMicrosPerRequest;
-}
-
 const times = (value: number | null): string => (value === null ? '-' : `${value.toFixed(2)}x`);
+const micros = (value: number | null): string => (value === null ? '-' : value.toFixed(0));
 
 /** The targets of the hot path, checked for every build measured (one process, small world). */
 const THROUGHPUT_TARGETS: Partial<Record<Scenario, number>> = {
@@ -585,6 +636,7 @@ function verdicts(rows: Row[], bare: LoadResult, builds: string[]): Verdict[] {
     );
   for (const row of rows) {
     const r = row.result;
+    const ratios = ratiosOfRow(row, bare);
     const label = `${builds.length > 1 ? `${row.build}: ` : ''}${row.world}/${row.database}/${row.scenario}`;
     out.push({
       name: `${label} errors`,
@@ -598,33 +650,35 @@ function verdicts(rows: Row[], bare: LoadResult, builds: string[]): Verdict[] {
       out.push({
         name: `${label} throughput`,
         target: `>= ${pct(floor)} of bare`,
-        measured: pct(r.rps / bare.rps),
-        pass: r.rps >= floor * bare.rps,
+        measured: pct(ratios.rps),
+        pass: ratios.rps >= floor,
       });
     }
     if (row.world === 'small' && row.scenario === 'check' && oneProcess) {
-      const ratio = cpuRatio(r, bare);
       out.push({
         name: `${label} CPU per request`,
         target: '<= 1.7x bare',
-        measured: times(ratio),
-        pass: ratio !== null && ratio <= 1.7,
+        measured: times(ratios.cpu),
+        pass: ratios.cpu !== null && ratios.cpu <= 1.7,
       });
       out.push({
         name: `${label} p99`,
         target: '<= 2x bare p99',
-        measured: `${(r.latency.p99 / bare.latency.p99).toFixed(2)}x`,
-        pass: r.latency.p99 <= 2 * bare.latency.p99,
+        measured: times(ratios.p99),
+        pass: ratios.p99 <= 2,
       });
     }
     if (row.world === 'scale' && row.scenario === 'check') {
       const small = find(row.build, 'small', row.database, 'check');
       if (small) {
+        // Each world's req/s against the bare runs beside its own, so that the machine's
+        // drift between the two worlds' runs does not count.
+        const kept = ratios.rps / ratiosOfRow(small, bare).rps;
         out.push({
           name: `${label} vs small world`,
           target: '>= 80% of small-world req/s',
-          measured: pct(r.rps / small.result.rps),
-          pass: r.rps >= 0.8 * small.result.rps,
+          measured: pct(kept),
+          pass: kept >= 0.8,
         });
       }
     }
@@ -634,7 +688,7 @@ function verdicts(rows: Row[], bare: LoadResult, builds: string[]): Verdict[] {
 
 function tableRows(
   rows: Row[],
-  bare: LoadResult,
+  bare: Measured,
   builds: string[],
 ): { header: string[]; body: string[][] } {
   const several = builds.length > 1;
@@ -654,9 +708,13 @@ function tableRows(
     'errors',
     'non-2xx',
     'generator µs/req',
+    'bare beside: req/s',
+    'bare beside: CPU µs/req',
   ];
   const body = rows.map((row) => {
     const r = row.result;
+    const ratios = ratiosOfRow(row, bare);
+    const beside = bareOfRow(row, bare);
     return [
       row.scenario === 'bare'
         ? `bare fastify (${r.generator.driver} x${r.generator.threads * r.generator.processes})`
@@ -665,16 +723,18 @@ function tableRows(
       row.world,
       row.database,
       r.rps.toFixed(0),
-      pct(r.rps / bare.rps),
-      r.cpuMicrosPerRequest === null ? '-' : r.cpuMicrosPerRequest.toFixed(0),
-      times(cpuRatio(r, bare)),
+      pct(ratios.rps),
+      micros(r.cpuMicrosPerRequest),
+      times(ratios.cpu),
       ms(r.latency.p50),
       ms(r.latency.p95),
       ms(r.latency.p99),
-      `${(r.latency.p99 / bare.latency.p99).toFixed(2)}x`,
+      times(ratios.p99),
       String(r.errors),
       String(r.non2xx),
-      r.generator.cpuMicrosPerRequest === null ? '-' : r.generator.cpuMicrosPerRequest.toFixed(0),
+      micros(r.generator.cpuMicrosPerRequest),
+      row.rounds ? beside.rps.toFixed(0) : '-',
+      row.rounds ? micros(beside.cpuMicrosPerRequest) : '-',
     ];
   });
   return { header, body };
@@ -684,14 +744,15 @@ function tableRows(
  * The headline: server CPU per request of each small-world access check against the bare
  * server's, the ratio least moved by other processes on the machine.
  */
-function headline(rows: Row[], bare: LoadResult, builds: string[]): string[] {
+function headline(rows: Row[], bare: Measured, builds: string[]): string[] {
   return rows
     .filter((r) => r.world === 'small' && r.scenario === 'check')
     .map(
       (r) =>
         `CPU per access check${builds.length > 1 ? ` (${r.build})` : ''} on ${r.database}: ` +
-        `${times(cpuRatio(r.result, bare))} bare Fastify's ` +
-        `(${r.result.cpuMicrosPerRequest?.toFixed(0) ?? '-'} vs ${bare.cpuMicrosPerRequest?.toFixed(0) ?? '-'} µs)`,
+        `${times(ratiosOfRow(r, bare).cpu)} bare Fastify's, the median of ${r.rounds?.length ?? 1} ` +
+        `round(s) (${micros(r.result.cpuMicrosPerRequest)} vs ` +
+        `${micros(bareOfRow(r, bare).cpuMicrosPerRequest)} µs over all of them)`,
     );
 }
 
@@ -775,7 +836,7 @@ function machine(): Record<string, string | number> {
 function writeMarkdown(
   command: string,
   rows: Row[],
-  bare: LoadResult,
+  bare: Measured,
   checks: Verdict[],
   notes: string[],
   builds: string[],
@@ -1029,9 +1090,13 @@ async function main(): Promise<number> {
     warmup: secondsArg(args, 'warmup', 2),
     connections: numberArg(args, 'connections', 300),
     writeRatio: numberArg(args, 'write-ratio', 0.03),
+    rounds: numberArg(args, 'rounds', 5),
     driver,
     cpuProf,
   };
+  if (!Number.isInteger(opts.rounds) || opts.rounds < 1) {
+    throw new Error(`--rounds must be a whole number of at least 1 (got ${opts.rounds})`);
+  }
   const only = stringArg(args, 'only');
   if (only === 'gateway') {
     return runGatewayScenario(opts.duration, stringArg(args, 'json'));
@@ -1053,7 +1118,8 @@ async function main(): Promise<number> {
   const rows: Row[] = [];
 
   // The bare server, driven with the generator of the service runs, then with twice as many
-  // generator threads: if that raised its figure, the generator would be the limit.
+  // generator threads: if that raised its figure, the generator would be the limit. It then
+  // runs beside every scenario (a bare run before each round of the service's).
   const bareServer = await startBareServer(
     cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${resolve(cpuProf)}`] : [],
   );
@@ -1088,39 +1154,46 @@ async function main(): Promise<number> {
       driver.threads *= 2;
       bare = doubled;
     }
-  } finally {
-    await bareServer.stop();
-  }
-  rows.push({ world: 'small', database: '-', scenario: 'bare', build: '-', result: bare });
+    rows.push({ world: 'small', database: '-', scenario: 'bare', build: '-', result: bare });
 
-  const databases: ('sqlite' | 'postgres')[] = postgres ? ['sqlite', 'postgres'] : ['sqlite'];
-  for (const database of databases) {
-    for (const build of builds) {
-      rows.push(
-        ...(await runWorld(small, 'small', database, postgres, scenarios, { ...opts, build })),
-      );
-    }
-    if (args.scale) {
-      const large = buildWorld(SCALE_WORLD);
+    const withBare = { ...opts, bare: bareServer };
+    const databases: ('sqlite' | 'postgres')[] = postgres ? ['sqlite', 'postgres'] : ['sqlite'];
+    for (const database of databases) {
       for (const build of builds) {
         rows.push(
-          ...(await runWorld(large, 'scale', database, postgres, scenarios, { ...opts, build })),
+          ...(await runWorld(small, 'small', database, postgres, scenarios, {
+            ...withBare,
+            build,
+          })),
+        );
+      }
+      if (args.scale) {
+        const large = buildWorld(SCALE_WORLD);
+        for (const build of builds) {
+          rows.push(
+            ...(await runWorld(large, 'scale', database, postgres, scenarios, {
+              ...withBare,
+              build,
+            })),
+          );
+        }
+      }
+    }
+    const replicas = numberArg(args, 'replicas', 2);
+    const replicaScenarios = scenarios.filter((s) => s === 'check' || s === 'mixed');
+    if (postgres && replicas > 1 && replicaScenarios.length > 0) {
+      for (const build of builds) {
+        rows.push(
+          ...(await runWorld(small, 'small', 'postgres', postgres, replicaScenarios, {
+            ...withBare,
+            build,
+            replicas,
+          })),
         );
       }
     }
-  }
-  const replicas = numberArg(args, 'replicas', 2);
-  const replicaScenarios = scenarios.filter((s) => s === 'check' || s === 'mixed');
-  if (postgres && replicas > 1 && replicaScenarios.length > 0) {
-    for (const build of builds) {
-      rows.push(
-        ...(await runWorld(small, 'small', 'postgres', postgres, replicaScenarios, {
-          ...opts,
-          build,
-          replicas,
-        })),
-      );
-    }
+  } finally {
+    await bareServer.stop();
   }
 
   const checks = verdicts(
@@ -1148,16 +1221,21 @@ async function main(): Promise<number> {
     notes,
     total_seconds: (Date.now() - startedAt) / 1000,
     bare_doubled_generator: doubled,
-    results: rows.map((r) => ({
-      scenario: r.scenario,
-      build: r.build,
-      world: r.world,
-      database: r.database,
-      ...r.result,
-      ratio_to_bare: r.result.rps / bare.rps,
-      cpu_ratio_to_bare: cpuRatio(r.result, bare),
-      p99_ratio_to_bare: r.result.latency.p99 / bare.latency.p99,
-    })),
+    results: rows.map((r) => {
+      const ratios = ratiosOfRow(r, bare);
+      return {
+        scenario: r.scenario,
+        build: r.build,
+        world: r.world,
+        database: r.database,
+        ...r.result,
+        ratio_to_bare: ratios.rps,
+        cpu_ratio_to_bare: ratios.cpu,
+        p99_ratio_to_bare: ratios.p99,
+        bare_beside: r.rounds ? bareOfRow(r, bare) : undefined,
+        rounds: r.rounds,
+      };
+    }),
     checks,
     passed: checks.every((c) => c.pass),
   };
