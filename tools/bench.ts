@@ -1252,6 +1252,7 @@ async function main(): Promise<number> {
       {
         duration_s: opts.duration,
         warmup_s: opts.warmup,
+        rounds: opts.rounds,
         connections: opts.connections,
         write_ratio: opts.writeRatio,
         generator: `${driver.name}${driver.name === 'wrk' ? ` -t${driver.threads}` : ''}`,
