@@ -347,6 +347,15 @@ const MIN_WORLDS_FOR_SHARES = 30;
  * point, for scale: 31% of rounds with an allowed pair, 2% with a model through two
  * organizations.
  */
+/**
+ * Reasons whose share moves more from seed to seed than the 0.05 per world held for the
+ * others. grant_inactive needs an inactive grant that is the only cover in a usable
+ * membership: 0.26 to 0.96 per world on the pinned seeds, 0.04 on random seed 847652262 (2
+ * checks in 50 worlds, a CI run of 2026-12-02), so its floor is half that: the case must
+ * still be reached at least once per run.
+ */
+const REASON_FLOORS: Partial<Record<string, number>> = { grant_inactive: 0.02 };
+
 function shortfalls(s: Stats): string[] {
   const share = (n: number, of: number) => (of === 0 ? 0 : n / of);
   const found: string[] = [];
@@ -378,7 +387,11 @@ function shortfalls(s: Stats): string[] {
     // budget_exhausted needs a budgeted organization to be the only grantor: rare by design,
     // and covered by its own specs (budgets, budgets-gateway); every other reason is held here
     if (reason !== 'budget_exhausted') {
-      atLeast(`checks answering ${reason}, per world`, share(n, s.worlds), 0.05);
+      atLeast(
+        `checks answering ${reason}, per world`,
+        share(n, s.worlds),
+        REASON_FLOORS[reason] ?? 0.05,
+      );
     }
   }
   return found;
