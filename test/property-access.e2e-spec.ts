@@ -341,13 +341,6 @@ function emptyStats(): Stats {
 const MIN_WORLDS_FOR_SHARES = 30;
 
 /**
- * The minimum each run (50 worlds by default) must reach: about half the lowest value seen over
- * the pinned and several random seeds (re-measured once pending users and exhausted budgets
- * joined the rule), so that losing a case fails and chance does not. The issue's starting
- * point, for scale: 31% of rounds with an allowed pair, 2% with a model through two
- * organizations.
- */
-/**
  * Reasons whose share moves more from seed to seed than the 0.05 per world held for the
  * others. grant_inactive needs an inactive grant that is the only cover in a usable
  * membership: 0.26 to 0.96 per world on the pinned seeds, 0.04 on random seed 847652262 (2
@@ -356,6 +349,13 @@ const MIN_WORLDS_FOR_SHARES = 30;
  */
 const REASON_FLOORS: Partial<Record<string, number>> = { grant_inactive: 0.02 };
 
+/**
+ * The minimum each run (50 worlds by default) must reach: about half the lowest value seen over
+ * the pinned and several random seeds (re-measured once pending users and exhausted budgets
+ * joined the rule), so that losing a case fails and chance does not. The issue's starting
+ * point, for scale: 31% of rounds with an allowed pair, 2% with a model through two
+ * organizations.
+ */
 function shortfalls(s: Stats): string[] {
   const share = (n: number, of: number) => (of === 0 ? 0 : n / of);
   const found: string[] = [];

@@ -313,7 +313,7 @@ function besideBare(rounds: readonly Round[]): string {
   const each = rounds.map((r) => times(ratiosOf(r.service, r.bare).cpu)).join(', ');
   const m = medianRatios(rounds);
   return (
-    `${bare.rps.toFixed(0)} req/s, ${bare.cpuMicrosPerRequest?.toFixed(0) ?? '-'} µs CPU/req over ` +
+    `${bare.rps.toFixed(0)} req/s, ${micros(bare.cpuMicrosPerRequest)} µs CPU/req over ` +
     `${rounds.length} rounds; CPU/req ratio per round ${each}; medians: req/s ${pct(m.rps)}, ` +
     `CPU/req ${times(m.cpu)}, p99 ${times(m.p99)}`
   );
