@@ -341,15 +341,6 @@ function emptyStats(): Stats {
 const MIN_WORLDS_FOR_SHARES = 30;
 
 /**
- * Reasons whose share moves more from seed to seed than the 0.05 per world held for the
- * others. grant_inactive needs an inactive grant that is the only cover in a usable
- * membership: 0.26 to 0.96 per world on the pinned seeds, 0.04 on random seed 847652262 (2
- * checks in 50 worlds, a CI run of 2026-12-02), so its floor is half that: the case must
- * still be reached at least once per run.
- */
-const REASON_FLOORS: Partial<Record<string, number>> = { grant_inactive: 0.02 };
-
-/**
  * The minimum each run (50 worlds by default) must reach: about half the lowest value seen over
  * the pinned and several random seeds (re-measured once pending users and exhausted budgets
  * joined the rule), so that losing a case fails and chance does not. The issue's starting
@@ -387,11 +378,7 @@ function shortfalls(s: Stats): string[] {
     // budget_exhausted needs a budgeted organization to be the only grantor: rare by design,
     // and covered by its own specs (budgets, budgets-gateway); every other reason is held here
     if (reason !== 'budget_exhausted') {
-      atLeast(
-        `checks answering ${reason}, per world`,
-        share(n, s.worlds),
-        REASON_FLOORS[reason] ?? 0.05,
-      );
+      atLeast(`checks answering ${reason}, per world`, share(n, s.worlds), 0.05);
     }
   }
   return found;
@@ -985,7 +972,7 @@ function propertySuite(config: ConfigName, env: Record<string, string>, seeds: S
     };
 
     for (const { seed, pinned } of seeds) {
-      it(`agrees with the reference in ${WORLDS_PER_SEED} worlds of seed ${pinned ? seed : `${seed} (random)`}, before and after random writes, and reaches the edge cases`, async () => {
+      it(`agrees with the reference in ${WORLDS_PER_SEED} worlds of seed ${pinned ? seed : `${seed} (random)`}, before and after random writes${pinned ? ', and reaches the edge cases' : ''}`, async () => {
         stats = emptyStats();
         const details = await fc.check(
           fc.asyncProperty(worldArb, (spec) => world(spec)()),
@@ -1000,7 +987,16 @@ function propertySuite(config: ConfigName, env: Record<string, string>, seeds: S
           );
         }
         expect(stats.worlds).toBeGreaterThanOrEqual(PATH ? 1 : WORLDS_PER_SEED);
-        if (stats.worlds >= MIN_WORLDS_FOR_SHARES) {
+        if (!pinned) {
+          // A random seed looks for disagreements with the reference. Its shares are not held:
+          // the floors were set on the pinned seeds, and a fresh seed's first worlds (small,
+          // as fast-check begins) fell below one of them by chance twice on 2026-12-02
+          // (grant_inactive 0.04, two-organization rounds 0.097). The pinned seeds, which
+          // every run repeats, are what fails when a case is lost.
+          process.stdout.write(
+            `property: seed ${seed} is random: shares printed above, held on the pinned seeds only\n`,
+          );
+        } else if (stats.worlds >= MIN_WORLDS_FOR_SHARES) {
           expect(shortfalls(stats)).toEqual([]);
         } else {
           process.stdout.write(
