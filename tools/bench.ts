@@ -674,8 +674,8 @@ function verdicts(rows: Row[], bare: LoadResult, builds: string[]): Verdict[] {
       });
     }
     if (row.world === 'small' && row.scenario === 'mixed' && row.database === 'postgres') {
-      // Writes wait for PostgreSQL's answers, each a turn of a busy event loop: the
-      // figure that shows whether they queue.
+      // The mixed run's requests as clients see them, writes included (each waits for
+      // PostgreSQL's answers); the server's own share over 100 ms is logged beside it.
       out.push({
         name: `${label} p99`,
         target: `<= ${MIXED_P99_MS} ms`,
