@@ -141,6 +141,14 @@ function ratiosOfRow(row: Row, bare: LoadResult): Ratios {
   return row.rounds ? medianRatios(row.rounds) : ratiosOf(row.result, bare);
 }
 
+/**
+ * A row's req/s as a share of another row's, each against the bare runs beside it, so that
+ * the machine's drift between the two rows' runs does not count.
+ */
+function rpsAgainst(row: Row, other: Row, bare: LoadResult): number {
+  return ratiosOfRow(row, bare).rps / ratiosOfRow(other, bare).rps;
+}
+
 /** The bare server's runs beside a row's (its rounds' bare runs combined), or the first one. */
 function bareOfRow(row: Row, bare: Measured): Measured {
   return row.rounds ? combineRuns(row.rounds.map((r) => r.bare)) : bare;
@@ -686,9 +694,7 @@ function verdicts(rows: Row[], bare: LoadResult, builds: string[]): Verdict[] {
     if (row.world === 'small' && row.scenario === 'mixed' && !oneProcess) {
       const one = find(row.build, 'small', 'postgres', 'mixed');
       if (one) {
-        // Against the bare runs beside each, as for the large world: the machine's drift
-        // between the two runs does not count.
-        const kept = ratios.rps / ratiosOfRow(one, bare).rps;
+        const kept = rpsAgainst(row, one, bare);
         out.push({
           name: `${label} vs one replica`,
           target: ">= one replica's req/s",
@@ -700,9 +706,7 @@ function verdicts(rows: Row[], bare: LoadResult, builds: string[]): Verdict[] {
     if (row.world === 'scale' && row.scenario === 'check') {
       const small = find(row.build, 'small', row.database, 'check');
       if (small) {
-        // Each world's req/s against the bare runs beside its own, so that the machine's
-        // drift between the two worlds' runs does not count.
-        const kept = ratios.rps / ratiosOfRow(small, bare).rps;
+        const kept = rpsAgainst(row, small, bare);
         out.push({
           name: `${label} vs small world`,
           target: '>= 80% of small-world req/s',
