@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Server } from 'node:http';
 import { createApp } from './app';
 import { JsonLogger } from './common/json-logger';
+import { listenWithSockets } from './common/listening';
 import { EnvFileResult, loadEnvFile } from './config/env-file';
 import { ConfigError, loadConfig } from './config/load-config';
 
@@ -46,6 +47,7 @@ async function main(): Promise<void> {
   // On SIGTERM/SIGINT: stop accepting connections, drain in-flight requests, close the
   // database (Nest's shutdown hooks), then exit 0; the timer bounds how long that may take.
   let closing = false;
+  let stopAccepting = () => {};
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {
       if (closing) {
@@ -64,6 +66,7 @@ async function main(): Promise<void> {
       // open until the client drops them; close each as soon as it is idle.
       const server = app.getHttpServer() as Server;
       setInterval(() => server.closeIdleConnections(), 50).unref();
+      stopAccepting();
       app.close().then(
         () => {
           logger.log({ msg: 'stopped' }, 'Bootstrap');
@@ -76,13 +79,23 @@ async function main(): Promise<void> {
       );
     });
   }
-  await app.listen({ port: config.port, host: config.host });
+  const listening = await listenWithSockets(
+    app,
+    config.port,
+    config.host,
+    config.listenSockets,
+    (error) =>
+      logger.error({ msg: 'a listening socket failed', error: error.message }, 'Bootstrap'),
+  );
+  stopAccepting = listening.stopAccepting;
   logger.log(
     {
       msg: 'listening',
       url: `http://${config.host}:${config.port}`,
       docs: '/docs',
       database: config.databaseKind,
+      listen_sockets: listening.sockets,
+      ...(listening.note === null ? {} : { listen_sockets_note: listening.note }),
     },
     'Bootstrap',
   );

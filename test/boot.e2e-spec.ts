@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { reusePortUnsupported } from '../src/common/listening';
 import { ConfigError } from '../src/config/load-config';
 import { World } from './support/factories';
 import { expectStatus } from './support/problems';
@@ -179,4 +182,74 @@ describe('boot', () => {
       expect(output).not.toContain(value);
     },
   );
+
+  describe('listening sockets (LISTEN_SOCKETS)', () => {
+    /** Sockets of any process listening on TCP `port` (IPv4), from the kernel's table. */
+    function listenersOn(port: number): number {
+      const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+      return readFileSync('/proc/net/tcp', 'utf8')
+        .split('\n')
+        .map((line) => line.trim().split(/\s+/))
+        .filter((fields) => fields[1]?.endsWith(hex) && fields[3] === '0A').length;
+    }
+
+    /** The status of a GET on a connection of its own (no keep-alive pool). */
+    function getOnNewConnection(url: string): Promise<number> {
+      return new Promise((resolve, reject) => {
+        get(url, { agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        }).on('error', reject);
+      });
+    }
+
+    function listeningLine(server: ServerProcess): Record<string, unknown> {
+      const line = server.output
+        .join('')
+        .split('\n')
+        .find((l) => l.includes('"msg":"listening"'));
+      return JSON.parse(line!) as Record<string, unknown>;
+    }
+
+    it('listens on that many sockets where Node can share the port, and serves connections from every one', async () => {
+      const server = await ServerProcess.start({
+        DATABASE_URL: 'sqlite::memory:',
+        LISTEN_SOCKETS: '4',
+      });
+      try {
+        await server.ready();
+        const unsupported = reusePortUnsupported();
+        const sockets = unsupported === null ? 4 : 1;
+        expect(listeningLine(server)).toMatchObject({ listen_sockets: sockets });
+        expect(listeningLine(server).listen_sockets_note).toBe(unsupported ?? undefined);
+        expect(listenersOn(server.port)).toBe(sockets);
+        // the kernel spreads new connections over the sockets: each must reach the service
+        const statuses = await Promise.all(
+          Array.from({ length: 64 }, () => getOnNewConnection(`${server.url}/health`)),
+        );
+        expect(statuses).toEqual(Array<number>(64).fill(200));
+        expect(await server.stop()).toBe(0);
+        expect(listenersOn(server.port)).toBe(0);
+      } finally {
+        await server.stop();
+      }
+    });
+
+    it('refuses to start on a port the service already listens on, even where the port can be shared', async () => {
+      const first = await ServerProcess.start({ DATABASE_URL: 'sqlite::memory:' });
+      try {
+        await first.ready();
+        const second = await ServerProcess.start({
+          DATABASE_URL: 'sqlite::memory:',
+          PORT: String(first.port),
+        });
+        expect(await second.exit()).toBe(1);
+        expect(second.output.join('')).toContain('EADDRINUSE');
+        // the first one still answers, alone on its port
+        expect(await getOnNewConnection(`${first.url}/health`)).toBe(200);
+      } finally {
+        await first.stop();
+      }
+    });
+  });
 });

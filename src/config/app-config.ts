@@ -13,6 +13,8 @@ export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info'
 export class AppConfig {
   port: number;
   host: string;
+  /** Listening sockets sharing the port (SO_REUSEPORT), where Node supports it. */
+  listenSockets: number;
   /** `sqlite:<path>` or `postgres://...` as given. */
   databaseUrl: string;
   databaseKind: DatabaseKind;

@@ -14,6 +14,12 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
   { name: 'PORT', default: '8080', description: 'TCP port the HTTP server listens on.' },
   { name: 'HOST', default: '0.0.0.0', description: 'Interface the HTTP server binds to.' },
   {
+    name: 'LISTEN_SOCKETS',
+    default: '16',
+    description:
+      'Sockets sharing the port (SO_REUSEPORT, Node 22.12 or later on Linux): a busy server admits this many new connections per event-loop turn instead of one; older Node uses 1.',
+  },
+  {
     name: 'DATABASE_URL',
     default: 'sqlite:./data/app.db',
     description: 'sqlite:<file> (embedded, WAL mode) or postgres://user:pass@host:5432/db.',
@@ -500,6 +506,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
   const config = new AppConfig();
   config.port = r.int('PORT', 0, 65535);
   config.host = r.raw('HOST');
+  config.listenSockets = r.int('LISTEN_SOCKETS', 1, 64);
   config.databaseUrl = r.raw('DATABASE_URL');
   const db = parseDatabaseUrl(r, config.databaseUrl);
   config.databaseKind = db.kind;
