@@ -223,9 +223,13 @@ export class FakeOpenRouter {
             : { index: 0, text: content ?? '', finish_reason: finish, logprobs: null },
         ],
       });
+    /** Settles once the last write has left for the socket (its callback). */
+    let lastWrite: Promise<void> = Promise.resolve();
     const write = async (text: string) => {
       this.streamedBytes += Buffer.byteLength(text);
-      if (!raw.write(text)) {
+      let written!: () => void;
+      lastWrite = new Promise((resolve) => (written = resolve));
+      if (!raw.write(text, () => written())) {
         await new Promise((resolve) => raw.once('drain', resolve));
       }
     };
@@ -236,7 +240,10 @@ export class FakeOpenRouter {
         return; // keep the connection open, send nothing more
       }
       if (b.dropAfterChunks === i) {
-        // what was written reaches the client, then the connection is cut mid-answer
+        // what was written reaches the client, then the connection is cut mid-answer. The
+        // writes must have left first: on Node 24 a socket ended right after a response's
+        // writes drops what the response still holds back (Node 20 sent it).
+        await lastWrite;
         raw.socket?.end();
         return;
       }
