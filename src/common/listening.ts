@@ -66,8 +66,9 @@ async function refuseTakenPort(port: number, host: string): Promise<void> {
  * Starts the application listening on `port` and `host` with `sockets` listening sockets
  * (see above); the additional ones hand every connection they accept to the application's
  * HTTP server, which then serves it like any other. Falls back to one socket where the
- * port cannot be shared, and says why in `note`. `onError` hears an additional socket's
- * error after it listens (the connections already accepted stay served).
+ * port cannot be shared, and says why in `note`. `onError` hears an additional socket that
+ * could not listen (the others serve on) or failed later (the connections it accepted stay
+ * served).
  */
 export async function listenWithSockets(
   app: NestFastifyApplication,
@@ -99,6 +100,8 @@ export async function listenWithSockets(
       extras.push(extra);
     }
   } catch (error) {
+    // The service still serves, on fewer sockets; the operator hears why.
+    onError(error as Error);
     note = `only ${extras.length + 1} of ${count} sockets listen: ${(error as Error).message}`;
   }
   return {
