@@ -4,12 +4,13 @@ import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { OperationObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 import { parse } from 'fast-querystring';
 import { randomUUID } from 'node:crypto';
-import { IncomingHttpHeaders } from 'node:http';
+import { IncomingHttpHeaders, Server } from 'node:http';
 import { AppModule, AppOptions } from './app.module';
 import { sendFrameworkProblem } from './common/framework-errors';
 import { JsonLogger } from './common/json-logger';
 import { tellTheTruth } from './common/openapi-truth';
 import { bindRequestContext } from './common/request-context';
+import { paceRequests } from './common/turn-pacer';
 import { jsonAnswerHeaders, securityHeaders } from './common/security-headers';
 import { createValidationPipe, InvalidJsonBodyException } from './common/validation';
 import { installConsole } from './console/console-static';
@@ -139,6 +140,10 @@ export async function createApp(
   };
   installAccessFastPath(app, door);
   installGatewayFastPath(app, door);
+  if (config.requestsPerTurn > 0) {
+    // In front of everything, the front doors included.
+    paceRequests(app.getHttpServer() as Server, config.requestsPerTurn);
+  }
   return app;
 }
 

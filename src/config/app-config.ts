@@ -15,6 +15,8 @@ export class AppConfig {
   host: string;
   /** Listening sockets sharing the port (SO_REUSEPORT), where Node supports it. */
   listenSockets: number;
+  /** Most requests begun per turn of the event loop (0: no limit); see turn-pacer.ts. */
+  requestsPerTurn: number;
   /** `sqlite:<path>` or `postgres://...` as given. */
   databaseUrl: string;
   databaseKind: DatabaseKind;

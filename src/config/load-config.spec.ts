@@ -47,6 +47,18 @@ describe(loadConfig.name, () => {
     expect(problemsOf(defaults)).toEqual([]);
   });
 
+  it('paces requests on PostgreSQL by default, not on SQLite, and as told', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgres://db/app' }).requestsPerTurn).toBe(64);
+    expect(loadConfig({ DATABASE_URL: 'sqlite::memory:' }).requestsPerTurn).toBe(0);
+    expect(loadConfig({}).requestsPerTurn).toBe(0);
+    expect(
+      loadConfig({ DATABASE_URL: 'postgres://db/app', REQUESTS_PER_TURN: '0' }).requestsPerTurn,
+    ).toBe(0);
+    expect(loadConfig({ REQUESTS_PER_TURN: '16' }).requestsPerTurn).toBe(16);
+    expect(() => loadConfig({ REQUESTS_PER_TURN: 'many' })).toThrow(/REQUESTS_PER_TURN/);
+    expect(() => loadConfig({ REQUESTS_PER_TURN: '-1' })).toThrow(/REQUESTS_PER_TURN/);
+  });
+
   it('reads PostgreSQL and SQLite URLs', () => {
     expect(loadConfig({ DATABASE_URL: 'postgres://u:p@db:5432/app' })).toMatchObject({
       databaseKind: 'postgres',

@@ -20,6 +20,12 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
       'Sockets sharing the port (SO_REUSEPORT, Node 22.12 or later on Linux): a busy server admits this many new connections per event-loop turn instead of one; older Node uses 1.',
   },
   {
+    name: 'REQUESTS_PER_TURN',
+    default: '',
+    description:
+      'Most requests begun per turn of the event loop, the rest waiting in order, so that database answers are read between them; empty: 64 on PostgreSQL, 0 (no limit) on SQLite.',
+  },
+  {
     name: 'DATABASE_URL',
     default: 'sqlite:./data/app.db',
     description: 'sqlite:<file> (embedded, WAL mode) or postgres://user:pass@host:5432/db.',
@@ -500,6 +506,9 @@ function defaultDiskPath(config: AppConfig): string {
     : '.';
 }
 
+/** Requests begun per turn of the event loop on PostgreSQL when REQUESTS_PER_TURN is empty. */
+export const DEFAULT_REQUESTS_PER_TURN_POSTGRES = 64;
+
 /** Reads and validates the environment. Throws ConfigError naming every bad value. */
 export function loadConfig(env: Env = process.env): AppConfig {
   const r = new Reader(env);
@@ -510,6 +519,12 @@ export function loadConfig(env: Env = process.env): AppConfig {
   config.databaseUrl = r.raw('DATABASE_URL');
   const db = parseDatabaseUrl(r, config.databaseUrl);
   config.databaseKind = db.kind;
+  config.requestsPerTurn =
+    r.raw('REQUESTS_PER_TURN') === ''
+      ? db.kind === 'postgres'
+        ? DEFAULT_REQUESTS_PER_TURN_POSTGRES
+        : 0
+      : r.int('REQUESTS_PER_TURN', 0, 100_000);
   config.sqlitePath = db.sqlitePath;
   config.databasePoolSize = r.int('DATABASE_POOL_SIZE', 1, 1000);
   config.sqliteBusyTimeoutMs = r.int('SQLITE_BUSY_TIMEOUT_MS', 0, 600000);

@@ -26,6 +26,7 @@ import {
 } from '../common/front-door';
 import { ProblemFilter } from '../common/problem.filter';
 import { inRequestContext } from '../common/request-context';
+import { arrivalOf } from '../common/turn-pacer';
 import { inWriteContext } from '../database/revisions';
 import { GatewayController } from './gateway.controller';
 
@@ -329,7 +330,8 @@ function installGatewayFrontDoor(
       next(req, res);
       return;
     }
-    const started = performance.now();
+    // a request the pacer held back is timed from its arrival
+    const started = arrivalOf(req) ?? performance.now();
     const id = door.requestId(req.headers);
     readBody(req, res, (text) => {
       const request = new DoorRequest(req, 'POST', id, route.url, req.headers, {}, {}, route.url);

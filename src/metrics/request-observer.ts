@@ -1,5 +1,8 @@
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { performance } from 'node:perf_hooks';
+import { IncomingMessage } from 'node:http';
 import { JsonLogger } from '../common/json-logger';
+import { arrivalOf } from '../common/turn-pacer';
 import { UNMATCHED_ROUTE } from './metric-names';
 import { MetricsService } from './metrics.service';
 
@@ -43,6 +46,15 @@ export function requestObserver(metrics: MetricsService, logger: JsonLogger): Re
   };
 }
 
+/**
+ * A request's duration in ms: Fastify's own (`elapsed`, from when Fastify got it), or for a
+ * request the pacer held back, from its arrival.
+ */
+function durationOf(raw: IncomingMessage, elapsed: number): number {
+  const arrived = arrivalOf(raw);
+  return arrived === undefined ? elapsed : performance.now() - arrived;
+}
+
 /** Observes every request Fastify answers, from one onResponse hook. */
 export function installRequestObserver(
   app: NestFastifyApplication,
@@ -57,7 +69,7 @@ export function installRequestObserver(
         request.method,
         request.routeOptions.url ?? UNMATCHED_ROUTE,
         reply.statusCode,
-        reply.elapsedTime,
+        durationOf(request.raw, reply.elapsedTime),
       );
       done();
     });

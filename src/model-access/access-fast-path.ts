@@ -31,6 +31,7 @@ import {
 } from '../common/front-door';
 import { ProblemFilter } from '../common/problem.filter';
 import { inRequestContext } from '../common/request-context';
+import { arrivalOf } from '../common/turn-pacer';
 import { MIN_REVISION_HEADER, MIN_REVISION_QUERY } from '../database/revisions';
 import { AccessController } from './access.controller';
 import { FAST_PATH_KEY } from './fast-path.decorator';
@@ -432,7 +433,8 @@ export function installAccessFastPath(
       fastify(req, res);
       return;
     }
-    const started = performance.now();
+    // a request the pacer held back is timed from its arrival
+    const started = arrivalOf(req) ?? performance.now();
     const route = found.route;
     const id = door.requestId(req.headers);
     const request = new DoorRequest(
