@@ -8,7 +8,7 @@ import { ServerProcess } from './support/server-process';
  * request is in its hands) and whose body is sent only when `finish` is called.
  */
 async function heldPut(base: string, id: string): Promise<{ finish: () => Promise<number> }> {
-  const payload = JSON.stringify({ name: 'Held', email: 'held@example.com', role: 'user' });
+  const payload = JSON.stringify({ name: 'Held', email: `${id}@example.com`, role: 'user' });
   const req = httpRequest(`${base}/api/v1/users/${id}`, {
     method: 'PUT',
     agent: false,
@@ -63,17 +63,26 @@ describe('graceful shutdown', () => {
       );
     const first = await put(0);
     expect(first).toEqual({ status: 201 });
-    // One request certainly in flight: the server holds its headers when the signal arrives,
-    // and its body is sent only once the server is shutting down. It must still be answered.
-    const held = await heldPut(server.url, 'u-held');
+    // Requests certainly in flight: the server holds their headers when the signal arrives,
+    // and their bodies are sent only once the server has been shutting down for a while.
+    // They must still be answered. Eight connections: where the port is shared between
+    // listening sockets (LISTEN_SOCKETS), some land on each of several sockets.
+    const held = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => heldPut(server.url, `u-held-${i}`)),
+    );
     const inFlight = Array.from({ length: 50 }, (_, i) => put(i + 1));
     await new Promise((resolve) => setImmediate(resolve));
     const exited = server.stop('SIGTERM');
     await server.logged('"msg":"shutting down"');
-    const heldStatus = await held.finish();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const heldStatuses = await Promise.all(held.map((h) => h.finish()));
     const code = await exited;
-    const outcomes = [first, { status: heldStatus }, ...(await Promise.all(inFlight))];
-    expect(heldStatus).toBe(201);
+    const outcomes = [
+      first,
+      ...heldStatuses.map((status) => ({ status })),
+      ...(await Promise.all(inFlight)),
+    ];
+    expect(heldStatuses).toEqual(Array<number>(8).fill(201));
     expect(code).toBe(0);
     const log = server.output.join('');
     expect(log).toContain('"msg":"shutting down"');

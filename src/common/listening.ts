@@ -1,6 +1,6 @@
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Server } from 'node:http';
-import { AddressInfo, createServer, Server as NetServer } from 'node:net';
+import { AddressInfo, createServer, Server as NetServer, Socket } from 'node:net';
 
 /**
  * Why several listening sockets: Node (libuv 1.45 and later) accepts one new connection per
@@ -62,6 +62,26 @@ async function refuseTakenPort(port: number, host: string): Promise<void> {
   await new Promise((resolve) => probe.close(resolve));
 }
 
+/** The connection count and owner Node keeps for every server (net.Server's own fields). */
+type Counted = { _connections: number };
+type Owned = Socket & { server: NetServer; _server: NetServer };
+
+/**
+ * Hands a connection `extra` accepted to the HTTP server as if the HTTP server had accepted
+ * it: Node counts a server's connections (closing it waits until they have ended) and the
+ * socket remembers its server to uncount itself when it closes. So a graceful shutdown
+ * waits for these connections too, before the database closes; without this the HTTP
+ * server's close saw only the connections of its own socket and the process exited under
+ * requests still in flight on the others.
+ */
+function adopt(extra: NetServer, server: Server, socket: Socket): void {
+  (extra as unknown as Counted)._connections--;
+  (server as unknown as Counted)._connections++;
+  (socket as Owned).server = server;
+  (socket as Owned)._server = server;
+  server.emit('connection', socket);
+}
+
 /**
  * Starts the application listening on `port` and `host` with `sockets` listening sockets
  * (see above); the additional ones hand every connection they accept to the application's
@@ -94,7 +114,7 @@ export async function listenWithSockets(
   try {
     for (let i = 1; i < count; i++) {
       // Node's HTTP server sets TCP_NODELAY on the sockets it accepts; these do the same.
-      const extra = createServer({ noDelay: true }, (socket) => server.emit('connection', socket));
+      const extra = createServer({ noDelay: true }, (socket) => adopt(extra, server, socket));
       await listen(extra, { port: bound.port, host: bound.address, reusePort: true });
       extra.on('error', onError);
       extras.push(extra);
