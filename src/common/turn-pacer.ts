@@ -3,6 +3,8 @@ import { performance } from 'node:perf_hooks';
 import { putInFront, RequestListener } from './front-door';
 
 const ARRIVED = Symbol('arrived');
+/** A request with the pacer's mark of its arrival, when it was held back. */
+type Marked = IncomingMessage & { [ARRIVED]?: number };
 
 /**
  * When a request the pacer held back arrived (performance.now clock), or undefined for one
@@ -10,7 +12,12 @@ const ARRIVED = Symbol('arrived');
  * request waited in the pacer counts as the server's.
  */
 export function arrivalOf(req: IncomingMessage): number | undefined {
-  return (req as IncomingMessage & { [ARRIVED]?: number })[ARRIVED];
+  return (req as Marked)[ARRIVED];
+}
+
+/** When a request arrived: its mark if the pacer held it back, else now (it was not). */
+export function arrivedAt(req: IncomingMessage): number {
+  return arrivalOf(req) ?? performance.now();
 }
 
 /**
@@ -59,7 +66,7 @@ export function paceRequests(server: Server, perTurn: number): void {
       next(req, res);
       return;
     }
-    (req as IncomingMessage & { [ARRIVED]?: number })[ARRIVED] = performance.now();
+    (req as Marked)[ARRIVED] = performance.now();
     waiting.push([req, res, next]);
   });
 }

@@ -6,7 +6,6 @@ import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-hos
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { FastifyReply, FastifyRequest } from 'fastify';
 import { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
-import { performance } from 'node:perf_hooks';
 import { AccessLevel } from '../auth/access-level.decorators';
 import { accessLevelOf, AuthGuard, RequestAuthenticator } from '../auth/auth.guard';
 import {
@@ -26,7 +25,7 @@ import {
 } from '../common/front-door';
 import { ProblemFilter } from '../common/problem.filter';
 import { inRequestContext } from '../common/request-context';
-import { arrivalOf } from '../common/turn-pacer';
+import { arrivedAt } from '../common/turn-pacer';
 import { inWriteContext } from '../database/revisions';
 import { GatewayController } from './gateway.controller';
 
@@ -330,8 +329,7 @@ function installGatewayFrontDoor(
       next(req, res);
       return;
     }
-    // a request the pacer held back is timed from its arrival
-    const started = arrivalOf(req) ?? performance.now();
+    const started = arrivedAt(req);
     const id = door.requestId(req.headers);
     readBody(req, res, (text) => {
       const request = new DoorRequest(req, 'POST', id, route.url, req.headers, {}, {}, route.url);

@@ -12,7 +12,6 @@ import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-hos
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { FastifyReply, FastifyRequest } from 'fastify';
 import { IncomingMessage, Server } from 'node:http';
-import { performance } from 'node:perf_hooks';
 import { AccessLevel } from '../auth/access-level.decorators';
 import { accessLevelOf, AuthGuard, RequestAuthenticator } from '../auth/auth.guard';
 import {
@@ -31,7 +30,7 @@ import {
 } from '../common/front-door';
 import { ProblemFilter } from '../common/problem.filter';
 import { inRequestContext } from '../common/request-context';
-import { arrivalOf } from '../common/turn-pacer';
+import { arrivedAt } from '../common/turn-pacer';
 import { MIN_REVISION_HEADER, MIN_REVISION_QUERY } from '../database/revisions';
 import { AccessController } from './access.controller';
 import { FAST_PATH_KEY } from './fast-path.decorator';
@@ -433,8 +432,7 @@ export function installAccessFastPath(
       fastify(req, res);
       return;
     }
-    // a request the pacer held back is timed from its arrival
-    const started = arrivalOf(req) ?? performance.now();
+    const started = arrivedAt(req);
     const route = found.route;
     const id = door.requestId(req.headers);
     const request = new DoorRequest(
