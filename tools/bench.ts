@@ -57,8 +57,9 @@ Options:
                         directly, through a bare Node proxy and through /v1 with wrk at 100
                         connections, answering after 100 ± 10 ms as a model would (added
                         p50/p99 over direct, the bare proxy's as the machine's floor, and
-                        what a budget reservation adds; 3 interleaved rounds of --duration
-                        per path; the service and the bare proxy pinned to the last CPU),
+                        what a budget reservation adds; each path warmed 4 s at saturation
+                        and 2 s as measured, then 3 interleaved rounds of --duration per
+                        path; the service and the bare proxy pinned to the last CPU),
                         the most calls per second of each path, time to first streamed byte,
                         RSS with 1,000 open streams and over 10,000 streamed 100 KB answers,
                         and ledger rows lost; writes bench-results/gateway-<time>.json and
@@ -1054,6 +1055,7 @@ function gatewayReport(r: GatewayBenchResult): string {
   return [
     `gateway scenario: the stand-in answers after ${r.upstreamDelayMs} ± ${r.upstreamJitterMs} ms ` +
       `(uniform; every run draws the same delays), ${r.connections} connections, ` +
+      `each path warmed ${r.warmupSaturatedSeconds} s at saturation and 2 s as measured, ` +
       `${r.rounds} interleaved rounds of ${r.secondsPerRun} s per path, wrk -t${r.wrkThreads}`,
     r.latencyFigures === 'measured'
       ? "latencies as recorded (wrk's coordinated-omission samples taken out)"

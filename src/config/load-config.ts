@@ -220,8 +220,9 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
   },
   {
     name: 'USAGE_BATCH_SIZE',
-    default: '500',
-    description: 'Usage ledger rows written per insert; a full batch is written at once.',
+    default: '50',
+    description:
+      'Usage ledger rows that start a write at once when they wait (an INSERT writes at most 50).',
   },
   {
     name: 'REDIS_URL',

@@ -266,7 +266,11 @@ export class UserAccess {
   readonly budgeted: boolean;
   private modelMap: Map<string, GrantingOrganization[]> | null = null;
   private sortedIds: string[] | null = null;
-  private suffix: string | null = null;
+  /**
+   * The OpenRouter value per organization id, each joined once: a decision is made per
+   * call, and a string joined per call lives on in the call's ledger row.
+   */
+  private readonly openrouterUsers = new Map<string, string>();
 
   /**
    * `exhausted`: organizations whose budget for the current period is spent. They grant
@@ -319,8 +323,12 @@ export class UserAccess {
   }
 
   private openrouterUser(membership: MembershipRow): string {
-    this.suffix ??= openrouterUserSuffix(this.userId);
-    return `${membership.externalUser}${this.suffix}`;
+    let value = this.openrouterUsers.get(membership.organizationId);
+    if (value === undefined) {
+      value = openrouterUser(membership.externalUser, this.userId);
+      this.openrouterUsers.set(membership.organizationId, value);
+    }
+    return value;
   }
 
   /** Allowed model id -> granting organizations, sorted by organization id. */

@@ -77,9 +77,14 @@ export function insertSql(
  * The usage ledger's one writer. Rows are queued in memory by the gateway (no database
  * work on the request path) and written every USAGE_FLUSH_INTERVAL_MS, or at once when
  * USAGE_BATCH_SIZE rows wait, in INSERTs of at most SLICE_ROWS rows with the event loop free
- * between them. A failed insert keeps its rows
- * and is retried; on shutdown the queue is flushed before the database closes, after the
- * HTTP server has drained, so every call that was answered has its row.
+ * between them. A failed insert keeps its rows and is retried; on shutdown the queue is
+ * flushed before the database closes, after the HTTP server has drained, so every call that
+ * was answered has its row.
+ *
+ * The batch is small (50 by default) because of the young generation: a row waiting in the
+ * queue when V8 collects it is copied, and after a second collection moved to the old
+ * generation. At 1,000 calls/s a batch of 500 kept a few hundred rows waiting at every
+ * collection; 50 keeps a few dozen.
  */
 @Injectable()
 export class UsageWriter implements OnApplicationBootstrap {

@@ -63,6 +63,15 @@ const UPSTREAM_KEY = 'bench-upstream-key-0123456789abcdef';
  * drift in machine load; three so the range of the per-round figures shows the noise.
  */
 const ROUNDS = 3;
+/**
+ * Seconds each path is driven at saturation (the immediate stand-in) before its measured
+ * runs: some 10,000 calls through the gateway. V8 compiles a function's optimized code once
+ * it has run often enough, on a background thread that shares the service's CPU here; two
+ * seconds at 1,000 calls/s left the first round paying for it (the service's main thread
+ * used 55% of its CPU in the first round and 31% in the third, for the same calls, and its
+ * compiler threads were busy through the first).
+ */
+const WARMUP_SATURATED_S = 4;
 /** Linux clock ticks per second (/proc/<pid>/stat times). */
 const CLOCK_TICKS = 100;
 
@@ -109,6 +118,8 @@ export interface GatewayBenchResult {
   upstreamJitterMs: number;
   rounds: number;
   secondsPerRun: number;
+  /** Seconds each path ran at saturation before its measured runs (WARMUP_SATURATED_S). */
+  warmupSaturatedSeconds: number;
   connections: number;
   cpus: CpuPlan;
   /** wrk threads (one per load CPU, at most two). */
@@ -376,8 +387,10 @@ async function measureAll(opts: GatewayBenchOptions, setup: Setup): Promise<Gate
   await streamAnswers(gatewayUrl, userHeaders, opts.answers);
   const rssAfter = rssMb(service.pid);
 
-  // warm every path, then interleave the measured runs, each drawing the same delays
+  // warm every path (WARMUP_SATURATED_S at saturation, then 2 s as measured), then
+  // interleave the measured runs, each drawing the same delays
   for (const path of PATHS) {
+    await measure(immediate, path, WARMUP_SATURATED_S);
     await measure(delayed, path, 2);
   }
   const runs: Record<PathName, MeasuredRun[]> = { direct: [], bare: [], gateway: [], budgeted: [] };
@@ -407,6 +420,7 @@ async function measureAll(opts: GatewayBenchOptions, setup: Setup): Promise<Gate
     upstreamJitterMs: opts.upstreamJitterMs,
     rounds: ROUNDS,
     secondsPerRun: opts.duration,
+    warmupSaturatedSeconds: WARMUP_SATURATED_S,
     connections: opts.connections,
     cpus: setup.cpus,
     wrkThreads: setup.wrkThreads,
