@@ -934,10 +934,10 @@ async function runGatewayScenario(duration: number, jsonPath: string | undefined
     upstreamDelayMs: GATEWAY_UPSTREAM_DELAY_MS,
     upstreamJitterMs: GATEWAY_UPSTREAM_JITTER_MS,
   });
-  const addedP50 = r.added.gateway.p50.mean;
-  const addedP99 = r.added.gateway.p99.mean;
+  const addedP50 = r.added.gateway.p50.median;
+  const addedP99 = r.added.gateway.p99.median;
   const addedTtft = r.ttft.gateway - r.ttft.direct;
-  const budgetP50 = r.budget.p50.mean;
+  const budgetP50 = r.budget.p50.median;
   const growth = r.answers.rssAfterMb - r.answers.rssBeforeMb;
   const floor = r.added.bare;
   const verdicts: (Verdict & { floor: string })[] = [
@@ -945,14 +945,14 @@ async function runGatewayScenario(duration: number, jsonPath: string | undefined
       name: 'added p50 (non-streamed, 100 connections)',
       target: '<= 1 ms',
       measured: `${ms(addedP50)} ms`,
-      floor: `${ms(floor.p50.mean)} ms`,
+      floor: `${ms(floor.p50.median)} ms`,
       pass: addedP50 <= 1,
     },
     {
       name: 'added p99',
       target: '<= 5 ms',
       measured: `${ms(addedP99)} ms`,
-      floor: `${ms(floor.p99.mean)} ms`,
+      floor: `${ms(floor.p99.median)} ms`,
       pass: addedP99 <= 5,
     },
     {
@@ -1015,9 +1015,9 @@ async function runGatewayScenario(duration: number, jsonPath: string | undefined
   return report.passed ? 0 : 1;
 }
 
-/** `a (b..c)`: a figure's mean over the rounds and its range, in ms. */
+/** `a (b..c)`: a figure's median over the rounds and its range, in ms. */
 function spread(figure: RoundFigure): string {
-  return `${ms(figure.mean)} (${ms(figure.min)}..${ms(figure.max)})`;
+  return `${ms(figure.median)} (${ms(figure.min)}..${ms(figure.max)})`;
 }
 
 /** The gateway scenario's figures: the setting, one line per path, the rest. */
@@ -1061,7 +1061,7 @@ function gatewayReport(r: GatewayBenchResult): string {
       ? "latencies as recorded (wrk's coordinated-omission samples taken out)"
       : "SOME LATENCIES ARE WRK'S, CORRECTED FOR COORDINATED OMISSION (its histogram could not be read)",
     `CPUs: ${r.cpus.note}`,
-    'added = over direct, per round: mean of the rounds (lowest..highest round); ' +
+    'added = over direct, per round: median of the rounds (lowest..highest round); ' +
       "added mean = mean latency minus the stand-in's own hold time, per call, over direct's; " +
       "CPU per call = the path's own process (bare proxy or service), from /proc",
     textTable(

@@ -65,8 +65,9 @@ describe(gatewayWrkScript.name, () => {
 });
 
 describe(overRounds.name, () => {
-  it('gives the mean and the range of the rounds', () => {
-    expect(overRounds([1, 3, 2])).toEqual({ mean: 2, min: 1, max: 3, rounds: [1, 3, 2] });
+  it('gives the median and the range of the rounds', () => {
+    expect(overRounds([1, 9, 2])).toEqual({ median: 2, min: 1, max: 9, rounds: [1, 9, 2] });
+    expect(overRounds([4, 1, 9, 2]).median).toBe(3);
   });
 
   it('refuses no rounds', () => {
@@ -79,7 +80,7 @@ describe(addedOver.name, () => {
     const base = [run(100, 100.5), run(101, 101.5)];
     const path = [run(100.5, 101), run(102, 103)];
     expect(addedOver(base, path, (r) => r.p50)).toEqual({
-      mean: 0.75,
+      median: 0.75,
       min: 0.5,
       max: 1,
       rounds: [0.5, 1],

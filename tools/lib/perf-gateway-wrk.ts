@@ -112,9 +112,12 @@ export function parseGatewayWrk(stdout: string): WrkRun {
   };
 }
 
-/** A figure measured once per round: its mean over the rounds, and its spread. */
+/**
+ * A figure measured once per round: its median over the rounds (as the other scenarios
+ * report theirs: one round the machine disturbed does not move it), and its spread.
+ */
 export interface RoundFigure {
-  mean: number;
+  median: number;
   min: number;
   max: number;
   rounds: number[];
@@ -124,10 +127,12 @@ export function overRounds(values: number[]): RoundFigure {
   if (values.length === 0) {
     throw new Error('no rounds');
   }
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
   return {
-    mean: values.reduce((sum, v) => sum + v, 0) / values.length,
-    min: Math.min(...values),
-    max: Math.max(...values),
+    median: sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2,
+    min: sorted[0],
+    max: sorted[sorted.length - 1],
     rounds: values,
   };
 }

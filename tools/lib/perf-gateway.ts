@@ -22,7 +22,7 @@
  * Noise: every measured run restarts the stand-in's delay sequence (`/bench/reseed`), so each
  * path draws the same delays and their spread cancels out of the difference of two paths'
  * percentiles; each round runs the paths back to back and the added figures are taken per
- * round, their mean and range reported; each run starts once the service and the bare proxy
+ * round, their median and range reported; each run starts once the service and the bare proxy
  * are idle (a run's ledger writes end after it). The stand-in also reports its own hold time in each
  * answer, which wrk's script sums: mean latency minus mean hold is a path's own time per
  * call, free of the delay's spread (reported beside the percentiles, "added mean").
@@ -67,9 +67,8 @@ const ROUNDS = 3;
  * Seconds each path is driven at saturation (the immediate stand-in) before its measured
  * runs: some 10,000 calls through the gateway. V8 compiles a function's optimized code once
  * it has run often enough, on a background thread that shares the service's CPU here; two
- * seconds at 1,000 calls/s left the first round paying for it (the service's main thread
- * used 55% of its CPU in the first round and 31% in the third, for the same calls, and its
- * compiler threads were busy through the first).
+ * seconds at 1,000 calls/s left the first round paying for it (the compiler threads used 3
+ * to 11% of a CPU through the first round, 0 to 3% in the third).
  */
 const WARMUP_SATURATED_S = 4;
 /** Linux clock ticks per second (/proc/<pid>/stat times). */
@@ -105,7 +104,7 @@ export interface PathFigures {
   cpuUsPerCall: number | null;
 }
 
-/** What one path adds over another, per round (mean and range over the rounds), in ms. */
+/** What one path adds over another, per round (median and range over the rounds), in ms. */
 export interface AddedFigures {
   p50: RoundFigure;
   p99: RoundFigure;
