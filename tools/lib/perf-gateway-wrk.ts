@@ -8,6 +8,7 @@
  * minus mean hold is then each path's own time per call, with the stand-in's delay taken
  * out call by call: its jitter no longer widens the figure, as it widens a percentile.
  */
+import { median } from './perf-rounds';
 import { measuredLatencyLua } from './perf-wrk-latency';
 
 /** One wrk run of one path; times in ms. */
@@ -127,12 +128,10 @@ export function overRounds(values: number[]): RoundFigure {
   if (values.length === 0) {
     throw new Error('no rounds');
   }
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
   return {
-    median: sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2,
-    min: sorted[0],
-    max: sorted[sorted.length - 1],
+    median: median(values),
+    min: Math.min(...values),
+    max: Math.max(...values),
     rounds: values,
   };
 }
