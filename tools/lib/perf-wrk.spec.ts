@@ -44,9 +44,13 @@ withWrk('runWrk latency (wrk installed)', () => {
     expect(result.generator.latency?.figures).toBe('measured');
     // wrk added samples for the held answer (it is far over twice the mean interval)...
     expect(result.generator.latency?.syntheticSamples).toBeGreaterThan(10);
-    // ...which the figures do not count: one answer of 800 ms is the max, not the p99
+    // ...which the figures do not count: one answer of 800 ms is the max, not the p99. With
+    // wrk's samples counted, the p99 lands among them (spread evenly from 800 ms down; 8,338
+    // against 66,519 answers in one run put it above 700 ms). The immediate answers' own p99
+    // is a few ms on a quiet machine; this server shares the Jest worker with the other
+    // specs, and in a loaded CI run it read 107 ms.
     expect(result.latency.max).toBeGreaterThanOrEqual(790);
-    expect(result.latency.p99).toBeLessThan(100);
+    expect(result.latency.p99).toBeLessThan(400);
     // Little's law holds for a closed loop: never more requests in flight than connections
     expect((result.rps * result.latency.mean) / 1000).toBeLessThanOrEqual(connections * 1.1);
   });
