@@ -6,11 +6,12 @@ let next = pool.length;
 
 /** The hex digits, as the character codes written into `text`. */
 const DIGITS = Buffer.from('0123456789abcdef', 'latin1');
-/** The id's 36 characters, written here and read out as one string. */
-const text = Buffer.alloc(36);
-/** Where the four dashes go (8-4-4-4-12). */
-const DASHES = new Set([8, 13, 18, 23]);
-DASHES.forEach((at) => (text[at] = 0x2d));
+/** The id's 36 characters (8-4-4-4-12), written here and read out as one string. */
+const text = Buffer.from('00000000-0000-0000-0000-000000000000', 'latin1');
+/** Where each of the 16 bytes' two hex digits begin in `text`: every other non-dash place. */
+const POSITIONS = [...text.keys()]
+  .filter((at) => text[at] !== 0x2d)
+  .filter((_, digit) => digit % 2 === 0);
 
 /**
  * A UUID version 7 (RFC 9562): the Unix time in milliseconds in its first 48 bits, then
@@ -38,13 +39,9 @@ export function uuidV7(now: number = Date.now()): string {
   b[5] = now & 0xff;
   b[6] = 0x70 | (b[6] & 0x0f); // version 7
   b[8] = 0x80 | (b[8] & 0x3f); // variant 10
-  let at = 0;
   for (let i = 0; i < 16; i++) {
-    if (DASHES.has(at)) {
-      at++;
-    }
-    text[at++] = DIGITS[b[i] >> 4];
-    text[at++] = DIGITS[b[i] & 0x0f];
+    text[POSITIONS[i]] = DIGITS[b[i] >> 4];
+    text[POSITIONS[i] + 1] = DIGITS[b[i] & 0x0f];
   }
   return text.toString('latin1');
 }
