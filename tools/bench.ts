@@ -61,7 +61,8 @@ Options:
                         and 2 s as measured, then 3 interleaved rounds of --duration per
                         path; the service and the bare proxy pinned to the last CPU),
                         the most calls per second of each path, time to first streamed byte,
-                        RSS with 1,000 open streams and over 10,000 streamed 100 KB answers,
+                        RSS with 1,000 open streams and its growth over 10,000 streamed
+                        100 KB answers (after 2,000 that set up the path's working memory),
                         and ledger rows lost; writes bench-results/gateway-<time>.json and
                         gateway-latest.json
   --service <dirs>      the builds to measure, comma-separated: each <dir>/dist/src/main.js is
@@ -1082,6 +1083,9 @@ function gatewayReport(r: GatewayBenchResult): string {
       `p99 ${spread(r.budget.p99)} ms, mean ${spread(r.budget.mean)} ms`,
     ...inconsistent,
     `first streamed byte direct ${ms(r.ttft.direct)} ms, gateway ${ms(r.ttft.gateway)} ms`,
+    `streamed 100 KB answers: the ${r.answers.warmup} before the measured ones took the ` +
+      `service's RSS from ${r.answers.rssColdMb.toFixed(0)} to ${r.answers.rssBeforeMb.toFixed(0)} MB ` +
+      `(the path's working memory, set up once; not a target)`,
     `most calls per second (immediate stand-in, ${r.connections} connections, not a target): ` +
       `direct ${s.direct.toFixed(0)} req/s, bare proxy ${s.bare.toFixed(0)} req/s at ` +
       `${s.bareCpuUsPerCall.toFixed(0)} µs CPU per call, gateway ${s.gateway.toFixed(0)} req/s ` +
