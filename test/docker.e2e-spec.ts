@@ -72,13 +72,19 @@ describe('docker/Dockerfile', () => {
     expect(runtime.some((s) => s.op === 'RUN' && /npm (ci|install)/.test(s.args))).toBe(false);
   });
 
-  it('runs as a non-root user with a data volume, port 8080 and the compiled entry point', () => {
+  it('runs as a non-root user with a data volume, port 8080 and the compiled entry point, as npm start does', () => {
     const user = runtime.filter((s) => s.op === 'USER').map((s) => s.args);
     expect(user).toHaveLength(1);
     expect(user[0]).not.toMatch(/^(root|0)(:|$)/);
     expect(runtime.find((s) => s.op === 'VOLUME')?.args).toBe('["/app/data"]');
     expect(runtime.find((s) => s.op === 'EXPOSE')?.args).toBe('8080');
-    expect(runtime.find((s) => s.op === 'CMD')?.args).toBe('["node", "dist/src/main.js"]');
+    // the image starts the service as `npm start` does: same node flags
+    const start = (JSON.parse(read('package.json')) as { scripts: { start: string } }).scripts
+      .start;
+    expect(start).toMatch(/^node (--[\w-]+ )*dist\/src\/main\.js$/);
+    expect(runtime.find((s) => s.op === 'CMD')?.args).toBe(
+      JSON.stringify(start.split(' ')).replace(/,/g, ', '),
+    );
     const env = runtime.find((s) => s.op === 'ENV')?.args ?? '';
     expect(env).toContain('DATABASE_URL=sqlite:/app/data/app.db');
     expect(env).toContain('NODE_ENV=production');

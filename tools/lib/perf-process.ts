@@ -1,5 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -76,9 +77,27 @@ function stopper(child: ChildProcess): () => Promise<void> {
 }
 
 /**
- * Starts the built service (dist/src/main.js under root) with the given environment;
- * nodeArgs go to node before the script (e.g. --cpu-prof); `cpus`, a taskset CPU list,
- * pins the process and all its threads to those CPUs (see perf-cpus).
+ * The node flags `npm start` gives the service in the build under `root`: the words between
+ * `node` and the script in its package.json's `start` (none for a build whose start has
+ * none), so the bench runs each build as its own `npm start` does.
+ */
+export function serviceNodeFlags(root: string): string[] {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+    scripts?: { start?: string };
+  };
+  const words = (pkg.scripts?.start ?? '').trim().split(/\s+/);
+  const script = words.indexOf('dist/src/main.js');
+  if (words[0] !== 'node' || script < 0) {
+    throw new Error(`${root}/package.json: "start" is not "node [flags] dist/src/main.js"`);
+  }
+  return words.slice(1, script);
+}
+
+/**
+ * Starts the built service (dist/src/main.js under root) with the given environment, and
+ * the node flags of its `npm start` (serviceNodeFlags); nodeArgs go to node after them,
+ * before the script (e.g. --cpu-prof); `cpus`, a taskset CPU list, pins the process and all
+ * its threads to those CPUs (see perf-cpus).
  */
 export async function startService(
   env: Record<string, string>,
@@ -89,6 +108,7 @@ export async function startService(
   const port = await freePort();
   const stderr: string[] = [];
   const [command, args] = onCpus(cpus, process.execPath, [
+    ...serviceNodeFlags(root),
     ...nodeArgs,
     join(root, 'dist', 'src', 'main.js'),
   ]);
