@@ -20,6 +20,10 @@ describe('serviceNodeFlags', () => {
     expect(serviceNodeFlags(ROOT)).toEqual(['--no-memory-reducer']);
   });
 
+  it('gives none for a folder without package.json (a build copied as dist/ alone)', () => {
+    expect(serviceNodeFlags(dir)).toEqual([]);
+  });
+
   it('gives the words between node and the script, none for a plain start', () => {
     withStart('node --a --b=1 dist/src/main.js');
     expect(serviceNodeFlags(dir)).toEqual(['--a', '--b=1']);

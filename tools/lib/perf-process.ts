@@ -1,6 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -79,12 +79,15 @@ function stopper(child: ChildProcess): () => Promise<void> {
 /**
  * The node flags `npm start` gives the service in the build under `root`: the words between
  * `node` and the script in its package.json's `start` (none for a build whose start has
- * none), so the bench runs each build as its own `npm start` does.
+ * none, or a folder holding only dist/), so the bench runs each build as its own `npm start`
+ * does.
  */
 export function serviceNodeFlags(root: string): string[] {
-  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
-    scripts?: { start?: string };
-  };
+  const file = join(root, 'package.json');
+  if (!existsSync(file)) {
+    return [];
+  }
+  const pkg = JSON.parse(readFileSync(file, 'utf8')) as { scripts?: { start?: string } };
   const words = (pkg.scripts?.start ?? '').trim().split(/\s+/);
   const script = words.indexOf('dist/src/main.js');
   if (words[0] !== 'node' || script < 0) {
