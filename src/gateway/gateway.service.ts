@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { FastifyReply, FastifyRequest } from 'fastify';
-import { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { IncomingHttpHeaders } from 'node:http';
+import { Readable } from 'node:stream';
 import { Principal } from '../auth/principal';
 import { GatewayError, openAiErrorBody, openAiErrorType } from '../common/openai-error';
 import { now } from '../common/time';
@@ -18,7 +19,12 @@ import {
   GatewayEndpoint,
 } from './gateway-admission';
 import { GatewayCallers, GatewayUser } from './gateway-callers.service';
-import { OpenRouterClient, UpstreamCancel, UpstreamUnavailable } from './openrouter.client';
+import {
+  OpenRouterClient,
+  UpstreamAnswer,
+  UpstreamCancel,
+  UpstreamUnavailable,
+} from './openrouter.client';
 import { ReadAnswer, readAnswer, RelayResult, UpstreamRelay } from './upstream-relay';
 import { JsonScanner, ScannedAnswer } from './usage-scanner';
 
@@ -271,7 +277,7 @@ export class GatewayService {
     };
 
     const payload = Buffer.from(JSON.stringify({ ...call.body, user: call.openrouterUser }));
-    let upstream: IncomingMessage;
+    let upstream: UpstreamAnswer;
     try {
       upstream = await this.upstream.send('POST', UPSTREAM_PATHS[call.endpoint], payload, cancel);
     } catch (error) {
@@ -290,12 +296,12 @@ export class GatewayService {
       );
     }
 
-    const status = upstream.statusCode ?? 502;
+    const status = upstream.status;
     const generationHeader = upstream.headers['x-generation-id'];
     const generationId = typeof generationHeader === 'string' ? generationHeader : null;
     if (status >= 400) {
       // An upstream refusal before any answer: its status, in OpenAI's error shape.
-      const body = await readBounded(upstream, MAX_ERROR_BODY);
+      const body = await readBounded(upstream.body, MAX_ERROR_BODY);
       meter('error', status, null, null, generationId);
       const retryAfter = upstream.headers['retry-after'];
       if (typeof retryAfter === 'string') {
@@ -313,7 +319,7 @@ export class GatewayService {
     if (!call.stream && !(length > MAX_WHOLE_ANSWER)) {
       let read: ReadAnswer;
       try {
-        read = await readAnswer(upstream, this.config.upstreamIdleTimeoutMs, MAX_WHOLE_ANSWER);
+        read = await readAnswer(upstream.body, this.config.upstreamIdleTimeoutMs, MAX_WHOLE_ANSWER);
       } catch (error) {
         cancel.cancel();
         meter('error', 502, null, null, generationId);
@@ -345,7 +351,7 @@ export class GatewayService {
     }
 
     const relay = new UpstreamRelay(
-      upstream,
+      upstream.body,
       call.stream,
       this.config.upstreamIdleTimeoutMs,
       () => cancel.cancel(),
@@ -366,7 +372,7 @@ export class GatewayService {
   private answerHeaders(
     reply: FastifyReply,
     status: number,
-    upstream: IncomingMessage,
+    upstream: UpstreamAnswer,
     stream: boolean,
     generationId: string | null,
   ): FastifyReply {
@@ -426,7 +432,7 @@ export class GatewayService {
 }
 
 /** Reads at most `max` bytes of a response (the rest is discarded). */
-async function readBounded(response: IncomingMessage, max: number): Promise<string> {
+async function readBounded(response: Readable, max: number): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   try {

@@ -1,34 +1,37 @@
-import { createServer, get, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { Pool } from 'undici';
 import { readAnswer, RelayResult, SilenceTimer, UpstreamRelay } from './upstream-relay';
 
 /** A local upstream whose answer each test writes itself. */
 let answer: (res: ServerResponse) => void;
 let server: Server;
-let base: string;
+/** The gateway's upstream client is an undici pool: its answers' bodies are what is relayed. */
+let pool: Pool;
 
 beforeAll(async () => {
   server = createServer((_req, res) => answer(res));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  pool = new Pool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
 });
 
 afterAll(async () => {
+  await pool.destroy();
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
 });
 
-function fetchUpstream(): Promise<IncomingMessage> {
-  return new Promise((resolve, reject) => get(base, resolve).once('error', reject));
+async function fetchUpstream(): Promise<Readable> {
+  return (await pool.request({ path: '/', method: 'GET' })).body;
 }
 
 const USAGE = { prompt_tokens: 3, completion_tokens: 5, cost: 0.25 };
 
 /** Relays a non-streamed answer after its prefix to a sink; what the sink got, and how it ended. */
 async function relayAll(
-  upstream: IncomingMessage,
+  upstream: Readable,
   prefix: Buffer[],
   idleTimeoutMs: number,
 ): Promise<{ sent: string; result: RelayResult | null }> {

@@ -1,4 +1,3 @@
-import { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { JsonScanner, ScannedAnswer, SseScanner } from './usage-scanner';
 
@@ -72,7 +71,7 @@ export class UpstreamRelay extends Readable {
   private idle: SilenceTimer | null = null;
 
   constructor(
-    private readonly upstream: IncomingMessage,
+    private readonly upstream: Readable,
     private readonly streamed: boolean,
     private readonly idleTimeoutMs: number,
     private readonly cancelUpstream: () => void,
@@ -85,9 +84,8 @@ export class UpstreamRelay extends Readable {
     upstream.on('data', (chunk: Buffer) => this.onData(chunk));
     upstream.once('end', () => this.onUpstreamEnd());
     upstream.once('error', (error) => this.fail(`upstream connection broke (${error.message})`));
-    upstream.once('aborted', () => this.fail('upstream connection broke'));
     upstream.once('close', () => {
-      if (!upstream.complete) {
+      if (!upstream.readableEnded) {
         this.fail('upstream connection closed before the answer ended');
       }
     });
@@ -216,7 +214,7 @@ export type ReadAnswer =
  * the upstream request.
  */
 export function readAnswer(
-  upstream: IncomingMessage,
+  upstream: Readable,
   idleTimeoutMs: number,
   maxBytes: number,
 ): Promise<ReadAnswer> {
@@ -229,7 +227,6 @@ export function readAnswer(
       upstream.off('data', onData);
       upstream.off('end', onEnd);
       upstream.off('error', onError);
-      upstream.off('aborted', onAborted);
       upstream.off('close', onClose);
     };
     const fail = (problem: string) => {
@@ -258,9 +255,8 @@ export function readAnswer(
       });
     };
     const onError = (error: Error) => fail(`upstream connection broke (${error.message})`);
-    const onAborted = () => fail('upstream connection broke');
     const onClose = () => {
-      if (!upstream.complete) {
+      if (!upstream.readableEnded) {
         fail('upstream connection closed before the answer ended');
       }
     };
@@ -268,7 +264,6 @@ export function readAnswer(
     upstream.on('data', onData);
     upstream.once('end', onEnd);
     upstream.once('error', onError);
-    upstream.once('aborted', onAborted);
     upstream.once('close', onClose);
   });
 }

@@ -2,13 +2,15 @@
  * The floor of the gateway scenario of `npm run bench`: the least any Node proxy does for a
  * non-streamed chat completion, with no framework, authentication, database or ledger. It
  * reads the JSON body, parses it, sets `user` (as the gateway names the organization to the
- * upstream), sends it on over a keep-alive connection, reads the whole answer and sends it
- * back with its length. What the gateway adds beyond this is what it costs by itself; what
+ * upstream), sends it on over a keep-alive connection of the gateway's own client (an undici
+ * pool), reads the whole answer and sends it back with its length. What the gateway adds beyond this is what it costs by itself; what
  * this adds over calling the upstream directly is what Node's HTTP stack costs on this
  * machine. Started as a child process:
  * `node perf-bare-proxy.js <port> <upstream url of the call> <upstream key>`.
  */
-import { Agent, createServer, IncomingMessage, request, ServerResponse } from 'node:http';
+import { createServer, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import { Pool } from 'undici';
 
 const PORT = Number(process.argv[2]);
 const TARGET = new URL(process.argv[3]);
@@ -16,15 +18,11 @@ const AUTHORIZATION = `Bearer ${process.argv[4]}`;
 /** The `user` the upstream is told, as the gateway's organization external user. */
 const USER = 'mai_bench';
 
-// pooled as the gateway's upstream client pools them
-const agent = new Agent({
-  keepAlive: true,
-  maxSockets: 1024,
-  maxFreeSockets: 256,
-  scheduling: 'lifo',
-});
+// pooled as the gateway's upstream client (src/gateway/openrouter.client.ts) pools them
+const pool = new Pool(TARGET.origin, { connections: 1024, headersTimeout: 0, bodyTimeout: 0 });
+const HEADERS = ['authorization', AUTHORIZATION, 'content-type', 'application/json'];
 
-function readAll(stream: IncomingMessage, done: (body: Buffer) => void): void {
+function readAll(stream: Readable, done: (body: Buffer) => void): void {
   const parts: Buffer[] = [];
   stream.on('data', (chunk: Buffer) => parts.push(chunk));
   stream.on('end', () => done(Buffer.concat(parts)));
@@ -34,30 +32,18 @@ function forward(body: Buffer, res: ServerResponse): void {
   const call = JSON.parse(body.toString()) as Record<string, unknown>;
   call.user = USER;
   const payload = Buffer.from(JSON.stringify(call));
-  const upstream = request(
-    {
-      hostname: TARGET.hostname,
-      port: TARGET.port,
-      path: TARGET.pathname,
-      method: 'POST',
-      agent,
-      headers: {
-        authorization: AUTHORIZATION,
-        'content-type': 'application/json',
-        'content-length': payload.length,
-      },
-    },
+  pool.request({ path: TARGET.pathname, method: 'POST', headers: HEADERS, body: payload }).then(
     (answer) =>
-      readAll(answer, (text) => {
-        res.writeHead(answer.statusCode ?? 502, {
-          'content-type': answer.headers['content-type'] ?? 'application/json',
+      readAll(answer.body, (text) => {
+        const type = answer.headers['content-type'];
+        res.writeHead(answer.statusCode, {
+          'content-type': typeof type === 'string' ? type : 'application/json',
           'content-length': text.length,
         });
         res.end(text);
       }),
+    () => res.writeHead(502).end(),
   );
-  upstream.on('error', () => res.writeHead(502).end());
-  upstream.end(payload);
 }
 
 const server = createServer((req, res) => {
