@@ -3,9 +3,10 @@
  * non-streamed chat completion, with no framework, authentication, database or ledger. It
  * reads the JSON body, parses it, sets `user` (as the gateway names the organization to the
  * upstream), sends it on over a keep-alive connection of the gateway's own client (an undici
- * pool), reads the whole answer and sends it back with its length. What the gateway adds beyond this is what it costs by itself; what
- * this adds over calling the upstream directly is what Node's HTTP stack costs on this
- * machine. Started as a child process:
+ * pool), reads the whole answer and sends it back with its length. What the gateway adds
+ * beyond this is what it costs by itself; what this adds over calling the upstream directly
+ * is what Node's HTTP server and that client cost on this machine. Started as a child
+ * process:
  * `node perf-bare-proxy.js <port> <upstream url of the call> <upstream key>`.
  */
 import { createServer, ServerResponse } from 'node:http';
