@@ -97,11 +97,10 @@ class RequestSignal {
  * The HTTP client of the upstream (OpenRouter or any OpenAI-compatible API): an undici pool
  * of keep-alive connections to its origin (in a bare proxy on the project's test machine,
  * 60 to 70 µs of CPU per call against 90 to 100 with Node's own http client and a keep-alive
- * agent; see BENCHMARKS.md). An answer's body is a readable
- * stream the gateway pipes on (backpressure through TCP both ways), and a request is
- * cancelled by aborting it. No body is ever buffered here. undici's own head and body
- * timeouts are off: UPSTREAM_TIMEOUT_MS (here) and UPSTREAM_IDLE_TIMEOUT_MS (the relay)
- * govern instead.
+ * agent; see BENCHMARKS.md). An answer's body is a readable stream the gateway pipes on
+ * (backpressure through TCP both ways), and a request is cancelled by aborting it. No body
+ * is ever buffered here. undici's own head and body timeouts are off: UPSTREAM_TIMEOUT_MS
+ * (here) and UPSTREAM_IDLE_TIMEOUT_MS (the relay) govern instead.
  */
 @Injectable()
 export class OpenRouterClient implements OnApplicationShutdown {
@@ -109,19 +108,33 @@ export class OpenRouterClient implements OnApplicationShutdown {
   private readonly pool: Pool;
   /** The base URL's path, with a trailing slash: the endpoint paths are relative to it. */
   private readonly basePath: string;
-  /** The headers every call carries (key, attribution), as undici's flat name/value list. */
-  private readonly fixedHeaders: string[];
+  /**
+   * The headers of a call with a JSON body and of one without, as undici's flat name/value
+   * lists: the key, the attribution and what is sent and accepted, built once (undici
+   * reads them and sets the body's length itself).
+   */
+  private readonly headers: { withBody: string[]; withoutBody: string[] };
 
   constructor(private readonly config: AppConfig) {
     const base = new URL(`${config.openrouterBaseUrl}/`);
     this.basePath = base.pathname;
-    this.fixedHeaders = ['authorization', `Bearer ${config.openrouterApiKey}`];
+    const fixed = ['authorization', `Bearer ${config.openrouterApiKey}`];
     if (config.openrouterHttpReferer !== '') {
-      this.fixedHeaders.push('http-referer', config.openrouterHttpReferer);
+      fixed.push('http-referer', config.openrouterHttpReferer);
     }
     if (config.openrouterXTitle !== '') {
-      this.fixedHeaders.push('x-title', config.openrouterXTitle);
+      fixed.push('x-title', config.openrouterXTitle);
     }
+    this.headers = {
+      withBody: [
+        ...fixed,
+        'content-type',
+        'application/json',
+        'accept',
+        'application/json, text/event-stream',
+      ],
+      withoutBody: [...fixed, 'accept', 'application/json'],
+    };
     this.pool = new Pool(base.origin, {
       connections: config.upstreamMaxSockets,
       headersTimeout: 0,
@@ -159,15 +172,7 @@ export class OpenRouterClient implements OnApplicationShutdown {
         path: `${this.basePath}${path.replace(/^\//, '')}`,
         method,
         signal,
-        headers: body
-          ? [
-              ...this.fixedHeaders,
-              'content-type',
-              'application/json',
-              'accept',
-              'application/json, text/event-stream',
-            ]
-          : [...this.fixedHeaders, 'accept', 'application/json'],
+        headers: body ? this.headers.withBody : this.headers.withoutBody,
         body,
       });
       return { status: answer.statusCode, headers: answer.headers, body: answer.body };
