@@ -17,7 +17,7 @@ describe('serviceNodeFlags', () => {
     );
 
   it("reads this checkout's npm start: the flags the image runs the service with", () => {
-    expect(serviceNodeFlags(ROOT)).toEqual(['--no-memory-reducer']);
+    expect(serviceNodeFlags(ROOT)).toEqual([]);
   });
 
   it('gives none for a folder without package.json (a build copied as dist/ alone)', () => {
