@@ -24,6 +24,7 @@ import {
 import { impossibleInFlight, markdownTable, ms, pct, textTable } from './lib/perf-stats';
 import { buildWorld, SCALE_WORLD, seedWorld, SMALL_WORLD, World } from './lib/perf-world';
 import { prng } from './lib/prng';
+import { readCpuTicks, stealPercent, stealSentence } from './lib/perf-steal';
 
 const HELP = `Usage: npm run bench -- [options]
 
@@ -133,6 +134,8 @@ interface Row {
   /** The interleaved rounds: each a bare run, then the service's run (not on the bare row). */
   rounds?: Round[];
   seedSeconds?: number;
+  /** Each CPU's stolen share (percent) during the rounds; see perf-steal. */
+  steal?: Record<string, number>;
 }
 
 /**
@@ -428,6 +431,7 @@ async function runWorld(
       const servedBefore = await Promise.all(urls.map(serverSideDurations));
       const roundSeconds = Math.max(1, Math.round(opts.duration / opts.rounds));
       const rounds: Round[] = [];
+      const ticksBefore = readCpuTicks();
       for (let i = 0; i < opts.rounds; i++) {
         const bare = await drive(opts.driver, {
           url: opts.bare.url,
@@ -445,6 +449,7 @@ async function runWorld(
         });
         rounds.push({ bare, service });
       }
+      const ticksAfter = readCpuTicks();
       const result = combineRuns(rounds.map((r) => r.service));
       log(
         `${worldName}/${label}/${scenario} (build ${opts.build}): ${summary(result, opts.connections)}${tcpGrowth(tcpBefore)}`,
@@ -456,6 +461,10 @@ async function runWorld(
       if (served) {
         log(`${worldName}/${label}/${scenario} (build ${opts.build}), server side: ${served}`);
       }
+      const steal = stealSentence(ticksBefore, ticksAfter, 'these rounds');
+      if (steal) {
+        log(`${worldName}/${label}/${scenario} (build ${opts.build}): ${steal}`);
+      }
       rows.push({
         world: worldName,
         database: label,
@@ -464,6 +473,7 @@ async function runWorld(
         result,
         rounds,
         seedSeconds,
+        steal: ticksBefore && ticksAfter ? stealPercent(ticksBefore, ticksAfter) : undefined,
       });
     }
     for (const service of services) {
@@ -927,6 +937,7 @@ async function runGatewayScenario(duration: number, jsonPath: string | undefined
   const startedAt = Date.now();
   const loadBefore = loadAverage();
   log(`load average before the run: ${loadBefore}`);
+  const ticksBefore = readCpuTicks();
   const r = await benchGateway({
     duration,
     connections: 100,
@@ -992,7 +1003,9 @@ async function runGatewayScenario(duration: number, jsonPath: string | undefined
       pass: r.ledger.lost === 0,
     },
   ];
-  process.stdout.write(`${gatewayReport(r)}\n`);
+  const ticksAfter = readCpuTicks();
+  const steal = stealSentence(ticksBefore, ticksAfter, 'the gateway scenario');
+  process.stdout.write(`${gatewayReport(r)}\n${steal ? `${steal}\n` : ''}`);
   process.stdout.write(
     `${textTable(
       ['target', 'goal', 'measured', 'bare proxy (floor)', ''],
@@ -1005,6 +1018,7 @@ async function runGatewayScenario(duration: number, jsonPath: string | undefined
     machine: machine(),
     load_average_before: loadBefore,
     load_average_after: loadAverage(),
+    steal_percent: ticksBefore && ticksAfter ? stealPercent(ticksBefore, ticksAfter) : null,
     result: r,
     checks: verdicts,
     passed: verdicts.every((v) => v.pass),
@@ -1152,6 +1166,7 @@ async function main(): Promise<number> {
   const startedAt = Date.now();
   const loadBefore = loadAverage();
   log(`load average before the run: ${loadBefore}`);
+  const ticksBefore = readCpuTicks();
   Logger.overrideLogger(['error']);
   const small = buildWorld(SMALL_WORLD);
   const rows: Row[] = [];
@@ -1240,7 +1255,13 @@ async function main(): Promise<number> {
     bare,
     builds,
   );
-  const notes = [...generatorNote(driver, bare, doubled), ...headline(rows, bare, builds)];
+  const ticksAfter = readCpuTicks();
+  const steal = stealSentence(ticksBefore, ticksAfter);
+  const notes = [
+    ...generatorNote(driver, bare, doubled),
+    ...(steal ? [steal] : []),
+    ...headline(rows, bare, builds),
+  ];
   const { header, body } = tableRows(rows, bare, builds);
   process.stdout.write(`\n${notes.join('\n')}\n\n${textTable(header, body)}\n\n`);
   process.stdout.write(
@@ -1256,6 +1277,7 @@ async function main(): Promise<number> {
     machine: machine(),
     load_average_before: loadBefore,
     load_average_after: loadAverage(),
+    steal_percent: ticksBefore && ticksAfter ? stealPercent(ticksBefore, ticksAfter) : null,
     settings: { ...opts, builds, scenarios },
     notes,
     total_seconds: (Date.now() - startedAt) / 1000,
@@ -1272,6 +1294,7 @@ async function main(): Promise<number> {
         cpu_ratio_to_bare: ratios.cpu,
         p99_ratio_to_bare: ratios.p99,
         bare_beside: r.rounds ? bareOfRow(r, bare) : undefined,
+        steal_percent: r.steal,
         rounds: r.rounds,
       };
     }),
