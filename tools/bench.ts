@@ -25,6 +25,7 @@ import { impossibleInFlight, markdownTable, ms, pct, textTable } from './lib/per
 import { buildWorld, SCALE_WORLD, seedWorld, SMALL_WORLD, World } from './lib/perf-world';
 import { prng } from './lib/prng';
 import { readCpuTicks, stealPercent, stealSentence } from './lib/perf-steal';
+import { fetchServed, servedSentence } from './lib/perf-served';
 
 const HELP = `Usage: npm run bench -- [options]
 
@@ -428,7 +429,7 @@ async function runWorld(
         });
       }
       const tcpBefore = tcpCounters();
-      const servedBefore = await Promise.all(urls.map(serverSideDurations));
+      const servedBefore = await Promise.all(urls.map(fetchServed));
       const roundSeconds = Math.max(1, Math.round(opts.duration / opts.rounds));
       const rounds: Round[] = [];
       const ticksBefore = readCpuTicks();
@@ -457,7 +458,7 @@ async function runWorld(
       log(
         `${worldName}/${label}/${scenario} (build ${opts.build}), beside bare: ${besideBare(rounds)}`,
       );
-      const served = servedDuring(servedBefore, await Promise.all(urls.map(serverSideDurations)));
+      const served = servedSentence(servedBefore, await Promise.all(urls.map(fetchServed)));
       if (served) {
         log(`${worldName}/${label}/${scenario} (build ${opts.build}), server side: ${served}`);
       }
@@ -477,10 +478,10 @@ async function runWorld(
       });
     }
     for (const service of services) {
-      const slow = await serverSideSlowRequests(service.url);
+      const slow = await fetchServed(service.url);
       if (slow !== null) {
         log(
-          `server side (${worldName}/${label}, pid ${service.pid}): ${slow.over1} requests took over 1 s, ${slow.over5} over 5 s (from /metrics)`,
+          `server side (${worldName}/${label}, pid ${service.pid}): ${slow.over1s} requests took over 1 s, ${slow.over5s} over 5 s (from /metrics)`,
         );
       }
     }
@@ -528,112 +529,6 @@ function tcpGrowth(before: Record<string, number> | null): string {
   return `; machine TCP during the run: ${Object.keys(after)
     .map((k) => `${k} +${after[k] - before[k]}`)
     .join(', ')}`;
-}
-
-/**
- * Requests the service itself measured at over 1 s and over 5 s (http_request_duration_seconds, when
- * /metrics exists): tells a stall in the server from one in the load generator.
- */
-/** Requests served and those over 100 ms by the server's clock, all and writes only. */
-interface ServedCounts {
-  all: number;
-  allOver100ms: number;
-  writes: number;
-  writesOver100ms: number;
-}
-
-/**
- * The server's own request histogram (/metrics, cumulative since it started), summed over
- * routes: how many requests it served and how many took over 100 ms, from the moment it
- * parsed them to the answer; writes are the requests whose method is not GET. The time a
- * request waits in the socket before a busy event loop reads it is not included.
- */
-async function serverSideDurations(url: string): Promise<ServedCounts | null> {
-  try {
-    const res = await fetch(`${url}/metrics`);
-    if (!res.ok) {
-      return null;
-    }
-    const counts: ServedCounts = { all: 0, allOver100ms: 0, writes: 0, writesOver100ms: 0 };
-    for (const line of (await res.text()).split('\n')) {
-      if (!line.startsWith('http_request_duration_seconds_bucket{')) {
-        continue;
-      }
-      const value = Number(line.slice(line.lastIndexOf(' ') + 1));
-      const write = !line.includes('method="GET"');
-      if (line.includes('le="+Inf"')) {
-        counts.all += value;
-        counts.allOver100ms += value;
-        if (write) {
-          counts.writes += value;
-          counts.writesOver100ms += value;
-        }
-      } else if (line.includes('le="0.1"')) {
-        counts.allOver100ms -= value;
-        if (write) {
-          counts.writesOver100ms -= value;
-        }
-      }
-    }
-    return counts;
-  } catch {
-    return null;
-  }
-}
-
-/** What the servers served during one run (after minus before), as a line for the log. */
-function servedDuring(
-  before: (ServedCounts | null)[],
-  after: (ServedCounts | null)[],
-): string | null {
-  const total: ServedCounts = { all: 0, allOver100ms: 0, writes: 0, writesOver100ms: 0 };
-  for (const [i, a] of after.entries()) {
-    const b = before[i];
-    if (!a || !b) {
-      return null;
-    }
-    total.all += a.all - b.all;
-    total.allOver100ms += a.allOver100ms - b.allOver100ms;
-    total.writes += a.writes - b.writes;
-    total.writesOver100ms += a.writesOver100ms - b.writesOver100ms;
-  }
-  const share = (part: number, whole: number) =>
-    whole === 0 ? '-' : `${((100 * part) / whole).toFixed(2)}%`;
-  return (
-    `${total.allOver100ms} of ${total.all} requests took over 100 ms ` +
-    `(${share(total.allOver100ms, total.all)}; a p99 within 100 ms needs under 1%), ` +
-    `writes ${total.writesOver100ms} of ${total.writes} (${share(total.writesOver100ms, total.writes)})`
-  );
-}
-
-async function serverSideSlowRequests(
-  url: string,
-): Promise<{ over1: number; over5: number } | null> {
-  try {
-    const res = await fetch(`${url}/metrics`);
-    if (!res.ok) {
-      return null;
-    }
-    let total = 0;
-    let within1 = 0;
-    let within5 = 0;
-    for (const line of (await res.text()).split('\n')) {
-      if (!line.startsWith('http_request_duration_seconds_bucket{')) {
-        continue;
-      }
-      const value = Number(line.slice(line.lastIndexOf(' ') + 1));
-      if (line.includes('le="+Inf"')) {
-        total += value;
-      } else if (line.includes('le="5"')) {
-        within5 += value;
-      } else if (line.includes('le="1"')) {
-        within1 += value;
-      }
-    }
-    return { over1: total - within1, over5: total - within5 };
-  } catch {
-    return null;
-  }
 }
 
 const times = (value: number | null): string => (value === null ? '-' : `${value.toFixed(2)}x`);
@@ -1096,6 +991,9 @@ function gatewayReport(r: GatewayBenchResult): string {
     `budget reservation (with a budget over without, per round): p50 ${spread(r.budget.p50)} ms, ` +
       `p99 ${spread(r.budget.p99)} ms, mean ${spread(r.budget.mean)} ms`,
     ...inconsistent,
+    ...(r.served
+      ? [`the service during the measured rounds, by its own /metrics: ${r.served}`]
+      : []),
     `first streamed byte direct ${ms(r.ttft.direct)} ms, gateway ${ms(r.ttft.gateway)} ms`,
     `streamed 100 KB answers: the ${r.answers.warmup} before the measured ones took the ` +
       `service's RSS from ${r.answers.rssColdMb.toFixed(0)} to ${r.answers.rssBeforeMb.toFixed(0)} MB ` +

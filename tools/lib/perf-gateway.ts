@@ -52,6 +52,7 @@ import {
   RoundFigure,
   WrkRun,
 } from './perf-gateway-wrk';
+import { fetchServed, servedSentence } from './perf-served';
 import { freePort, ROOT, startBareProxy, startService, waitForOk } from './perf-process';
 import { requireWrk } from './perf-wrk';
 
@@ -166,6 +167,11 @@ export interface GatewayBenchResult {
     rssAfterMb: number;
   };
   ledger: { calls: number; rows: number; lost: number };
+  /**
+   * What the service measured of itself over the measured rounds (requests over 100 ms,
+   * garbage collection, longest event loop delay; see perf-served), or null without /metrics.
+   */
+  served: string | null;
   /** The service's RSS at the end, after the saturation runs (not a target). */
   finalRssMb: number;
 }
@@ -416,6 +422,7 @@ async function measureAll(opts: GatewayBenchOptions, setup: Setup): Promise<Gate
     await measure(delayed, path, 2);
   }
   const runs: Record<PathName, MeasuredRun[]> = { direct: [], bare: [], gateway: [], budgeted: [] };
+  const servedBefore = await fetchServed(service.url);
   for (let round = 0; round < ROUNDS; round++) {
     for (const path of PATHS) {
       await settle([setup.bare.pid, service.pid]);
@@ -423,6 +430,7 @@ async function measureAll(opts: GatewayBenchOptions, setup: Setup): Promise<Gate
       runs[path].push(await measure(delayed, path, opts.duration));
     }
   }
+  const served = servedSentence([servedBefore], [await fetchServed(service.url)]);
 
   // the most calls per second of each path: an immediate stand-in, same connections
   const saturated = async (path: PathName) => {
@@ -478,6 +486,7 @@ async function measureAll(opts: GatewayBenchOptions, setup: Setup): Promise<Gate
       rssAfterMb: rssAfter,
     },
     ledger: { calls, rows, lost: Math.max(0, calls - rows) },
+    served,
     finalRssMb: rssMb(service.pid),
   };
 }
