@@ -25,7 +25,7 @@ import { impossibleInFlight, markdownTable, ms, pct, textTable } from './lib/per
 import { buildWorld, SCALE_WORLD, seedWorld, SMALL_WORLD, World } from './lib/perf-world';
 import { prng } from './lib/prng';
 import { readCpuTicks, stealPercent, stealSentence } from './lib/perf-steal';
-import { fetchServed, servedSentence } from './lib/perf-served';
+import { fetchBareLoopDelayMs, fetchServed, servedSentence } from './lib/perf-served';
 
 const HELP = `Usage: npm run bench -- [options]
 
@@ -430,6 +430,7 @@ async function runWorld(
       }
       const tcpBefore = tcpCounters();
       const servedBefore = await Promise.all(urls.map(fetchServed));
+      await fetchBareLoopDelayMs(opts.bare.url);
       const roundSeconds = Math.max(1, Math.round(opts.duration / opts.rounds));
       const rounds: Round[] = [];
       const ticksBefore = readCpuTicks();
@@ -459,8 +460,14 @@ async function runWorld(
         `${worldName}/${label}/${scenario} (build ${opts.build}), beside bare: ${besideBare(rounds)}`,
       );
       const served = servedSentence(servedBefore, await Promise.all(urls.map(fetchServed)));
+      const bareLoop = await fetchBareLoopDelayMs(opts.bare.url);
       if (served) {
-        log(`${worldName}/${label}/${scenario} (build ${opts.build}), server side: ${served}`);
+        log(
+          `${worldName}/${label}/${scenario} (build ${opts.build}), server side: ${served}` +
+            (bareLoop === null
+              ? ''
+              : ` (the bare server's, same rounds: ${bareLoop.toFixed(1)} ms)`),
+        );
       }
       const steal = stealSentence(ticksBefore, ticksAfter, 'these rounds');
       if (steal) {

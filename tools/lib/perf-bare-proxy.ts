@@ -8,8 +8,11 @@
  * is what Node's HTTP server and that client cost on this machine. Started as a child
  * process:
  * `node perf-bare-proxy.js <port> <upstream url of the call> <upstream key>`.
+ * `GET /loop-delay` answers its event loop's longest delay since the previous such call (as
+ * the bare server of the other scenarios does).
  */
 import { createServer, ServerResponse } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { Pool } from 'undici';
 
@@ -47,7 +50,16 @@ function forward(body: Buffer, res: ServerResponse): void {
   );
 }
 
+const loop = monitorEventLoopDelay({ resolution: 10 });
+loop.enable();
+
 const server = createServer((req, res) => {
+  if (req.method === 'GET' && req.url === '/loop-delay') {
+    const body = JSON.stringify({ max_ms: loop.max / 1e6 });
+    loop.reset();
+    res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+    return;
+  }
   if (req.method === 'GET') {
     res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
     return;

@@ -2,8 +2,12 @@
  * The reference point of `npm run bench`: a bare Fastify server (no framework, no
  * auth, no database) answering every GET with a fixed JSON body shaped like an
  * access-check answer. Started as a child process: `node perf-bare-server.js <port>`.
+ * `GET /loop-delay` answers its event loop's longest delay since the previous such call, as
+ * the service's /metrics does (nodejs_eventloop_lag_max_seconds, same 10 ms resolution), so
+ * the bench can tell a stall of the machine from one of the service.
  */
 import Fastify from 'fastify';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 const BODY = {
   user_id: 'user-0000001',
@@ -17,6 +21,13 @@ const BODY = {
 async function main(): Promise<void> {
   const port = Number(process.argv[2] ?? '0');
   const app = Fastify({ logger: false });
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  app.get('/loop-delay', async () => {
+    const maxMs = loop.max / 1e6;
+    loop.reset();
+    return { max_ms: maxMs };
+  });
   app.get('/*', async () => BODY);
   await app.listen({ port, host: '127.0.0.1' });
   process.stdout.write(`listening ${port}\n`);

@@ -52,7 +52,7 @@ import {
   RoundFigure,
   WrkRun,
 } from './perf-gateway-wrk';
-import { fetchServed, servedSentence } from './perf-served';
+import { fetchBareLoopDelayMs, fetchServed, servedSentence } from './perf-served';
 import { freePort, ROOT, startBareProxy, startService, waitForOk } from './perf-process';
 import { requireWrk } from './perf-wrk';
 
@@ -423,6 +423,7 @@ async function measureAll(opts: GatewayBenchOptions, setup: Setup): Promise<Gate
   }
   const runs: Record<PathName, MeasuredRun[]> = { direct: [], bare: [], gateway: [], budgeted: [] };
   const servedBefore = await fetchServed(service.url);
+  await fetchBareLoopDelayMs(new URL(setup.bare.url).origin);
   for (let round = 0; round < ROUNDS; round++) {
     for (const path of PATHS) {
       await settle([setup.bare.pid, service.pid]);
@@ -431,6 +432,7 @@ async function measureAll(opts: GatewayBenchOptions, setup: Setup): Promise<Gate
     }
   }
   const served = servedSentence([servedBefore], [await fetchServed(service.url)]);
+  const bareLoop = await fetchBareLoopDelayMs(new URL(setup.bare.url).origin);
 
   // the most calls per second of each path: an immediate stand-in, same connections
   const saturated = async (path: PathName) => {
@@ -486,7 +488,10 @@ async function measureAll(opts: GatewayBenchOptions, setup: Setup): Promise<Gate
       rssAfterMb: rssAfter,
     },
     ledger: { calls, rows, lost: Math.max(0, calls - rows) },
-    served,
+    served:
+      served === null || bareLoop === null
+        ? served
+        : `${served} (the bare proxy's, same rounds: ${bareLoop.toFixed(1)} ms)`,
     finalRssMb: rssMb(service.pid),
   };
 }

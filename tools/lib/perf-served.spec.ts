@@ -1,4 +1,6 @@
-import { parseServed, servedSentence } from './perf-served';
+import { createServer, Server } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { fetchBareLoopDelayMs, parseServed, servedSentence } from './perf-served';
 
 /** A /metrics text as the service writes it, with `n` scaling every counter. */
 function exposition(n: number, loopMaxSeconds: number): string {
@@ -55,5 +57,32 @@ describe(servedSentence.name, () => {
 
   it('says nothing when a reading is missing', () => {
     expect(servedSentence([null], [parseServed(exposition(1, 0))])).toBeNull();
+  });
+});
+
+describe(fetchBareLoopDelayMs.name, () => {
+  let server: Server;
+  let url: string;
+  let answer: { status: number; body: string };
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      res.writeHead(req.url === '/loop-delay' ? answer.status : 404).end(answer.body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise((resolve) => server.close(resolve)));
+
+  it("reads the bare server's longest loop delay", async () => {
+    answer = { status: 200, body: '{"max_ms":12.5}' };
+    await expect(fetchBareLoopDelayMs(url)).resolves.toBe(12.5);
+  });
+
+  it('answers null for a server without it or an answer of another shape', async () => {
+    answer = { status: 404, body: '' };
+    await expect(fetchBareLoopDelayMs(url)).resolves.toBeNull();
+    answer = { status: 200, body: '{"max":1}' };
+    await expect(fetchBareLoopDelayMs(url)).resolves.toBeNull();
   });
 });

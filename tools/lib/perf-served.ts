@@ -143,3 +143,20 @@ export function servedSentence(
     `longest event loop delay ${loopMax === null ? '-' : `${(loopMax * 1000).toFixed(1)} ms`}`
   );
 }
+
+/**
+ * The bare server's longest event loop delay since the previous call, in ms (its
+ * `GET /loop-delay`, which then starts over), or null when it does not answer.
+ */
+export async function fetchBareLoopDelayMs(url: string): Promise<number | null> {
+  try {
+    const res = await fetch(`${url}/loop-delay`);
+    if (!res.ok) {
+      return null;
+    }
+    const body = (await res.json()) as { max_ms?: unknown };
+    return typeof body.max_ms === 'number' ? body.max_ms : null;
+  } catch {
+    return null;
+  }
+}
