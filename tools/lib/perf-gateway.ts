@@ -168,8 +168,9 @@ export interface GatewayBenchResult {
   };
   ledger: { calls: number; rows: number; lost: number };
   /**
-   * What the service measured of itself over the measured rounds (requests over 100 ms,
-   * garbage collection, longest event loop delay; see perf-served), or null without /metrics.
+   * What the service measured of itself over the measured rounds (garbage collection, the
+   * longest event loop delay, the bare proxy's beside it; see perf-served), or null without
+   * /metrics.
    */
   served: string | null;
   /** The service's RSS at the end, after the saturation runs (not a target). */
@@ -431,7 +432,9 @@ async function measureAll(opts: GatewayBenchOptions, setup: Setup): Promise<Gate
       runs[path].push(await measure(delayed, path, opts.duration));
     }
   }
-  const served = servedSentence([servedBefore], [await fetchServed(service.url)]);
+  const served = servedSentence([servedBefore], [await fetchServed(service.url)], {
+    requests: false,
+  });
   const bareLoop = await fetchBareLoopDelayMs(new URL(setup.bare.url).origin);
 
   // the most calls per second of each path: an immediate stand-in, same connections

@@ -55,6 +55,20 @@ describe(servedSentence.name, () => {
     expect(sut).toContain('longest event loop delay 31.0 ms');
   });
 
+  it('leaves the requests out when asked to', () => {
+    const sut = servedSentence(
+      [parseServed(exposition(1, 0))],
+      [parseServed(exposition(2, 0.02))],
+      {
+        requests: false,
+      },
+    )!;
+    expect(sut).not.toContain('requests');
+    expect(sut).toMatch(
+      /^garbage collection by kind: minor 50 .*longest event loop delay 20.0 ms$/,
+    );
+  });
+
   it('says nothing when a reading is missing', () => {
     expect(servedSentence([null], [parseServed(exposition(1, 0))])).toBeNull();
   });

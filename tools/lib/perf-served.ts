@@ -96,12 +96,14 @@ const share = (part: number, whole: number): string =>
 
 /**
  * What the servers (one per replica) measured between two readings, as a sentence: requests
- * over 100 ms, the collector's pauses by kind, and the longest event loop delay of any of
- * them. Null when a reading is missing.
+ * over 100 ms (left out with `requests: false`, e.g. for gateway calls that wait 100 ms for
+ * their upstream by design), the collector's pauses by kind, and the longest event loop
+ * delay of any of them. Null when a reading is missing.
  */
 export function servedSentence(
   before: readonly (ServedCounts | null)[],
   after: readonly (ServedCounts | null)[],
+  { requests = true }: { requests?: boolean } = {},
 ): string | null {
   let all = 0;
   let allOver = 0;
@@ -136,9 +138,11 @@ export function servedSentence(
         `${kind} ${g.count} (${(g.seconds * 1000).toFixed(0)} ms, mean ${((g.seconds * 1000) / g.count).toFixed(1)} ms)`,
     );
   return (
-    `${allOver} of ${all} requests took over 100 ms ` +
-    `(${share(allOver, all)}; a p99 within 100 ms needs under 1%), ` +
-    `writes ${writesOver} of ${writes} (${share(writesOver, writes)}); ` +
+    (requests
+      ? `${allOver} of ${all} requests took over 100 ms ` +
+        `(${share(allOver, all)}; a p99 within 100 ms needs under 1%), ` +
+        `writes ${writesOver} of ${writes} (${share(writesOver, writes)}); `
+      : '') +
     `garbage collection by kind: ${paused.length > 0 ? paused.join(', ') : 'none reported'}; ` +
     `longest event loop delay ${loopMax === null ? '-' : `${(loopMax * 1000).toFixed(1)} ms`}`
   );
