@@ -36,7 +36,10 @@ per request (from /proc) and the ratios to the bare server; the headline figure 
 of CPU per request, the least disturbed by other load on the machine. Each scenario is
 measured in rounds, each a run of the bare server right before a run of the service, and its
 ratios are the medians of the rounds' (the machine's speed drifts; two runs seconds apart see
-the same machine).
+the same machine). Beside each scenario it prints what the service measured of itself over
+the rounds (requests over 100 ms, garbage collections, its event loop's longest delay, and
+the bare server's longest delay over the same rounds) and the CPU steal (time the hypervisor
+gave this machine's CPUs to other guests; above 3% the host is called noisy).
 Writes bench-results/bench-<time>.json, bench-results/latest.json and the results section of
 BENCHMARKS.md.
 
