@@ -52,6 +52,7 @@ import {
   RoundFigure,
   WrkRun,
 } from './perf-gateway-wrk';
+import { waitUntilIdle } from './perf-load';
 import { fetchBareLoopDelayMs, fetchServed, servedSentence } from './perf-served';
 import { freePort, ROOT, startBareProxy, startService, waitForOk } from './perf-process';
 import { requireWrk } from './perf-wrk';
@@ -427,7 +428,9 @@ async function measureAll(opts: GatewayBenchOptions, setup: Setup): Promise<Gate
   await fetchBareLoopDelayMs(new URL(setup.bare.url).origin);
   for (let round = 0; round < ROUNDS; round++) {
     for (const path of PATHS) {
-      await settle([setup.bare.pid, service.pid]);
+      // the service writes a run's ledger rows and settlements after it, on the CPU the bare
+      // proxy shares: that work belongs to neither the next path's latency nor its CPU
+      await waitUntilIdle([setup.bare.pid, service.pid]);
       await reseed(upstreamBase);
       runs[path].push(await measure(delayed, path, opts.duration));
     }
@@ -439,7 +442,7 @@ async function measureAll(opts: GatewayBenchOptions, setup: Setup): Promise<Gate
 
   // the most calls per second of each path: an immediate stand-in, same connections
   const saturated = async (path: PathName) => {
-    await settle([setup.bare.pid, service.pid]);
+    await waitUntilIdle([setup.bare.pid, service.pid]);
     return measure(immediate, path, opts.duration);
   };
   const saturatedDirect = await saturated('direct');
@@ -497,24 +500,6 @@ async function measureAll(opts: GatewayBenchOptions, setup: Setup): Promise<Gate
         : `${served} (the bare proxy's, same rounds: ${bareLoop.toFixed(1)} ms)`,
     finalRssMb: rssMb(service.pid),
   };
-}
-
-/**
- * Waits (at most 5 s) until none of `pids` used more than 2% of a CPU over half a second: the
- * service writes a run's ledger rows and settlements after it, on the CPU the bare proxy
- * shares, and that work belongs to neither the next path's latency nor its CPU per call.
- */
-async function settle(pids: number[]): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  for (;;) {
-    const before = pids.map(cpuSeconds);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    const busiest = Math.max(...pids.map((pid, i) => cpuSeconds(pid) - before[i]));
-    // /proc counts in ticks of 10 ms: one tick in half a second is 2%
-    if (busiest <= 1 / CLOCK_TICKS || Date.now() > deadline) {
-      return;
-    }
-  }
 }
 
 /** Restarts the stand-in's sequence of delays, so the next run draws the same ones. */

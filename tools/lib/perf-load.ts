@@ -53,6 +53,24 @@ export function processCpuSeconds(pid: number | undefined): number | null {
 }
 
 /**
+ * Waits until none of `pids` used more than one clock tick of CPU (10 ms, 2% of a CPU) over
+ * half a second, or `limitMs` passed; answers how long it waited, in ms. Work a process does
+ * after a load (writes queued by it, the garbage collector's helper threads finishing what it
+ * left) belongs to neither the next run's latency nor its CPU per request.
+ */
+export async function waitUntilIdle(pids: readonly number[], limitMs = 5_000): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    const before = pids.map((pid) => processCpuSeconds(pid) ?? 0);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const busiest = Math.max(...pids.map((pid, i) => (processCpuSeconds(pid) ?? 0) - before[i]));
+    if (busiest <= 0.01 || Date.now() - started > limitMs) {
+      return Date.now() - started;
+    }
+  }
+}
+
+/**
  * autocannon is a development dependency: it is loaded only when a load is driven (`bench`,
  * `monitor benchmark`), so `monitor report|continuous` and the other tools run in a production
  * install (`npm ci --omit=dev`). Without it, the message says how to get it.
