@@ -1,34 +1,32 @@
 import { spawn } from 'node:child_process';
 import { waitUntilIdle } from './perf-load';
 
-/** A child process that spins for `busyMs`, then sleeps until killed. */
-function spinner(busyMs: number) {
-  return spawn(process.execPath, [
+/**
+ * How long waitUntilIdle waited, at most `limitMs`, for a child process that spins for
+ * `busyMs` and then sleeps until killed.
+ */
+async function waitedFor(busyMs: number, limitMs: number): Promise<number> {
+  const child = spawn(process.execPath, [
     '-e',
     `const end = Date.now() + ${busyMs}; while (Date.now() < end) {} setInterval(() => {}, 1000);`,
   ]);
+  try {
+    return await waitUntilIdle([child.pid!], limitMs);
+  } finally {
+    child.kill();
+  }
 }
 
 describe(waitUntilIdle.name, () => {
   it('waits while a process uses CPU and answers once it has gone quiet', async () => {
-    const child = spinner(1_500);
-    try {
-      const waited = await waitUntilIdle([child.pid!], 10_000);
-      expect(waited).toBeGreaterThanOrEqual(1_000);
-      expect(waited).toBeLessThan(10_000);
-    } finally {
-      child.kill();
-    }
+    const waited = await waitedFor(1_500, 10_000);
+    expect(waited).toBeGreaterThanOrEqual(1_000);
+    expect(waited).toBeLessThan(10_000);
   });
 
   it('gives up at its limit when the process never goes quiet', async () => {
-    const child = spinner(60_000);
-    try {
-      const waited = await waitUntilIdle([child.pid!], 1_000);
-      expect(waited).toBeGreaterThanOrEqual(1_000);
-      expect(waited).toBeLessThan(3_000);
-    } finally {
-      child.kill();
-    }
+    const waited = await waitedFor(60_000, 1_000);
+    expect(waited).toBeGreaterThanOrEqual(1_000);
+    expect(waited).toBeLessThan(3_000);
   });
 });
