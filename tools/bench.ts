@@ -454,7 +454,7 @@ async function runWorld(
         });
         rounds.push({ bare, service });
       }
-      const ticksAfter = readCpuTicks();
+      const steal = stealPercent(ticksBefore, readCpuTicks());
       const result = combineRuns(rounds.map((r) => r.service));
       log(
         `${worldName}/${label}/${scenario} (build ${opts.build}): ${summary(result, opts.connections)}${tcpGrowth(tcpBefore)}`,
@@ -472,9 +472,9 @@ async function runWorld(
               : ` (the bare server's, same rounds: ${bareLoop.toFixed(1)} ms)`),
         );
       }
-      const steal = stealSentence(ticksBefore, ticksAfter, 'these rounds');
-      if (steal) {
-        log(`${worldName}/${label}/${scenario} (build ${opts.build}): ${steal}`);
+      const stolen = stealSentence(steal, 'these rounds');
+      if (stolen) {
+        log(`${worldName}/${label}/${scenario} (build ${opts.build}): ${stolen}`);
       }
       rows.push({
         world: worldName,
@@ -484,7 +484,7 @@ async function runWorld(
         result,
         rounds,
         seedSeconds,
-        steal: ticksBefore && ticksAfter ? stealPercent(ticksBefore, ticksAfter) : undefined,
+        steal: steal ?? undefined,
       });
     }
     for (const service of services) {
@@ -908,9 +908,9 @@ async function runGatewayScenario(duration: number, jsonPath: string | undefined
       pass: r.ledger.lost === 0,
     },
   ];
-  const ticksAfter = readCpuTicks();
-  const steal = stealSentence(ticksBefore, ticksAfter, 'the gateway scenario');
-  process.stdout.write(`${gatewayReport(r)}\n${steal ? `${steal}\n` : ''}`);
+  const steal = stealPercent(ticksBefore, readCpuTicks());
+  const stolen = stealSentence(steal, 'the gateway scenario');
+  process.stdout.write(`${gatewayReport(r)}\n${stolen ? `${stolen}\n` : ''}`);
   process.stdout.write(
     `${textTable(
       ['target', 'goal', 'measured', 'bare proxy (floor)', ''],
@@ -923,7 +923,7 @@ async function runGatewayScenario(duration: number, jsonPath: string | undefined
     machine: machine(),
     load_average_before: loadBefore,
     load_average_after: loadAverage(),
-    steal_percent: ticksBefore && ticksAfter ? stealPercent(ticksBefore, ticksAfter) : null,
+    steal_percent: steal,
     result: r,
     checks: verdicts,
     passed: verdicts.every((v) => v.pass),
@@ -1163,11 +1163,11 @@ async function main(): Promise<number> {
     bare,
     builds,
   );
-  const ticksAfter = readCpuTicks();
-  const steal = stealSentence(ticksBefore, ticksAfter);
+  const steal = stealPercent(ticksBefore, readCpuTicks());
+  const stolen = stealSentence(steal);
   const notes = [
     ...generatorNote(driver, bare, doubled),
-    ...(steal ? [steal] : []),
+    ...(stolen ? [stolen] : []),
     ...headline(rows, bare, builds),
   ];
   const { header, body } = tableRows(rows, bare, builds);
@@ -1185,7 +1185,7 @@ async function main(): Promise<number> {
     machine: machine(),
     load_average_before: loadBefore,
     load_average_after: loadAverage(),
-    steal_percent: ticksBefore && ticksAfter ? stealPercent(ticksBefore, ticksAfter) : null,
+    steal_percent: steal,
     settings: { ...opts, builds, scenarios },
     notes,
     total_seconds: (Date.now() - startedAt) / 1000,

@@ -33,7 +33,7 @@ describe(stealSentence.name, () => {
 
   it('lists each CPU and stays quiet about a host that stole little', () => {
     const after = before.map((t) => ({ ...t, total: t.total + 1000, steal: t.steal + 10 }));
-    const sut = stealSentence(before, after, 'the gateway scenario');
+    const sut = stealSentence(stealPercent(before, after), 'the gateway scenario');
     expect(sut).toContain('during the gateway scenario');
     expect(sut).toContain('cpu0 1.0%, cpu1 1.0%');
     expect(sut).not.toContain('NOISY HOST');
@@ -45,11 +45,12 @@ describe(stealSentence.name, () => {
       { ...before[0], total: before[0].total + 1000 },
       { ...before[1], total: before[1].total + 1000, steal: before[1].steal + stolen },
     ];
-    expect(stealSentence(before, after)).toContain('NOISY HOST');
+    expect(stealSentence(stealPercent(before, after))).toContain('NOISY HOST');
   });
 
   it('says nothing when /proc/stat could not be read', () => {
-    expect(stealSentence(null, before)).toBeNull();
-    expect(stealSentence(before, [])).toBeNull();
+    expect(stealPercent(null, before)).toBeNull();
+    expect(stealPercent(before, [])).toBeNull();
+    expect(stealSentence(null)).toBeNull();
   });
 });

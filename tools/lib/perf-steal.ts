@@ -46,8 +46,17 @@ export function readCpuTicks(): CpuTicks[] | null {
   }
 }
 
-/** Each CPU's stolen share between two readings, in percent (CPUs present in both). */
-export function stealPercent(before: CpuTicks[], after: CpuTicks[]): Record<string, number> {
+/**
+ * Each CPU's stolen share between two readings, in percent (CPUs present in both); null when
+ * either reading is missing or no CPU's time moved.
+ */
+export function stealPercent(
+  before: CpuTicks[] | null,
+  after: CpuTicks[] | null,
+): Record<string, number> | null {
+  if (!before || !after) {
+    return null;
+  }
   const shares: Record<string, number> = {};
   for (const a of after) {
     const b = before.find((t) => t.cpu === a.cpu);
@@ -56,29 +65,24 @@ export function stealPercent(before: CpuTicks[], after: CpuTicks[]): Record<stri
       shares[a.cpu] = (100 * (a.steal - b.steal)) / elapsed;
     }
   }
-  return shares;
+  return Object.keys(shares).length > 0 ? shares : null;
 }
 
 /** Above this share on any CPU, a run's latency says as much about the host as the service. */
 export const NOISY_STEAL_PERCENT = 3;
 
 /**
- * The sentence for a run's steal, e.g. "CPU steal during the run: cpu0 1.2%, cpu1 7.9%
- * (NOISY HOST: ...)"; null when it could not be read.
+ * The sentence for a run's steal (see stealPercent), e.g. "CPU steal during the run: cpu0
+ * 1.2%, cpu1 7.9% (NOISY HOST: ...)"; null when it could not be read.
  */
 export function stealSentence(
-  before: CpuTicks[] | null,
-  after: CpuTicks[] | null,
+  shares: Record<string, number> | null,
   what = 'the run',
 ): string | null {
-  if (!before || !after) {
+  if (!shares) {
     return null;
   }
-  const shares = stealPercent(before, after);
   const cpus = Object.keys(shares);
-  if (cpus.length === 0) {
-    return null;
-  }
   const listed = cpus.map((cpu) => `${cpu} ${shares[cpu].toFixed(1)}%`).join(', ');
   const noisy = cpus.some((cpu) => shares[cpu] > NOISY_STEAL_PERCENT);
   return (
