@@ -12,9 +12,9 @@
  * the bare server of the other scenarios does).
  */
 import { createServer, ServerResponse } from 'node:http';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { Pool } from 'undici';
+import { LOOP_DELAY_PATH, loopDelayReader } from './perf-served';
 
 const PORT = Number(process.argv[2]);
 const TARGET = new URL(process.argv[3]);
@@ -50,14 +50,11 @@ function forward(body: Buffer, res: ServerResponse): void {
   );
 }
 
-const loop = monitorEventLoopDelay({ resolution: 10 });
-loop.enable();
+const loopDelay = loopDelayReader();
 
 const server = createServer((req, res) => {
-  if (req.method === 'GET' && req.url === '/loop-delay') {
-    const body = JSON.stringify({ max_ms: loop.max / 1e6 });
-    loop.reset();
-    res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+  if (req.method === 'GET' && req.url === LOOP_DELAY_PATH) {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(loopDelay()));
     return;
   }
   if (req.method === 'GET') {

@@ -7,7 +7,7 @@
  * the bench can tell a stall of the machine from one of the service.
  */
 import Fastify from 'fastify';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { LOOP_DELAY_PATH, loopDelayReader } from './perf-served';
 
 const BODY = {
   user_id: 'user-0000001',
@@ -21,13 +21,8 @@ const BODY = {
 async function main(): Promise<void> {
   const port = Number(process.argv[2] ?? '0');
   const app = Fastify({ logger: false });
-  const loop = monitorEventLoopDelay({ resolution: 10 });
-  loop.enable();
-  app.get('/loop-delay', async () => {
-    const maxMs = loop.max / 1e6;
-    loop.reset();
-    return { max_ms: maxMs };
-  });
+  const loopDelay = loopDelayReader();
+  app.get(LOOP_DELAY_PATH, async () => loopDelay());
   app.get('/*', async () => BODY);
   await app.listen({ port, host: '127.0.0.1' });
   process.stdout.write(`listening ${port}\n`);

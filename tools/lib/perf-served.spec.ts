@@ -1,6 +1,6 @@
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
-import { fetchBareLoopDelayMs, parseServed, servedSentence } from './perf-served';
+import { fetchBareLoopDelayMs, loopDelayReader, parseServed, servedSentence } from './perf-served';
 
 /** A /metrics text as the service writes it, with `n` scaling every counter. */
 function exposition(n: number, loopMaxSeconds: number): string {
@@ -98,5 +98,18 @@ describe(fetchBareLoopDelayMs.name, () => {
     await expect(fetchBareLoopDelayMs(url)).resolves.toBeNull();
     answer = { status: 200, body: '{"max":1}' };
     await expect(fetchBareLoopDelayMs(url)).resolves.toBeNull();
+  });
+});
+
+describe(loopDelayReader.name, () => {
+  it("answers the event loop's longest delay since it started, in ms", async () => {
+    const read = loopDelayReader();
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const end = Date.now() + 80;
+    while (Date.now() < end) {
+      // hold the event loop
+    }
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(read().max_ms).toBeGreaterThanOrEqual(70);
   });
 });

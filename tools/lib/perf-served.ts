@@ -7,6 +7,8 @@
  * collector's pauses and the loop's delay say how much of a client-side tail is that.
  */
 
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+
 /** The figures of one /metrics text; counters are cumulative since the process started. */
 export interface ServedCounts {
   /** Requests answered, and those that took over 100 ms, all and writes (not GET) only. */
@@ -148,13 +150,31 @@ export function servedSentence(
   );
 }
 
+/** Where the bench's reference servers (bare server, bare proxy) answer their loop delay. */
+export const LOOP_DELAY_PATH = '/loop-delay';
+
+/**
+ * A reference server's side of `GET /loop-delay`: monitors this process's event loop (10 ms
+ * resolution, as prom-client's monitor in the service) and answers its longest delay since
+ * the previous call, starting over.
+ */
+export function loopDelayReader(): () => { max_ms: number } {
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  return () => {
+    const answer = { max_ms: loop.max / 1e6 };
+    loop.reset();
+    return answer;
+  };
+}
+
 /**
  * The bare server's longest event loop delay since the previous call, in ms (its
  * `GET /loop-delay`, which then starts over), or null when it does not answer.
  */
 export async function fetchBareLoopDelayMs(url: string): Promise<number | null> {
   try {
-    const res = await fetch(`${url}/loop-delay`);
+    const res = await fetch(`${url}${LOOP_DELAY_PATH}`);
     if (!res.ok) {
       return null;
     }
