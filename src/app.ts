@@ -3,7 +3,6 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { OperationObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 import { parse } from 'fast-querystring';
-import { randomUUID } from 'node:crypto';
 import { IncomingHttpHeaders, Server } from 'node:http';
 import { AppModule, AppOptions } from './app.module';
 import { sendFrameworkProblem } from './common/framework-errors';
@@ -14,6 +13,7 @@ import { paceRequests } from './common/turn-pacer';
 import { jsonAnswerHeaders, securityHeaders } from './common/security-headers';
 import { createValidationPipe, InvalidJsonBodyException } from './common/validation';
 import { installConsole } from './console/console-static';
+import { requestIdOf } from './common/request-ids';
 import { DatabaseService } from './database/database.service';
 import { documentRevisions, installRevisions } from './database/revisions';
 import { AppConfig } from './config/app-config';
@@ -28,14 +28,6 @@ import { installRequestObserver, requestObserver } from './metrics/request-obser
 type FastifyServer = ReturnType<
   ReturnType<NestFastifyApplication['getHttpAdapter']>['getInstance']
 >;
-
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-/** The caller's X-Request-Id when it is a plausible id, else a new UUID. */
-function requestIdOf(headers: IncomingHttpHeaders): string {
-  const given = headers['x-request-id'];
-  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-}
 
 /** The longest path parameter the router matches (ids are URL-encoded in paths). */
 const MAX_PARAM_LENGTH = 1000;

@@ -1,4 +1,4 @@
-import { periodOf } from './budget-period';
+import { BUDGET_PERIODS, periodOf } from './budget-period';
 
 describe(periodOf.name, () => {
   const at = (iso: string) => new Date(iso);
@@ -45,5 +45,39 @@ describe(periodOf.name, () => {
     expect(periodOf('daily', at('2026-06-01T00:30:00+02:00')).start).toBe(
       '2026-05-31T00:00:00.000Z',
     );
+  });
+
+  it('answers every hour of two years right, asked in order and out of order', () => {
+    const hours: number[] = [];
+    for (let t = Date.UTC(2027, 0, 1); t < Date.UTC(2029, 0, 1); t += 3_600_000) {
+      hours.push(t);
+    }
+    // in order (the kept window is reused within a day), then shuffled (it is not)
+    const shuffled = [...hours].sort((a, b) => ((a * 7919) % 1009) - ((b * 7919) % 1009));
+    const wrong: string[] = [];
+    for (const t of [...hours, ...shuffled]) {
+      for (const period of BUDGET_PERIODS) {
+        const instant = new Date(t);
+        const { start, end } = periodOf(period, instant);
+        const from = new Date(start);
+        const to = new Date(end);
+        const length = to.getTime() - from.getTime();
+        const right =
+          from.getTime() <= t &&
+          to.getTime() > t &&
+          from.getUTCHours() + from.getUTCMinutes() + to.getUTCHours() === 0 &&
+          (period === 'daily'
+            ? length === 86_400_000
+            : period === 'weekly'
+              ? from.getUTCDay() === 1 && length === 7 * 86_400_000
+              : from.getUTCDate() === 1 &&
+                to.getUTCDate() === 1 &&
+                to.getUTCMonth() === (instant.getUTCMonth() + 1) % 12);
+        if (!right) {
+          wrong.push(`${period} at ${instant.toISOString()}: ${start} to ${end}`);
+        }
+      }
+    }
+    expect(wrong).toEqual([]);
   });
 });
