@@ -333,6 +333,8 @@ export class GatewayService {
         );
       }
       if (read.whole) {
+        // Answered first, metered after: the client does not wait for its ledger row.
+        void this.answerHeaders(reply, status, upstream, false, generationId).send(read.body);
         const scanner = new JsonScanner();
         scanner.push(read.body);
         scanner.end();
@@ -344,7 +346,6 @@ export class GatewayService {
           read.firstByteAt,
           generationId,
         );
-        void this.answerHeaders(reply, status, upstream, false, generationId).send(read.body);
         return;
       }
       prefix = read.prefix;
