@@ -333,19 +333,23 @@ export class GatewayService {
         );
       }
       if (read.whole) {
-        // Answered first, metered after: the client does not wait for its ledger row.
-        void this.answerHeaders(reply, status, upstream, false, generationId).send(read.body);
-        const scanner = new JsonScanner();
-        scanner.push(read.body);
-        scanner.end();
-        const answer = scanner.answer;
-        meter(
-          answer.errorMessage === null ? 'ok' : 'error',
-          status,
-          answer,
-          read.firstByteAt,
-          generationId,
-        );
+        // Answered first, metered after: the client does not wait for its ledger row. The
+        // call is metered even if sending threw (the upstream has answered, and billed it).
+        try {
+          void this.answerHeaders(reply, status, upstream, false, generationId).send(read.body);
+        } finally {
+          const scanner = new JsonScanner();
+          scanner.push(read.body);
+          scanner.end();
+          const answer = scanner.answer;
+          meter(
+            answer.errorMessage === null ? 'ok' : 'error',
+            status,
+            answer,
+            read.firstByteAt,
+            generationId,
+          );
+        }
         return;
       }
       prefix = read.prefix;
