@@ -52,7 +52,7 @@ import {
   RoundFigure,
   WrkRun,
 } from './perf-gateway-wrk';
-import { waitUntilIdle } from './perf-load';
+import { processCpuSeconds, waitUntilIdle } from './perf-load';
 import { fetchBareLoopDelayMs, fetchServed, servedSentence } from './perf-served';
 import { freePort, ROOT, startBareProxy, startService, waitForOk } from './perf-process';
 import { requireWrk } from './perf-wrk';
@@ -84,8 +84,6 @@ const WARMUP_SATURATED_S = 4;
  * each answer keeps, which is what the target is about. The cold figure is reported beside.
  */
 const ANSWERS_WARMUP = 2_000;
-/** Linux clock ticks per second (/proc/<pid>/stat times). */
-const CLOCK_TICKS = 100;
 
 export interface GatewayBenchOptions {
   duration: number;
@@ -183,12 +181,16 @@ function rssMb(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
 }
 
-/** CPU seconds (user and system) a process has used so far. */
+/**
+ * CPU seconds (user and system) a process has used so far; throws when it cannot be read
+ * (the process is gone), so that a run never counts a dead server's CPU as zero.
+ */
 function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // utime and stime are fields 14 and 15 of the line, 12 and 13 after the command name
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  const seconds = processCpuSeconds(pid);
+  if (seconds === null) {
+    throw new Error(`cannot read the CPU time of process ${pid} (/proc/${pid}/stat)`);
+  }
+  return seconds;
 }
 
 /** A wrk run and the CPU the measured process (if any) used during it, in seconds. */
