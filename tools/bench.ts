@@ -82,6 +82,11 @@ Options:
                         figure by more than 10% the runs use the doubled generator (up to 4)
   --cpu-prof <dir>      start the service (and the bare server) with node --cpu-prof, writing
                         .cpuprofile files into <dir> when they stop
+  --gc-trace <file>     with --only gateway: start the service with node --trace-gc (full
+                        collections), write the trace to <file>, and report the collections
+                        of the measured rounds and of the saturation runs: final pauses, the
+                        longest incremental marking step, how many the memory reducer started,
+                        and the live heap after them
   --no-markdown         do not rewrite BENCHMARKS.md
   --json <file>         also write the JSON report there
   --help                this text
@@ -116,6 +121,7 @@ const ARGS: ArgsSpec = {
     { name: 'driver', type: 'string' },
     { name: 'threads', type: 'string' },
     { name: 'cpu-prof', type: 'string' },
+    { name: 'gc-trace', type: 'string' },
     { name: 'no-markdown', type: 'boolean' },
     { name: 'json', type: 'string' },
   ],
@@ -838,7 +844,11 @@ function writeMarkdown(
 }
 
 /** `--only gateway`: the gateway scenario on its own, with its targets and its JSON report. */
-async function runGatewayScenario(duration: number, jsonPath: string | undefined): Promise<number> {
+async function runGatewayScenario(
+  duration: number,
+  jsonPath: string | undefined,
+  gcTrace: string | undefined,
+): Promise<number> {
   const startedAt = Date.now();
   const loadBefore = loadAverage();
   log(`load average before the run: ${loadBefore}`);
@@ -850,6 +860,7 @@ async function runGatewayScenario(duration: number, jsonPath: string | undefined
     answers: 10_000,
     upstreamDelayMs: GATEWAY_UPSTREAM_DELAY_MS,
     upstreamJitterMs: GATEWAY_UPSTREAM_JITTER_MS,
+    gcTrace: gcTrace === undefined ? null : resolve(gcTrace),
   });
   const addedP50 = r.added.gateway.p50.median;
   const addedP99 = r.added.gateway.p99.median;
@@ -1013,6 +1024,11 @@ function gatewayReport(r: GatewayBenchResult): string {
       `${s.bareCpuUsPerCall.toFixed(0)} µs CPU per call, gateway ${s.gateway.toFixed(0)} req/s ` +
       `at ${s.cpuUsPerCall.toFixed(0)} µs of service CPU per call; service RSS at the end ` +
       `${r.finalRssMb.toFixed(0)} MB`,
+    ...(r.gcTrace
+      ? [
+          `the service's garbage collection trace (${r.gcTrace.file}): ${r.gcTrace.rounds}; ${r.gcTrace.saturation}`,
+        ]
+      : []),
   ].join('\n');
 }
 
@@ -1059,8 +1075,11 @@ async function main(): Promise<number> {
     throw new Error(`--rounds must be a whole number of at least 1 (got ${opts.rounds})`);
   }
   const only = stringArg(args, 'only');
+  if (stringArg(args, 'gc-trace') !== undefined && only !== 'gateway') {
+    throw new Error('--gc-trace traces the gateway scenario: use it with --only gateway');
+  }
   if (only === 'gateway') {
-    return runGatewayScenario(opts.duration, stringArg(args, 'json'));
+    return runGatewayScenario(opts.duration, stringArg(args, 'json'), stringArg(args, 'gc-trace'));
   }
   const scenarios = only
     ? only.split(',').map((s) => {

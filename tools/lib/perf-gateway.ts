@@ -38,7 +38,7 @@
  * the stand-in and this process on the others (perf-cpus).
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -52,6 +52,7 @@ import {
   RoundFigure,
   WrkRun,
 } from './perf-gateway-wrk';
+import { gcTraceSentence, parseGcTrace } from './perf-gc-trace';
 import { processCpuSeconds, waitUntilIdle } from './perf-load';
 import { fetchBareLoopDelayMs, fetchServed, servedSentence } from './perf-served';
 import { freePort, ROOT, startBareProxy, startService, waitForOk } from './perf-process';
@@ -94,6 +95,11 @@ export interface GatewayBenchOptions {
   upstreamDelayMs: number;
   /** How far each answer's delay strays from it, either way, in ms (uniform). */
   upstreamJitterMs: number;
+  /**
+   * A file to write the service's --trace-gc into (full collections only), read back for the
+   * result's `gcTrace`; null to run the service without tracing.
+   */
+  gcTrace: string | null;
 }
 
 /** The four paths of the 100-connection runs. */
@@ -174,6 +180,11 @@ export interface GatewayBenchResult {
   served: string | null;
   /** The service's RSS at the end, after the saturation runs (not a target). */
   finalRssMb: number;
+  /**
+   * With `gcTrace`: the file, and the full collections during the measured rounds and during
+   * the saturation runs (perf-gc-trace); null without.
+   */
+  gcTrace: { file: string; rounds: string; saturation: string } | null;
 }
 
 function rssMb(pid: number): number {
@@ -300,7 +311,10 @@ export async function benchGateway(opts: GatewayBenchOptions): Promise<GatewayBe
     await waitForOk(`${upstreamBase}/health`, upstream);
     const directUrl = `${upstreamBase}/api/v1/chat/completions`;
     const bare = await startBareProxy(directUrl, UPSTREAM_KEY, cpus.server);
+    const traceFd = opts.gcTrace === null ? null : openSync(opts.gcTrace, 'w');
     try {
+      // the clock of the trace starts with the service's isolate, some tens of ms after this
+      const spawnedAt = performance.now();
       const service = await startService(
         {
           DATABASE_URL: `sqlite:${join(dir, 'app.db')}`,
@@ -311,8 +325,9 @@ export async function benchGateway(opts: GatewayBenchOptions): Promise<GatewayBe
           AUTH_FAILURE_LIMIT: '1000000',
         },
         ROOT,
-        [],
+        traceFd === null ? [] : ['--trace-gc', '--trace-gc-ignore-scavenger'],
         cpus.server,
+        traceFd,
       );
       try {
         return await measureAll(opts, {
@@ -323,11 +338,15 @@ export async function benchGateway(opts: GatewayBenchOptions): Promise<GatewayBe
           directUrl,
           bare: { url: `${bare.url}/v1/chat/completions`, pid: bare.pid },
           service: { url: service.url, pid: service.pid },
+          sinceSpawn: () => performance.now() - spawnedAt,
         });
       } finally {
         await service.stop();
       }
     } finally {
+      if (traceFd !== null) {
+        closeSync(traceFd);
+      }
       await bare.stop();
     }
   } finally {
@@ -348,6 +367,8 @@ interface Setup {
   directUrl: string;
   bare: { url: string; pid: number };
   service: { url: string; pid: number };
+  /** Milliseconds since the service was started (the clock of its --trace-gc lines). */
+  sinceSpawn: () => number;
 }
 
 async function measureAll(opts: GatewayBenchOptions, setup: Setup): Promise<GatewayBenchResult> {
@@ -428,6 +449,7 @@ async function measureAll(opts: GatewayBenchOptions, setup: Setup): Promise<Gate
   const runs: Record<PathName, MeasuredRun[]> = { direct: [], bare: [], gateway: [], budgeted: [] };
   const servedBefore = await fetchServed(service.url);
   await fetchBareLoopDelayMs(new URL(setup.bare.url).origin);
+  const roundsFrom = setup.sinceSpawn();
   for (let round = 0; round < ROUNDS; round++) {
     for (const path of PATHS) {
       // the service writes a run's ledger rows and settlements after it, on the CPU the bare
@@ -441,6 +463,7 @@ async function measureAll(opts: GatewayBenchOptions, setup: Setup): Promise<Gate
     requests: false,
   });
   const bareLoop = await fetchBareLoopDelayMs(new URL(setup.bare.url).origin);
+  const roundsTo = setup.sinceSpawn();
 
   // the most calls per second of each path: an immediate stand-in, same connections
   const saturated = async (path: PathName) => {
@@ -450,6 +473,7 @@ async function measureAll(opts: GatewayBenchOptions, setup: Setup): Promise<Gate
   const saturatedDirect = await saturated('direct');
   const saturatedBare = await saturated('bare');
   const saturatedGateway = await saturated('gateway');
+  const saturationTo = setup.sinceSpawn();
   const perCall = (r: MeasuredRun) => (r.cpuSeconds! * 1e6) / Math.max(1, r.requests);
 
   // every answered call must have its row (wrk's calls cut at its stop add aborted rows)
@@ -501,6 +525,25 @@ async function measureAll(opts: GatewayBenchOptions, setup: Setup): Promise<Gate
         ? served
         : `${served} (the bare proxy's, same rounds: ${bareLoop.toFixed(1)} ms)`,
     finalRssMb: rssMb(service.pid),
+    gcTrace: traced(opts.gcTrace, [roundsFrom, roundsTo], [roundsTo, saturationTo]),
+  };
+}
+
+/** The full collections of the rounds and of the saturation runs, from the service's trace. */
+function traced(
+  file: string | null,
+  rounds: [number, number],
+  saturation: [number, number],
+): GatewayBenchResult['gcTrace'] {
+  if (file === null) {
+    return null;
+  }
+  // the service is still running: its collections so far are in the file
+  const collections = parseGcTrace(readFileSync(file, 'utf8'));
+  return {
+    file,
+    rounds: gcTraceSentence(collections, ...rounds, 'the measured rounds'),
+    saturation: gcTraceSentence(collections, ...saturation, 'the saturation runs'),
   };
 }
 

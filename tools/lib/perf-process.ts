@@ -100,13 +100,15 @@ export function serviceNodeFlags(root: string): string[] {
  * Starts the built service (dist/src/main.js under root) with the given environment, and
  * the node flags of its `npm start` (serviceNodeFlags); nodeArgs go to node after them,
  * before the script (e.g. --cpu-prof); `cpus`, a taskset CPU list, pins the process and all
- * its threads to those CPUs (see perf-cpus).
+ * its threads to those CPUs (see perf-cpus). `stdout`, an open file descriptor, receives
+ * what the service prints there (e.g. node's --trace-gc); without it that is dropped.
  */
 export async function startService(
   env: Record<string, string>,
   root = ROOT,
   nodeArgs: string[] = [],
   cpus: string | null = null,
+  stdout: number | null = null,
 ): Promise<ChildServer> {
   const port = await freePort();
   const stderr: string[] = [];
@@ -126,7 +128,7 @@ export async function startService(
       LOG_LEVEL: 'warn',
       ...env,
     },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', stdout ?? 'ignore', 'pipe'],
   });
   child.stderr?.on('data', (chunk: Buffer) => {
     if (process.env.PERF_SERVICE_LOG === '1') {
