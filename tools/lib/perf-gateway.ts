@@ -311,8 +311,10 @@ export async function benchGateway(opts: GatewayBenchOptions): Promise<GatewayBe
     await waitForOk(`${upstreamBase}/health`, upstream);
     const directUrl = `${upstreamBase}/api/v1/chat/completions`;
     const bare = await startBareProxy(directUrl, UPSTREAM_KEY, cpus.server);
-    const traceFd = opts.gcTrace === null ? null : openSync(opts.gcTrace, 'w');
+    let traceFd: number | null = null;
     try {
+      // opened here, so that a path that cannot be written still stops the bare proxy
+      traceFd = opts.gcTrace === null ? null : openSync(opts.gcTrace, 'w');
       // the clock of the trace starts with the service's isolate, some tens of ms after this
       const spawnedAt = performance.now();
       const service = await startService(
