@@ -1075,11 +1075,12 @@ async function main(): Promise<number> {
     throw new Error(`--rounds must be a whole number of at least 1 (got ${opts.rounds})`);
   }
   const only = stringArg(args, 'only');
-  if (stringArg(args, 'gc-trace') !== undefined && only !== 'gateway') {
+  const gcTrace = stringArg(args, 'gc-trace');
+  if (gcTrace !== undefined && only !== 'gateway') {
     throw new Error('--gc-trace traces the gateway scenario: use it with --only gateway');
   }
   if (only === 'gateway') {
-    return runGatewayScenario(opts.duration, stringArg(args, 'json'), stringArg(args, 'gc-trace'));
+    return runGatewayScenario(opts.duration, stringArg(args, 'json'), gcTrace);
   }
   const scenarios = only
     ? only.split(',').map((s) => {
