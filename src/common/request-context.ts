@@ -19,6 +19,16 @@ export function inRequestContext<T>(requestId: string, fn: () => T): T {
   return requestContext.run(requestId, fn);
 }
 
+/**
+ * Runs `fn` outside every request's context: in the context this module was loaded in, at
+ * startup, before any request. For work that creates something longer-lived than the
+ * request, such as a pooled upstream connection: an async resource keeps the context it was
+ * created in, and with it every store of that request (its id, its reply in the revision
+ * context), for as long as the resource lives. What `fn` returns, a promise included, is
+ * awaited in the caller's own context.
+ */
+export const outsideRequestContext = AsyncLocalStorage.snapshot();
+
 export function bindRequestContext(app: NestFastifyApplication): void {
   app
     .getHttpAdapter()

@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { Readable } from 'node:stream';
 import { Pool } from 'undici';
+import { outsideRequestContext } from '../common/request-context';
 import { AppConfig } from '../config/app-config';
 
 /** The upstream did not answer, or not in time (before any byte of its answer). */
@@ -168,13 +169,18 @@ export class OpenRouterClient implements OnApplicationShutdown {
       );
     }, this.config.upstreamTimeoutMs);
     try {
-      const answer = await this.pool.request({
-        path: `${this.basePath}${path.replace(/^\//, '')}`,
-        method,
-        signal,
-        headers: body ? this.headers.withBody : this.headers.withoutBody,
-        body,
-      });
+      // A connection the pool opens for this call outlives it: opened inside the call's
+      // request context, it would keep that request (its reply, its body) alive for as long
+      // as it stays in the pool.
+      const answer = await outsideRequestContext(() =>
+        this.pool.request({
+          path: `${this.basePath}${path.replace(/^\//, '')}`,
+          method,
+          signal,
+          headers: body ? this.headers.withBody : this.headers.withoutBody,
+          body,
+        }),
+      );
       return { status: answer.statusCode, headers: answer.headers, body: answer.body };
     } catch (error) {
       throw error instanceof UpstreamUnavailable || cancel.cancelled
